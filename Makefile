@@ -1,0 +1,49 @@
+# The README's commands. Each installs into .venv first when needed.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+WORKDIR ?= .custseg
+DBT_FILES := $(shell find dbt_project/models dbt_project/seeds dbt_project/macros dbt_project/tests -type f 2>/dev/null) dbt_project/dbt_project.yml
+MANIFEST := dbt_project/target/manifest.json
+
+.PHONY: install run test dev bench lint format clean
+
+install: $(STAMP) $(MANIFEST)
+
+# Reproducible installs: every version is pinned in constraints.txt.
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+# The parsed dbt manifest that the Dagster definitions load.
+$(MANIFEST): $(STAMP) $(DBT_FILES)
+	$(BIN)/custseg parse
+
+run: install
+	$(BIN)/custseg run --workdir $(WORKDIR)
+
+test: install
+	$(BIN)/python -m pytest
+
+dev: install
+	mkdir -p $(WORKDIR)/dagster_home
+	test -f $(WORKDIR)/dagster_home/dagster.yaml || printf 'telemetry:\n  enabled: false\n' > $(WORKDIR)/dagster_home/dagster.yaml
+	DAGSTER_HOME=$(abspath $(WORKDIR))/dagster_home CUSTSEG_WORKDIR=$(abspath $(WORKDIR)) \
+	  $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+bench: install
+	$(BIN)/python benchmarks/bench.py
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(WORKDIR) dbt_project/target dbt_project/logs .pytest_cache

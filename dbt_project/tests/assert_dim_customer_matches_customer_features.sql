@@ -1,0 +1,13 @@
+{{ config(tags=['post_ml']) }}
+
+{# Customers in = customers out: returns customers in only one of the two tables. #}
+
+select
+    coalesce(features.customer_id, dim.customer_id) as customer_id,
+    case when dim.customer_id is null then 'missing from dim_customer'
+         else 'not in customer_features' end as problem
+
+from {{ ref('customer_features') }} as features
+full outer join {{ ref('dim_customer') }} as dim
+    on features.customer_id = dim.customer_id
+where features.customer_id is null or dim.customer_id is null

@@ -1,0 +1,155 @@
+"""``custseg``: the command line (generate demo data, run the pipeline, parse the dbt project)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from orchestration.settings import DEFAULT_WORKDIR, Settings
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from orchestration.io.generate import generate
+
+    t0 = time.perf_counter()
+    result = generate(args.out, customers=args.customers, seed=args.seed)
+    print(f"Generated demo data in {args.out} ({time.perf_counter() - t0:.1f} s): {result}")
+    return 0
+
+
+def _cmd_parse(_args: argparse.Namespace) -> int:
+    from orchestration.dbt import ensure_manifest
+
+    print(f"dbt manifest: {ensure_manifest(force=True)}")
+    return 0
+
+
+def run_pipeline(
+    settings: Settings, stream=None, verbose: bool = False, timings: dict | None = None
+):
+    """Materialise the whole graph in this process; returns the Dagster result.
+
+    Progress lines go to ``stream`` (stdout); dbt's own output goes to
+    ``WORKDIR/logs/last_run.log`` unless ``verbose``.
+    """
+    import contextlib
+
+    import dagster as dg
+
+    from orchestration.dbt import ensure_manifest
+
+    ensure_manifest()
+    from orchestration.definitions import build_definitions
+    from orchestration.progress import progress_logger
+
+    s = settings.resolved()
+    Path(s.workdir).mkdir(parents=True, exist_ok=True)
+    stream = stream or sys.stdout
+    defs = build_definitions(s, loggers={"progress": progress_logger(stream, timings)})
+    job = defs.resolve_job_def("full_pipeline")
+    # A persistent instance in the workdir, so `make dev` shows the runs made here.
+    home = Path(s.workdir) / "dagster_home"
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "dagster.yaml").exists():
+        # Nothing leaves the machine: no telemetry.
+        (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+    instance = dg.DagsterInstance.local_temp(tempdir=str(home))
+    log_path = Path(s.workdir) / "logs" / "last_run.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as stack:
+        if not verbose:
+            # dagster-dbt writes dbt's log lines to sys.stdout; keep them in a file instead.
+            log = stack.enter_context(log_path.open("w", encoding="utf-8"))
+            stack.enter_context(contextlib.redirect_stdout(log))
+        stack.callback(instance.dispose)
+        # Only the progress logger: Dagster's console logger prints every event at DEBUG.
+        loggers = {"progress": {}} if not verbose else {"progress": {}, "console": {}}
+        return job.execute_in_process(
+            instance=instance, raise_on_error=False, run_config={"loggers": loggers}
+        )
+
+
+def _print_summary(settings: Settings) -> None:
+    import duckdb
+
+    s = settings.resolved()
+    wh = Path(s.workdir) / "warehouse.duckdb"
+    with duckdb.connect(str(wh), read_only=True) as con:
+        summary = con.execute(
+            "select segment_name as segment, customers, round(100 * customer_share, 1) as "
+            '"customers %", round(revenue, 2) as revenue, round(100 * revenue_share, 1) as '
+            '"revenue %", round(mean_recency_days, 1) as "recency (d)", '
+            'round(mean_frequency, 2) as orders, round(mean_monetary_total, 2) as "spend" '
+            "from marts.mart_segment_summary where segment_type = 'cluster' order by revenue desc"
+        ).df()
+    print("\nSegments (K-Means clusters):")
+    print(summary.to_string(index=False))
+    print(f"Warehouse:      {wh}")
+    print(f"Power BI files: {Path(s.workdir) / 'exports' / 'powerbi'}")
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    settings = Settings(
+        workdir=args.workdir,
+        config_path=args.config,
+        data_root=args.data_root,
+        as_of_date=args.as_of,
+    )
+    if args.config is None:
+        print(f"No --config: running on the built-in demo data in {args.workdir}/demo_data")
+    t0 = time.perf_counter()
+    result = run_pipeline(settings, verbose=args.verbose)
+    took = time.perf_counter() - t0
+    if not result.success:
+        print(f"\nThe run failed after {took:.1f} s. Previously published exports are untouched.")
+        print(f"dbt and step logs: {Path(settings.workdir) / 'logs' / 'last_run.log'}")
+        for event in result.all_events:
+            if event.is_step_failure and event.step_failure_data.error is not None:
+                err = event.step_failure_data.error
+                cause = err.cause or err
+                while cause.cause is not None:
+                    cause = cause.cause
+                print(f"  {event.step_key}: {cause.message.strip()}", file=sys.stderr)
+        return 1
+    print(f"\nDone in {took:.1f} s.")
+    _print_summary(settings)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    env = Settings.from_env()
+    p = argparse.ArgumentParser(prog="custseg", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    g = sub.add_parser("generate", help="write synthetic demo data (with ground truth)")
+    g.add_argument("--customers", type=int, default=20_000)
+    g.add_argument("--seed", type=int, default=42)
+    g.add_argument("--out", required=True, help="output folder")
+    g.set_defaults(func=_cmd_generate)
+
+    r = sub.add_parser("run", help="run the whole pipeline in-process")
+    r.add_argument("--config", default=env.config_path, help="project config YAML (default: demo)")
+    r.add_argument("--workdir", default=env.workdir or DEFAULT_WORKDIR)
+    r.add_argument("--data-root", default=env.data_root, help="override the config's data_root")
+    r.add_argument("--as-of", default=env.as_of_date, help="as-of date YYYY-MM-DD")
+    r.add_argument("--verbose", action="store_true", help="print dbt's and Dagster's own logs")
+    r.set_defaults(func=_cmd_run)
+
+    pr = sub.add_parser("parse", help="parse the dbt project (writes the manifest Dagster loads)")
+    pr.set_defaults(func=_cmd_parse)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"custseg: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""The Dagster code location: every asset, check, job, schedule and resource.
+
+``dagster dev -w workspace.yaml`` loads ``defs`` from here (settings from the
+environment, see ``orchestration/settings.py``); ``custseg run`` builds its own
+with :func:`build_definitions` and the settings given on the command line.
+Importing this module reads ``dbt_project/target/manifest.json`` and nothing
+else: no dbt run, no database.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+from dagster_dbt import DbtCliResource
+
+from orchestration.assets.dbt import dbt_features, dbt_marts
+from orchestration.assets.export import powerbi_export
+from orchestration.assets.ingest import ingest_sources
+from orchestration.assets.ml import customer_clusters
+from orchestration.dbt import dbt_executable, dbt_project
+from orchestration.resources import WarehouseResource
+from orchestration.settings import Settings
+
+ALL_ASSETS = [ingest_sources, dbt_features, customer_clusters, dbt_marts, powerbi_export]
+
+full_pipeline = dg.define_asset_job(
+    "full_pipeline",
+    selection=dg.AssetSelection.all(),
+    description="Ingest -> dbt features -> clustering -> dbt marts -> Power BI export.",
+)
+
+daily_schedule = dg.ScheduleDefinition(
+    name="daily_full_pipeline",
+    job=full_pipeline,
+    cron_schedule="0 3 * * *",
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+    description="Runs the whole pipeline every day at 03:00. Off until turned on in the UI.",
+)
+
+
+def build_definitions(settings: Settings, loggers: dict | None = None) -> dg.Definitions:
+    s = settings.resolved()
+    return dg.Definitions(
+        assets=ALL_ASSETS,
+        jobs=[full_pipeline],
+        schedules=[daily_schedule],
+        resources={
+            "warehouse": WarehouseResource(
+                workdir=s.workdir,
+                config_path=s.config_path,
+                data_root=s.data_root,
+                as_of_date=s.as_of_date,
+            ),
+            "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()),
+        },
+        # DuckDB takes one writer at a time: run the steps one after another in one process.
+        executor=dg.in_process_executor,
+        loggers=loggers,
+    )
+
+
+dbt_project.prepare_if_dev()
+defs = build_definitions(Settings.from_env())

@@ -1,0 +1,194 @@
+"""Project config: which files to load and how their columns map onto the canonical ones.
+
+A config file is YAML (see ``examples/``). Paths inside it are relative to
+``data_root``, which is itself relative to the config file's folder. The
+built-in demo config (:func:`demo_config`) points at generated data in the
+workdir.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+FileFormat = Literal["csv", "parquet", "whitespace", "fixed_width"]
+
+# Canonical columns (docs/data_contract.md). Values are the column types the ingest produces.
+TRANSACTION_COLUMNS = {
+    "customer_id": "VARCHAR",
+    "order_id": "VARCHAR",
+    "ordered_at": "TIMESTAMP",
+    "quantity": "DOUBLE",
+    "unit_price": "DOUBLE",
+    "amount": "DOUBLE",
+    "product_id": "VARCHAR",
+    "category": "VARCHAR",
+    "country": "VARCHAR",
+    "channel": "VARCHAR",
+}
+CUSTOMER_COLUMNS = {
+    "customer_id": "VARCHAR",
+    "signup_at": "TIMESTAMP",
+    "birth_year": "INTEGER",
+    "age": "INTEGER",
+    "gender": "VARCHAR",
+    "region": "VARCHAR",
+}
+EVENT_COLUMNS = {
+    "customer_id": "VARCHAR",
+    "event_at": "TIMESTAMP",
+    "event_type": "VARCHAR",
+}
+CANONICAL = {
+    "transactions": TRANSACTION_COLUMNS,
+    "customers": CUSTOMER_COLUMNS,
+    "events": EVENT_COLUMNS,
+}
+REQUIRED = {
+    "transactions": ("customer_id", "ordered_at"),
+    "customers": ("customer_id",),
+    "events": ("customer_id", "event_at"),
+}
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be used; the message names the file and the key."""
+
+
+class SourceConfig(BaseModel):
+    """One input: a file (or glob) and how to read it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str | list[str]
+    format: FileFormat | None = None  # inferred from the extension when omitted
+    delimiter: str | None = None  # csv only; sniffed when omitted
+    quote: str = '"'  # csv only
+    encoding: str = "utf-8"
+    header: bool = True
+    # canonical name -> the user's column name
+    columns: dict[str, str] = Field(default_factory=dict)
+    # fixed_width only: column name -> [start, end) 1-based character positions
+    widths: dict[str, tuple[int, int]] | None = None
+    date_format: str | None = None  # strptime format for date columns; ISO when omitted
+    cancellation_prefix: str | None = None  # order ids starting with it are cancellations
+
+    @model_validator(mode="after")
+    def _check(self) -> SourceConfig:
+        if self.format == "fixed_width" and not self.widths:
+            raise ValueError("format fixed_width needs `widths: {column: [start, end]}`")
+        return self
+
+
+class ProjectConfig(BaseModel):
+    """A whole project: the transactions source and the optional ones."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = "custseg"
+    data_root: str = "."
+    transactions: SourceConfig
+    customers: SourceConfig | None = None
+    events: SourceConfig | None = None
+    # Set by load_config: the folder relative paths resolve against.
+    base_dir: str = "."
+
+    @model_validator(mode="after")
+    def _check_mappings(self) -> ProjectConfig:
+        for source in ("transactions", "customers", "events"):
+            cfg = getattr(self, source)
+            if cfg is None:
+                continue
+            unknown = sorted(set(cfg.columns) - set(CANONICAL[source]))
+            if unknown:
+                raise ValueError(
+                    f"{source}.columns maps unknown canonical column(s) {unknown}; "
+                    f"known: {sorted(CANONICAL[source])}"
+                )
+        tx = self.transactions.columns
+        if "amount" not in tx and not ("quantity" in tx and "unit_price" in tx):
+            raise ValueError(
+                "transactions.columns must map `amount`, or both `quantity` and `unit_price`"
+            )
+        return self
+
+    def resolve_root(self, data_root_override: str | None = None) -> Path:
+        if data_root_override:
+            return Path(data_root_override).expanduser().resolve()
+        return (Path(self.base_dir) / self.data_root).resolve()
+
+    def sources(self) -> dict[str, SourceConfig | None]:
+        return {
+            "transactions": self.transactions,
+            "customers": self.customers,
+            "events": self.events,
+        }
+
+
+def load_config(path: str | Path) -> ProjectConfig:
+    """Read and validate a project config file; errors name the file and the key."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    raw["base_dir"] = str(path.resolve().parent)
+    try:
+        return ProjectConfig.model_validate(raw)
+    except ValidationError as exc:
+        details = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"{path}: {details}") from exc
+
+
+def demo_config(data_dir: str | Path) -> ProjectConfig:
+    """The built-in config for the generated demo data in ``data_dir``."""
+    return ProjectConfig(
+        name="demo",
+        data_root=str(Path(data_dir).resolve()),
+        base_dir=str(Path(data_dir).resolve()),
+        transactions=SourceConfig(
+            path="transactions.csv",
+            format="csv",
+            columns={
+                "order_id": "order_id",
+                "customer_id": "customer_id",
+                "ordered_at": "order_date",
+                "product_id": "product_id",
+                "category": "category",
+                "quantity": "quantity",
+                "unit_price": "unit_price",
+                "channel": "channel",
+                "country": "country",
+            },
+        ),
+        customers=SourceConfig(
+            path="customers.csv",
+            format="csv",
+            columns={
+                "customer_id": "customer_id",
+                "signup_at": "signup_date",
+                "age": "age",
+                "gender": "gender",
+                "region": "region",
+            },
+        ),
+        events=SourceConfig(
+            path="events.csv",
+            format="csv",
+            columns={
+                "customer_id": "customer_id",
+                "event_at": "event_at",
+                "event_type": "event_type",
+            },
+        ),
+    )

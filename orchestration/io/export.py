@@ -1,0 +1,129 @@
+"""Publish the marts for Power BI: one Parquet file per mart plus ``manifest.json``.
+
+Layout under ``WORKDIR/exports/``::
+
+    versions/<published-at>_<run-id>/   a complete, never-modified export
+    powerbi -> versions/...            the published version (a symlink)
+
+A publish writes a new version folder, then swaps the ``powerbi`` link with an
+atomic rename, so a reader sees the old complete version or the new complete
+one, never a mix; a failure before the swap leaves the published version as it
+was. The last ``keep`` versions are kept, so a reader holding an older version
+keeps working while the next publish happens.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from orchestration.io.sql import ident, literal
+
+PUBLISHED = "powerbi"
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    version_dir: Path
+    published: Path
+    manifest: dict
+
+
+def list_tables(con: duckdb.DuckDBPyConnection, schema: str) -> list[str]:
+    rows = con.execute(
+        "select table_name from information_schema.tables where table_schema = ? "
+        "and table_type = 'BASE TABLE' order by table_name",
+        [schema],
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def publish_marts(
+    con: duckdb.DuckDBPyConnection,
+    exports_dir: str | Path,
+    run_id: str,
+    as_of_date: str | None,
+    schema: str = "marts",
+    keep: int = 3,
+) -> ExportResult:
+    exports_dir = Path(exports_dir)
+    versions = exports_dir / "versions"
+    versions.mkdir(parents=True, exist_ok=True)
+    now = datetime.now(UTC)
+    name = f"{now:%Y%m%dT%H%M%S%fZ}_{run_id[:8]}"
+    tmp = versions / f".tmp-{name}"
+    tables = list_tables(con, schema)
+    if not tables:
+        raise RuntimeError(f"no tables in schema {schema!r} to export")
+    tmp.mkdir()
+    try:
+        entries = []
+        for table in tables:
+            target = tmp / f"{table}.parquet"
+            con.execute(
+                f"copy (select * from {ident(schema)}.{ident(table)}) to {literal(str(target))} "
+                "(format parquet, compression zstd)"
+            )
+            columns = con.execute(
+                "select column_name, data_type from information_schema.columns "
+                "where table_schema = ? and table_name = ? order by ordinal_position",
+                [schema, table],
+            ).fetchall()
+            rows = con.execute(f"select count(*) from {ident(schema)}.{ident(table)}").fetchone()[0]
+            entries.append(
+                {
+                    "name": table,
+                    "file": target.name,
+                    "rows": rows,
+                    "columns": [{"name": c, "type": t} for c, t in columns],
+                }
+            )
+        manifest = {
+            "run_id": run_id,
+            "published_at": now.isoformat(),
+            "as_of_date": as_of_date,
+            "tables": entries,
+        }
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        final = versions / name
+        tmp.rename(final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    published = _swap_pointer(exports_dir, final)
+    _prune(versions, keep=keep, current=final)
+    return ExportResult(version_dir=final, published=published, manifest=manifest)
+
+
+def _swap_pointer(exports_dir: Path, target: Path) -> Path:
+    link = exports_dir / PUBLISHED
+    if link.exists() and not link.is_symlink():
+        # A real folder from an older layout: move it aside once, then use links.
+        link.rename(exports_dir / f".{PUBLISHED}-legacy-{os.getpid()}")
+    tmp_link = exports_dir / f".{PUBLISHED}.{os.getpid()}.tmp"
+    if tmp_link.is_symlink() or tmp_link.exists():
+        tmp_link.unlink()
+    tmp_link.symlink_to(Path("versions") / target.name, target_is_directory=True)
+    os.replace(tmp_link, link)  # atomic on POSIX
+    return link
+
+
+def _prune(versions: Path, keep: int, current: Path) -> None:
+    done = sorted(p for p in versions.iterdir() if p.is_dir() and not p.name.startswith("."))
+    for old in done[: max(0, len(done) - keep)]:
+        if old != current:
+            shutil.rmtree(old, ignore_errors=True)
+    # Leftovers of a publish that was killed half-way.
+    for stale in versions.glob(".tmp-*"):
+        if stale != current:
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+def read_manifest(exports_dir: str | Path) -> dict:
+    return json.loads((Path(exports_dir) / PUBLISHED / "manifest.json").read_text(encoding="utf-8"))

@@ -1,0 +1,64 @@
+"""Dagster resources: where the warehouse lives and how to open it, and the dbt CLI."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+
+from orchestration.io.config import ProjectConfig, demo_config, load_config
+
+DEMO_CUSTOMERS = 20_000
+DEMO_SEED = 42
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """The project's workdir: DuckDB warehouse, exports, reports, and the project config.
+
+    DuckDB allows one writer at a time; the job runs its steps in one process,
+    one after another, and every asset opens the file through this resource.
+    """
+
+    workdir: str
+    config_path: str | None = None
+    data_root: str | None = None
+    as_of_date: str | None = None
+
+    @property
+    def root(self) -> Path:
+        return Path(self.workdir)
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.root / "warehouse.duckdb"
+
+    @property
+    def exports_dir(self) -> Path:
+        return self.root / "exports"
+
+    @property
+    def demo_data_dir(self) -> Path:
+        return self.root / "demo_data"
+
+    def project_config(self) -> ProjectConfig:
+        if self.config_path:
+            return load_config(self.config_path)
+        return demo_config(self.demo_data_dir)
+
+    @contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        self.root.mkdir(parents=True, exist_ok=True)
+        con = duckdb.connect(str(self.warehouse_path), read_only=read_only)
+        try:
+            yield con
+        finally:
+            con.close()
+
+    def dbt_vars(self) -> dict[str, str]:
+        out = {"warehouse_path": str(self.warehouse_path.resolve())}
+        if self.as_of_date:
+            out["as_of_date"] = self.as_of_date
+        return out

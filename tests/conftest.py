@@ -1,0 +1,25 @@
+"""Shared fixtures: a parsed dbt manifest, the shared real data, and pipeline runs in temp dirs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def dbt_manifest() -> Path:
+    """The Dagster definitions load the dbt manifest; make sure it matches the project files."""
+    from orchestration.dbt import ensure_manifest
+
+    return ensure_manifest()
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.fail(f"the shared data sets are missing: expected them in {SHARED_DATA}")
+    return SHARED_DATA

@@ -1,0 +1,31 @@
+"""Helpers for tests that run the whole pipeline."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import duckdb
+
+from orchestration.cli import run_pipeline
+from orchestration.settings import Settings
+
+
+def run(workdir: Path, config: Path | None = None, **kw):
+    out = io.StringIO()
+    result = run_pipeline(
+        Settings(workdir=str(workdir), config_path=config and str(config), **kw), stream=out
+    )
+    if not result.success:
+        failures = [
+            f"{e.step_key}: {e.step_failure_data.error.to_string()}"
+            for e in result.all_events
+            if e.is_step_failure
+        ]
+        raise AssertionError("pipeline failed:\n" + "\n".join(failures) + "\n" + out.getvalue())
+    return result, out.getvalue()
+
+
+def query(workdir: Path, sql: str) -> list[tuple]:
+    with duckdb.connect(str(workdir / "warehouse.duckdb"), read_only=True) as con:
+        return con.execute(sql).fetchall()

@@ -1,0 +1,100 @@
+"""The Dagster definitions: loadable, connected, and unchanged unless on purpose."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SNAPSHOT = Path(__file__).parent / "snapshots" / "definitions.txt"
+
+
+@pytest.fixture(scope="module")
+def defs() -> dg.Definitions:
+    from orchestration.definitions import defs
+
+    return defs
+
+
+def _describe(defs: dg.Definitions) -> str:
+    graph = defs.resolve_asset_graph()
+    lines = ["# assets (key <- upstream keys)"]
+    for key in sorted(graph.get_all_asset_keys(), key=lambda k: k.to_user_string()):
+        node = graph.get(key)
+        parents = sorted(p.to_user_string() for p in node.parent_keys)
+        lines.append(f"{key.to_user_string()} [{node.group_name}] <- {', '.join(parents)}")
+    lines.append("# asset checks")
+    lines += sorted(f"{c.asset_key.to_user_string()}:{c.name}" for c in graph.asset_check_keys)
+    lines.append("# jobs")
+    lines += sorted(j.name for j in defs.resolve_all_job_defs() if not j.name.startswith("__"))
+    lines.append("# schedules")
+    lines += sorted(
+        f"{s.name} {s.cron_schedule} {s.default_status.value}" for s in defs.schedules or []
+    )
+    return "\n".join(lines) + "\n"
+
+
+def test_definitions_match_the_committed_snapshot(defs):
+    current = _describe(defs)
+    if os.environ.get("UPDATE_SNAPSHOTS"):
+        SNAPSHOT.write_text(current, encoding="utf-8")
+    assert SNAPSHOT.read_text(encoding="utf-8") == current, (
+        "The asset graph changed. Review the difference and, if intended, "
+        "regenerate with: UPDATE_SNAPSHOTS=1 .venv/bin/pytest tests/test_definitions.py"
+    )
+
+
+def test_graph_is_connected_across_dbt_python_dbt(defs):
+    graph = defs.resolve_asset_graph()
+
+    def parents(key: str) -> set[str]:
+        node = graph.get(dg.AssetKey.from_user_string(key))
+        return {p.to_user_string() for p in node.parent_keys}
+
+    assert parents("customer_clusters") == {"features/customer_features"}
+    assert "customer_clusters" in parents("staging/stg_ml__customer_clusters")
+    assert "raw_transactions" in parents("staging/stg_transactions")
+    marts = {
+        "marts/dim_customer",
+        "marts/fct_orders",
+        "marts/dim_date",
+        "marts/mart_segment_summary",
+    }
+    assert marts <= parents("powerbi_export")
+
+
+def test_dbt_tests_are_asset_checks_and_schedule_is_off(defs):
+    graph = defs.resolve_asset_graph()
+    checked = {c.asset_key.to_user_string() for c in graph.asset_check_keys}
+    assert {"features/customer_features", "marts/dim_customer", "marts/fct_orders"} <= checked
+    (schedule,) = defs.schedules
+    assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED
+
+
+def test_importing_definitions_does_no_work(tmp_path):
+    """No dbt run, no database, no workdir at import time."""
+    workdir = tmp_path / "never-created"
+    env = {**os.environ, "CUSTSEG_WORKDIR": str(workdir)}
+    code = "import orchestration.definitions as d; print(len(d.defs.resolve_asset_graph().get_all_asset_keys()))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=REPO
+    )
+    assert out.returncode == 0, out.stderr
+    assert int(out.stdout.strip()) > 10
+    assert not workdir.exists()
+
+
+def test_dagster_definitions_validate_loads_the_workspace(tmp_path):
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "CUSTSEG_WORKDIR": str(tmp_path / "wd")}
+    dagster = Path(sys.executable).parent / "dagster"
+    out = subprocess.run(
+        [str(dagster), "definitions", "validate", "-w", "workspace.yaml"],
+        env=env, capture_output=True, text=True, cwd=REPO, timeout=300,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "All code locations passed validation" in out.stdout + out.stderr

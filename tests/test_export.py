@@ -1,0 +1,73 @@
+"""Publishing the marts: complete versions, atomic swap, failures leave the old export."""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+
+from orchestration.io.export import PUBLISHED, publish_marts, read_manifest
+
+
+@pytest.fixture
+def con(tmp_path):
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    con.execute("create schema marts")
+    con.execute(
+        "create table marts.dim_a as select i::bigint as id, 'x' || i as name from range(5) t(i)"
+    )
+    con.execute(
+        "create table marts.fct_b as select i::integer as id, i * 1.5 as amount from range(3) t(i)"
+    )
+    yield con
+    con.close()
+
+
+def test_manifest_matches_the_files(con, tmp_path):
+    result = publish_marts(con, tmp_path / "exports", "run-abcdef123", "2024-01-01")
+    published = tmp_path / "exports" / PUBLISHED
+    manifest = json.loads((published / "manifest.json").read_text())
+    assert manifest["run_id"] == "run-abcdef123" and manifest["as_of_date"] == "2024-01-01"
+    assert [t["name"] for t in manifest["tables"]] == ["dim_a", "fct_b"]
+    for entry in manifest["tables"]:
+        table = pq.read_table(published / entry["file"])
+        assert table.num_rows == entry["rows"]
+        assert table.column_names == [c["name"] for c in entry["columns"]]
+    assert manifest == result.manifest
+    assert [c["type"] for c in manifest["tables"][0]["columns"]] == ["BIGINT", "VARCHAR"]
+
+
+def test_new_publish_swaps_atomically_and_old_version_stays_readable(con, tmp_path):
+    exports = tmp_path / "exports"
+    first = publish_marts(con, exports, "run-1", None)
+    old_dir = (exports / PUBLISHED).resolve()
+    con.execute("insert into marts.dim_a values (99, 'new')")
+    second = publish_marts(con, exports, "run-2", None)
+    assert (exports / PUBLISHED).resolve() == second.version_dir.resolve()
+    assert read_manifest(exports)["run_id"] == "run-2"
+    # A reader that resolved the old version still sees it complete.
+    assert pq.read_table(old_dir / "dim_a.parquet").num_rows == 5
+    assert pq.read_table(exports / PUBLISHED / "dim_a.parquet").num_rows == 6
+    assert first.version_dir != second.version_dir
+
+
+def test_failed_publish_leaves_published_version_untouched(con, tmp_path):
+    exports = tmp_path / "exports"
+    publish_marts(con, exports, "run-1", None)
+    con.execute("drop schema marts cascade")
+    con.execute("create schema marts")
+    with pytest.raises(RuntimeError, match="no tables"):
+        publish_marts(con, exports, "run-2", None)
+    assert read_manifest(exports)["run_id"] == "run-1"
+    assert not list((exports / "versions").glob(".tmp-*"))
+
+
+def test_only_the_last_versions_are_kept(con, tmp_path):
+    exports = tmp_path / "exports"
+    for i in range(5):
+        publish_marts(con, exports, f"run-{i}", None, keep=2)
+    kept = sorted(p.name for p in (exports / "versions").iterdir())
+    assert len(kept) == 2
+    assert read_manifest(exports)["run_id"] == "run-4"

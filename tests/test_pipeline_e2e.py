@@ -1,0 +1,111 @@
+"""The whole asset graph, materialised for real on generated data in a temp dir."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from orchestration.io.generate import generate
+from tests.pipeline_utils import query, run
+
+N_CUSTOMERS = 1500
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("demo")
+    generate(workdir / "demo_data", customers=N_CUSTOMERS, seed=7)
+    _, output = run(workdir)
+    return workdir, output
+
+
+def _input_transactions(workdir: Path) -> pd.DataFrame:
+    return pd.read_csv(workdir / "demo_data" / "transactions.csv", dtype={"customer_id": str})
+
+
+def test_progress_is_printed_per_stage(demo_run):
+    _, output = demo_run
+    for stage in ("ingest", "dbt features", "clustering", "dbt marts", "Power BI export"):
+        assert f"✓ {stage}" in output, output
+
+
+def test_customers_in_equal_customers_out(demo_run):
+    workdir, _ = demo_run
+    customers_in = _input_transactions(workdir)["customer_id"].nunique()
+    assert query(
+        workdir, "select count(*), count(distinct customer_id) from marts.dim_customer"
+    ) == [(customers_in, customers_in)]
+    exported = pq.read_table(workdir / "exports" / "powerbi" / "dim_customer.parquet")
+    assert exported.num_rows == customers_in
+
+
+def test_each_customer_in_exactly_one_rfm_segment_and_one_cluster(demo_run):
+    workdir, _ = demo_run
+    nulls = query(
+        workdir,
+        "select count(*) filter (where rfm_segment is null), "
+        "count(*) filter (where cluster_id is null or cluster_label is null) from marts.dim_customer",
+    )
+    assert nulls == [(0, 0)]
+    # One label per cluster id and vice versa.
+    pairs = query(workdir, "select distinct cluster_id, cluster_label from marts.dim_customer")
+    assert len({p[0] for p in pairs}) == len({p[1] for p in pairs}) == len(pairs) >= 2
+    # Segment summary covers every customer once per segmentation.
+    sums = query(
+        workdir,
+        "select segment_type, sum(customers) from marts.mart_segment_summary group by 1 order by 1",
+    )
+    assert sums == [("cluster", N_CUSTOMERS), ("rfm", N_CUSTOMERS)]
+
+
+def test_fct_orders_revenue_equals_net_amount_of_accepted_input_rows(demo_run):
+    workdir, _ = demo_run
+    tx = _input_transactions(workdir)
+    expected = float((tx["quantity"] * tx["unit_price"]).sum())
+    (revenue,) = query(workdir, "select sum(net_amount) from marts.fct_orders")[0]
+    assert revenue == pytest.approx(expected, rel=1e-9)
+    (loaded,) = query(
+        workdir, "select sum(rows_loaded) from raw.load_log where source = 'transactions'"
+    )[0]
+    assert loaded == len(tx)
+
+
+def test_manifest_matches_the_published_files(demo_run):
+    workdir, _ = demo_run
+    published = workdir / "exports" / "powerbi"
+    manifest = json.loads((published / "manifest.json").read_text())
+    files = sorted(p.name for p in published.iterdir())
+    assert files == sorted([t["file"] for t in manifest["tables"]] + ["manifest.json"])
+    assert {t["name"] for t in manifest["tables"]} >= {
+        "dim_customer", "dim_date", "fct_orders", "mart_segment_summary"
+    }  # fmt: skip
+    for entry in manifest["tables"]:
+        table = pq.read_table(published / entry["file"])
+        assert table.num_rows == entry["rows"], entry["name"]
+        assert table.column_names == [c["name"] for c in entry["columns"]], entry["name"]
+        (rows,) = query(workdir, f"select count(*) from marts.{entry['name']}")[0]
+        assert rows == entry["rows"]
+    assert manifest["as_of_date"] == "2026-01-01"  # the day after the generator's end date
+
+
+def _snapshot_marts(workdir: Path) -> dict[str, pd.DataFrame]:
+    published = workdir / "exports" / "powerbi"
+    out = {}
+    for f in sorted(published.glob("*.parquet")):
+        df = pq.read_table(f).to_pandas()
+        out[f.stem] = df.sort_values(list(df.columns)).reset_index(drop=True)
+    return out
+
+
+def test_rerun_on_same_inputs_gives_identical_marts(demo_run):
+    workdir, _ = demo_run
+    before = _snapshot_marts(workdir)
+    run(workdir)
+    after = _snapshot_marts(workdir)
+    assert before.keys() == after.keys()
+    for name in before:
+        pd.testing.assert_frame_equal(before[name], after[name], check_exact=True, obj=name)

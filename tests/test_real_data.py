@@ -1,0 +1,42 @@
+"""The two real data sets in ../shared/data run end to end with only a config file."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import REPO
+from tests.pipeline_utils import query, run
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize(
+    ("config", "rows_read", "customers", "quarantined"),
+    [
+        # data/README.md: 69,659 rows, 23,570 customers.
+        ("cdnow.yaml", 69_659, 23_570, 0),
+        # 525,461 rows, 4,383 distinct customer ids, 107,927 rows without a customer.
+        ("online_retail.yaml", 525_461, 4_383, 107_927),
+    ],
+)
+def test_real_data_set_end_to_end(tmp_path, shared_data, config, rows_read, customers, quarantined):
+    workdir = tmp_path / "wd"
+    run(workdir, REPO / "examples" / config)
+
+    log = query(
+        workdir, "select sum(rows_read), sum(rows_loaded), sum(rows_rejected) from raw.load_log"
+    )
+    read, loaded, rejected = log[0]
+    assert read == rows_read
+    assert loaded + rejected == read
+    assert rejected == quarantined
+    assert query(workdir, "select count(*) from raw.quarantine_transactions") == [(rejected,)]
+    assert query(workdir, "select count(*) from raw.transactions") == [(loaded,)]
+
+    assert query(
+        workdir, "select count(*), count(distinct customer_id) from marts.dim_customer"
+    ) == [(customers, customers)]
+    assert query(
+        workdir,
+        "select count(*) from marts.dim_customer where rfm_segment is null or cluster_id is null",
+    ) == [(0,)]
