@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -53,8 +54,8 @@ def run_pipeline(
     home = Path(s.workdir) / "dagster_home"
     home.mkdir(parents=True, exist_ok=True)
     if not (home / "dagster.yaml").exists():
-        # Nothing leaves the machine: no telemetry.
-        (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+        # No telemetry; one run at a time (see the file).
+        shutil.copyfile(Path(__file__).with_name("dagster.yaml"), home / "dagster.yaml")
     instance = dg.DagsterInstance.local_temp(tempdir=str(home))
     log_path = Path(s.workdir) / "logs" / "last_run.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -97,7 +98,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
         data_root=args.data_root,
         as_of_date=args.as_of,
     )
-    if args.config is None:
+    if args.config is not None:
+        from orchestration.io.config import load_config
+
+        load_config(args.config)  # fail fast, before any work, on a bad config file
+    else:
         print(f"No --config: running on the built-in demo data in {args.workdir}/demo_data")
     t0 = time.perf_counter()
     result = run_pipeline(settings, verbose=args.verbose)

@@ -175,3 +175,43 @@ def test_unconfigured_optional_sources_exist_empty(tmp_path):
     assert con.execute("select count(*) from raw.events").fetchone()[0] == 0
     cols = [r[0] for r in con.execute("describe raw.customers").fetchall()]
     assert cols[:6] == ["customer_id", "signup_at", "birth_year", "age", "gender", "region"]
+
+
+def test_fixed_width_file(tmp_path):
+    (tmp_path / "fw.dat").write_text(
+        "CUST  DATE      AMOUNT\nA0001 20240105   12.50\nA0002 2024011x    3.00\n",
+        encoding="utf-8",
+    )
+    cfg = _config(
+        tmp_path,
+        "fw.dat",
+        {"customer_id": "cust", "ordered_at": "date", "amount": "amount"},
+        format="fixed_width",
+        widths={"cust": (1, 6), "date": (7, 15), "amount": (16, 23)},
+        date_format="%Y%m%d",
+    )
+    con, result = _run(tmp_path, cfg)
+    assert result.totals("transactions") == (2, 1, 1)
+    assert con.execute("select customer_id, amount from raw.transactions").fetchall() == [
+        ("A0001", 12.5)
+    ]
+    assert con.execute("select source_row, reason from raw.quarantine_transactions").fetchall() == [
+        (2, "unparseable date ordered_at (date)")
+    ]
+
+
+def test_csv_with_semicolons_and_latin1(tmp_path):
+    (tmp_path / "t.csv").write_bytes(
+        "kunde;bestellung;datum;betrag\nMüller;1;2024-01-02;9.5\n".encode("latin-1")
+    )
+    cfg = _config(
+        tmp_path,
+        "t.csv",
+        {"customer_id": "kunde", "order_id": "bestellung", "ordered_at": "datum", "amount": "betrag"},
+        delimiter=";",
+        encoding="latin-1",
+    )
+    con, _ = _run(tmp_path, cfg)
+    assert con.execute("select customer_id, amount from raw.transactions").fetchall() == [
+        ("Müller", 9.5)
+    ]

@@ -22,6 +22,43 @@
 {%- endmacro %}
 
 
+{#
+    Exact type for money (line amounts and their sums). DECIMAL, not DOUBLE: a sum
+    of decimals is exact, so it does not depend on the order in which the engine's
+    threads add the rows, and re-runs on the same input give identical results.
+    18 digits with 4 decimals: input amounts have at most 4 decimals in practice
+    (casting rounds to 4), totals up to +-99,999,999,999,999.9999, and 18 digits is
+    the widest decimal that still fits in 64 bits and that Power BI reads as-is.
+    SUM of a DECIMAL(18, s) widens it (DuckDB: DECIMAL(38, s), Spark: DECIMAL(28, s)),
+    hence the sum_money() macro, which casts the sum back.
+#}
+{% macro type_money() -%}
+    {{ return(adapter.dispatch('type_money', 'custseg')()) }}
+{%- endmacro %}
+
+{% macro default__type_money() -%}
+    decimal(18, 4)
+{%- endmacro %}
+
+{% macro bigquery__type_money() -%}
+    numeric
+{%- endmacro %}
+
+
+{# Exact type for item quantities, summed like money (quantities may be fractional, e.g. kg). #}
+{% macro type_quantity() -%}
+    {{ return(adapter.dispatch('type_quantity', 'custseg')()) }}
+{%- endmacro %}
+
+{% macro default__type_quantity() -%}
+    decimal(18, 4)
+{%- endmacro %}
+
+{% macro bigquery__type_quantity() -%}
+    numeric
+{%- endmacro %}
+
+
 {# DATE literal from a 'YYYY-MM-DD' string (or date) known at compile time, e.g. a var. #}
 {% macro date_literal(iso_date) -%}
     {%- set text = iso_date | string | trim -%}

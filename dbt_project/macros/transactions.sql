@@ -15,7 +15,8 @@
 {#
     One row per order from a relation of transaction lines (columns as in
     stg_transactions). An order's date is the date of its first line.
-    gross_amount - returned_amount = net_amount by construction.
+    gross_amount - returned_amount = net_amount by construction. Amounts and
+    item_count stay exact decimals (type_money / type_quantity); the marts cast them.
 #}
 {% macro aggregate_orders(lines_relation) -%}
     select
@@ -25,12 +26,10 @@
         min(ordered_at) as ordered_at,
         min(order_date) as order_date,
 
-        {{ dbt.safe_cast('sum(amount)', type_double()) }} as net_amount,
-        {{ dbt.safe_cast('sum(case when not is_return then amount else 0 end)', type_double()) }}
-            as gross_amount,
-        {{ dbt.safe_cast('sum(case when is_return then -amount else 0 end)', type_double()) }}
-            as returned_amount,
-        {{ dbt.safe_cast('sum(quantity)', type_double()) }} as item_count,
+        {{ sum_money('amount') }} as net_amount,
+        {{ sum_money('case when not is_return then amount else 0 end') }} as gross_amount,
+        {{ sum_money('case when is_return then -amount else 0 end') }} as returned_amount,
+        {{ sum_quantity('quantity') }} as item_count,
         {{ dbt.safe_cast('count(*)', dbt.type_bigint()) }} as line_count,
         {{ dbt.safe_cast('sum(case when is_return then 1 else 0 end)', dbt.type_bigint()) }}
             as return_line_count,

@@ -29,9 +29,10 @@ per_customer as (
         count(*) as n_purchase_days,
         min(purchase_date) as first_purchase_date,
         max(purchase_date) as last_purchase_date,
-        sum(case when purchase_day_number > 1 then day_spend else 0 end) as repeat_spend,
-        avg(days_since_previous_purchase) as gap_mean,
-        stddev_samp(days_since_previous_purchase) as gap_std
+        {# Exact sums only (macros/exact_aggregates.sql): re-runs give identical bits. #}
+        {{ sum_money('case when purchase_day_number > 1 then day_spend else 0 end') }} as repeat_spend,
+        {{ exact_avg('days_since_previous_purchase') }} as gap_mean,
+        {{ exact_stddev_samp_int('days_since_previous_purchase') }} as gap_std
 
     from purchase_days
     group by customer_id
@@ -56,7 +57,8 @@ final as (
         ) }} as lt_t_days,
         {{ dbt.safe_cast(
             'case when per_customer.n_purchase_days > 1'
-            ~ ' then per_customer.repeat_spend / (per_customer.n_purchase_days - 1) else 0 end',
+            ~ ' then ' ~ dbt.safe_cast('per_customer.repeat_spend', type_double())
+            ~ ' / (per_customer.n_purchase_days - 1) else 0 end',
             type_double()
         ) }} as lt_monetary_value,
         {{ dbt.safe_cast(

@@ -16,7 +16,7 @@ purchase_days as (
     select
         customer_id,
         order_date as purchase_date,
-        sum(gross_amount) as day_spend,
+        {{ sum_money('gross_amount') }} as day_spend,
         count(*) as purchase_orders
 
     from orders
@@ -34,7 +34,7 @@ sequenced as (
             'row_number() over (partition by customer_id order by purchase_date)',
             dbt.type_int()
         ) }} as purchase_day_number,
-        {{ dbt.safe_cast('day_spend', type_double()) }} as day_spend,
+        day_spend,
         {{ dbt.safe_cast('purchase_orders', dbt.type_bigint()) }} as purchase_orders,
         lag(purchase_date) over (partition by customer_id order by purchase_date)
             as previous_purchase_date

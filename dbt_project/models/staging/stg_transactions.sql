@@ -21,9 +21,11 @@ renamed as (
         {{ dbt.safe_cast('channel', dbt.type_string()) }} as channel,
 
         ----------  numerics
-        {{ dbt.safe_cast('quantity', type_double()) }} as quantity,
+        {# Exact decimals from here on, so that sums do not depend on thread scheduling (macros/cross_db.sql). #}
+        {{ dbt.safe_cast('quantity', type_quantity()) }} as quantity,
+        {# Never summed: kept as given. #}
         {{ dbt.safe_cast('unit_price', type_double()) }} as unit_price,
-        {{ dbt.safe_cast('amount', type_double()) }} as amount,
+        {{ dbt.safe_cast('amount', type_money()) }} as amount,
 
         ----------  booleans
         {{ dbt.safe_cast('is_cancellation', dbt.type_boolean()) }} as is_cancellation,
