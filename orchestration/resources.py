@@ -57,8 +57,11 @@ class WarehouseResource(dg.ConfigurableResource):
         finally:
             con.close()
 
-    def dbt_vars(self) -> dict[str, str]:
-        out = {"warehouse_path": str(self.warehouse_path.resolve())}
+    def dbt_vars(self) -> dict:
+        out: dict = {
+            "warehouse_path": str(self.warehouse_path.resolve()),
+            "drop_exact_duplicates": self.project_config().transactions.drop_exact_duplicates,
+        }
         if self.as_of_date:
             out["as_of_date"] = self.as_of_date
         return out

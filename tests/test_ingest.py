@@ -207,7 +207,12 @@ def test_csv_with_semicolons_and_latin1(tmp_path):
     cfg = _config(
         tmp_path,
         "t.csv",
-        {"customer_id": "kunde", "order_id": "bestellung", "ordered_at": "datum", "amount": "betrag"},
+        {
+            "customer_id": "kunde",
+            "order_id": "bestellung",
+            "ordered_at": "datum",
+            "amount": "betrag",
+        },
         delimiter=";",
         encoding="latin-1",
     )

@@ -40,3 +40,11 @@ def test_real_data_set_end_to_end(tmp_path, shared_data, config, rows_read, cust
         workdir,
         "select count(*) from marts.dim_customer where rfm_segment is null or cluster_id is null",
     ) == [(0,)]
+
+
+def test_cdnow_revenue_matches_the_published_total(tmp_path, shared_data):
+    """CDNOW's same-day identical lines are real purchases: nothing may be dropped."""
+    workdir = tmp_path / "wd"
+    run(workdir, REPO / "examples" / "cdnow.yaml")
+    (revenue,) = query(workdir, "select round(sum(net_amount), 2) from marts.fct_orders")[0]
+    assert revenue == 2_500_315.63  # data/README.md

@@ -75,6 +75,9 @@ class SourceConfig(BaseModel):
     widths: dict[str, tuple[int, int]] | None = None
     date_format: str | None = None  # strptime format for date columns; ISO when omitted
     cancellation_prefix: str | None = None  # order ids starting with it are cancellations
+    # Lines equal on every canonical column are dropped as duplicates (dbt keeps the first);
+    # false for sources whose identical lines are real repeat purchases.
+    drop_exact_duplicates: bool = True
 
     @model_validator(mode="after")
     def _check(self) -> SourceConfig:

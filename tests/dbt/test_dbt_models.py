@@ -446,6 +446,20 @@ def test_marts_use_power_bi_safe_types(warehouse: Path) -> None:
     assert not bad, bad
 
 
+def test_features_money_is_double(warehouse: Path) -> None:
+    """Money is summed as DECIMAL upstream; the ML step reads plain DOUBLE columns."""
+    rows = dict(
+        _rows(
+            warehouse,
+            "select column_name, data_type from information_schema.columns"
+            " where table_schema = 'features' and table_name = 'customer_features'",
+        )
+    )
+    money = ("monetary_total", "monetary_avg", "gross_sales", "returned_amount", "spend_trend_90d")
+    assert {c: rows[c] for c in money} == dict.fromkeys(money, "DOUBLE")
+    assert not [c for c, t in rows.items() if t.startswith("DECIMAL") or t == "HUGEINT"]
+
+
 # --- parse -------------------------------------------------------------------------------
 
 

@@ -2,6 +2,8 @@
     One row per customer with at least one transaction line before the as-of
     date (customers with only returns included), as of that date. Read by the
     Python ML step; column meanings in _features__models.yml.
+    Money is carried as exact decimals up to here and cast to DOUBLE only in this
+    output (the ML step wants floats), so re-runs on the same input are bit-identical.
 #}
 
 with
@@ -48,7 +50,7 @@ final as (
         order_summary.last_order_date,
         order_summary.recency_days,
         order_summary.frequency,
-        order_summary.monetary_total,
+        {{ dbt.safe_cast('order_summary.monetary_total', type_double()) }} as monetary_total,
         order_summary.monetary_avg,
         order_summary.tenure_days,
         rfm.r_score,
@@ -66,14 +68,14 @@ final as (
         ----------  purchase timing and trend
         lifetimes.inter_purchase_days_mean,
         lifetimes.inter_purchase_days_std,
-        order_summary.spend_last_90d,
-        order_summary.spend_prev_90d,
-        order_summary.spend_trend_90d,
+        {{ dbt.safe_cast('order_summary.spend_last_90d', type_double()) }} as spend_last_90d,
+        {{ dbt.safe_cast('order_summary.spend_prev_90d', type_double()) }} as spend_prev_90d,
+        {{ dbt.safe_cast('order_summary.spend_trend_90d', type_double()) }} as spend_trend_90d,
 
         ----------  breadth and returns
         order_summary.distinct_products,
-        order_summary.gross_sales,
-        order_summary.returned_amount,
+        {{ dbt.safe_cast('order_summary.gross_sales', type_double()) }} as gross_sales,
+        {{ dbt.safe_cast('order_summary.returned_amount', type_double()) }} as returned_amount,
         order_summary.return_rate,
         order_summary.n_returns,
 

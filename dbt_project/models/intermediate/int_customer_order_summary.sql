@@ -2,6 +2,9 @@
     Order-based facts per customer as of the as-of date: RFM inputs, tenure,
     spend trend, returns, product breadth. One row per customer with at least
     one transaction line before the as-of date (customers with only returns too).
+    Money columns are exact type_money() decimals (summed with sum_money, so re-runs
+    are bit-identical); customer_features casts them to DOUBLE. The ratios
+    (monetary_avg, return_rate) are one DOUBLE division of exact values.
 #}
 
 {%- set window_days = var('spend_trend_window_days', 90) | int %}
@@ -38,21 +41,17 @@ order_facts as (
         min(orders.order_date) as first_order_date,
         max(orders.order_date) as last_order_date,
         count(distinct case when not orders.is_return_order then orders.order_id end) as frequency,
-        sum(orders.net_amount) as monetary_total,
-        sum(orders.gross_amount) as gross_sales,
-        sum(orders.returned_amount) as returned_amount,
+        {{ sum_money('orders.net_amount') }} as monetary_total,
+        {{ sum_money('orders.gross_amount') }} as gross_sales,
+        {{ sum_money('orders.returned_amount') }} as returned_amount,
         sum(orders.return_line_count) as n_returns,
-        sum(
-            case when orders.order_date >= as_of.last_window_start then orders.net_amount else 0 end
-        ) as spend_last_window,
-        sum(
-            case
-                when orders.order_date >= as_of.prev_window_start
-                    and orders.order_date < as_of.last_window_start
-                    then orders.net_amount
-                else 0
-            end
-        ) as spend_prev_window
+        {{ sum_money(
+            'case when orders.order_date >= as_of.last_window_start then orders.net_amount else 0 end'
+        ) }} as spend_last_window,
+        {{ sum_money(
+            'case when orders.order_date >= as_of.prev_window_start'
+            ~ ' and orders.order_date < as_of.last_window_start then orders.net_amount else 0 end'
+        ) }} as spend_prev_window
 
     from orders
     cross join as_of
@@ -82,23 +81,27 @@ final as (
         {{ dbt.safe_cast(dbt.datediff('order_facts.last_order_date', 'as_of.as_of_date', 'day'), dbt.type_int()) }}
             as recency_days,
         {{ dbt.safe_cast('order_facts.frequency', dbt.type_bigint()) }} as frequency,
-        {{ dbt.safe_cast('order_facts.monetary_total', type_double()) }} as monetary_total,
+        order_facts.monetary_total,
         {{ dbt.safe_cast(
-            'case when order_facts.frequency > 0 then order_facts.gross_sales / order_facts.frequency else 0 end',
+            'case when order_facts.frequency > 0 then '
+            ~ dbt.safe_cast('order_facts.gross_sales', type_double())
+            ~ ' / order_facts.frequency else 0 end',
             type_double()
         ) }} as monetary_avg,
         {{ dbt.safe_cast(dbt.datediff('order_facts.first_order_date', 'as_of.as_of_date', 'day'), dbt.type_int()) }}
             as tenure_days,
 
-        {{ dbt.safe_cast('order_facts.spend_last_window', type_double()) }} as spend_last_90d,
-        {{ dbt.safe_cast('order_facts.spend_prev_window', type_double()) }} as spend_prev_90d,
-        {{ dbt.safe_cast('order_facts.spend_last_window - order_facts.spend_prev_window', type_double()) }}
+        order_facts.spend_last_window as spend_last_90d,
+        order_facts.spend_prev_window as spend_prev_90d,
+        {{ dbt.safe_cast('order_facts.spend_last_window - order_facts.spend_prev_window', type_money()) }}
             as spend_trend_90d,
 
-        {{ dbt.safe_cast('order_facts.gross_sales', type_double()) }} as gross_sales,
-        {{ dbt.safe_cast('order_facts.returned_amount', type_double()) }} as returned_amount,
+        order_facts.gross_sales,
+        order_facts.returned_amount,
         {{ dbt.safe_cast(
-            'case when order_facts.gross_sales > 0 then order_facts.returned_amount / order_facts.gross_sales else 0 end',
+            'case when order_facts.gross_sales > 0 then '
+            ~ dbt.safe_cast('order_facts.returned_amount', type_double())
+            ~ ' / ' ~ dbt.safe_cast('order_facts.gross_sales', type_double()) ~ ' else 0 end',
             type_double()
         ) }} as return_rate,
         {{ dbt.safe_cast('order_facts.n_returns', dbt.type_bigint()) }} as n_returns,

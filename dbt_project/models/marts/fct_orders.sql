@@ -30,10 +30,11 @@ final as (
         orders.ordered_at,
 
         ----------  measures
-        orders.net_amount,
-        orders.gross_amount,
-        orders.returned_amount,
-        orders.item_count,
+        {# Exact decimal sums upstream; DOUBLE for Power BI. #}
+        {{ dbt.safe_cast('orders.net_amount', type_double()) }} as net_amount,
+        {{ dbt.safe_cast('orders.gross_amount', type_double()) }} as gross_amount,
+        {{ dbt.safe_cast('orders.returned_amount', type_double()) }} as returned_amount,
+        {{ dbt.safe_cast('orders.item_count', type_double()) }} as item_count,
         orders.line_count,
         orders.distinct_products,
 

@@ -2,13 +2,29 @@
     One row per segment: segment_type 'cluster' (ML clusters, by cluster_label)
     and 'rfm' (RFM segments). Shares are of all customers in dim_customer, so
     within each segment_type customer_share and revenue_share sum to 1.
+
+    Every sum and mean is exact (macros/exact_aggregates.sql), so re-runs give
+    identical bits: a DOUBLE sum would depend on how DuckDB's threads split the rows.
 #}
 
 with
 
 customers as (
 
-    select * from {{ ref('dim_customer') }}
+    select
+        customer_id,
+        cluster_label,
+        rfm_segment,
+        recency_days,
+        frequency,
+        {#
+            dim_customer.monetary_total is the DOUBLE image of an exact type_money()
+            sum (4 decimals); casting it back recovers that decimal exactly for any
+            |value| below ~4e11, so the money sums below are exact.
+        #}
+        {{ dbt.safe_cast('monetary_total', type_money()) }} as monetary_total
+
+    from {{ ref('dim_customer') }}
 
 ),
 
@@ -16,7 +32,7 @@ totals as (
 
     select
         count(*) as all_customers,
-        sum(monetary_total) as all_revenue
+        {{ sum_money('monetary_total') }} as all_revenue
 
     from customers
 
@@ -52,10 +68,10 @@ per_segment as (
         segment_type,
         segment_name,
         count(*) as customers,
-        sum(monetary_total) as revenue,
-        avg({{ dbt.safe_cast('recency_days', type_double()) }}) as mean_recency_days,
-        avg({{ dbt.safe_cast('frequency', type_double()) }}) as mean_frequency,
-        avg(monetary_total) as mean_monetary_total
+        {{ sum_money('monetary_total') }} as revenue,
+        {{ exact_avg('recency_days') }} as mean_recency_days,
+        {{ exact_avg('frequency') }} as mean_frequency,
+        {{ exact_avg('monetary_total') }} as mean_monetary_total
 
     from segmented
     group by segment_type, segment_name
@@ -72,7 +88,9 @@ final as (
             / {{ dbt.safe_cast('totals.all_customers', type_double()) }} as customer_share,
         {{ dbt.safe_cast('per_segment.revenue', type_double()) }} as revenue,
         {{ dbt.safe_cast(
-            'case when totals.all_revenue <> 0 then per_segment.revenue / totals.all_revenue end',
+            'case when totals.all_revenue <> 0 then '
+            ~ dbt.safe_cast('per_segment.revenue', type_double()) ~ ' / '
+            ~ dbt.safe_cast('totals.all_revenue', type_double()) ~ ' end',
             type_double()
         ) }} as revenue_share,
         {{ dbt.safe_cast('per_segment.mean_recency_days', type_double()) }} as mean_recency_days,
