@@ -275,13 +275,15 @@ def test_lifetimes_columns_by_hand(warehouse: Path) -> None:
 
 def test_rfm_scores_and_segments_by_hand(warehouse: Path) -> None:
     f = _features(warehouse)
-    # R by recency desc: C 20, A 15, B 6, D 1 -> cume_dist .25 .5 .75 1 -> 2 3 4 5.
-    # F: C 0, D 1, B 2, A 4 -> 2 3 4 5. M: C -14, D 50, A 75, B 180 -> 2 3 4 5.
+    # score = 1 + floor(5 * percent_rank), percent_rank = (rank - 1) / 3 for 4 customers.
+    # R by recency desc: C 20, A 15, B 6, D 1 -> 0, 1/3, 2/3, 1 -> 1 2 4 5.
+    # F: C 0, D 1, B 2, A 4 -> 1 2 4 5. M: C -14, D 50, A 75, B 180 -> 1 2 4 5.
+    # fm = floor((f + m + 1) / 2): A (5+4+1)/2 = 5, B 5, C 1, D 2.
     expected = {
-        "00001": (3, 5, 4, 5, "Loyal Customers"),
+        "00001": (2, 5, 4, 5, "Cannot Lose Them"),
         "00002": (4, 4, 5, 5, "Champions"),
-        "00003": (2, 2, 2, 2, "Hibernating"),
-        "00004": (5, 3, 3, 3, "Potential Loyalists"),
+        "00003": (1, 1, 1, 1, "Lost"),
+        "00004": (5, 2, 2, 2, "Potential Loyalists"),
     }
     got = {
         k: (r["r_score"], r["f_score"], r["m_score"], r["fm_score"], r["rfm_segment"])
@@ -425,9 +427,9 @@ def test_segment_summary_by_hand(warehouse: Path) -> None:
     assert got[("cluster", "High value")] == (2, 255.0, pytest.approx(255 / 291), 0.5)
     assert got[("cluster", "Low value")] == (2, 36.0, pytest.approx(36 / 291), 0.5)
     assert {k[1] for k in got if k[0] == "rfm"} == {
-        "Loyal Customers",
+        "Cannot Lose Them",
         "Champions",
-        "Hibernating",
+        "Lost",
         "Potential Loyalists",
     }
     for segment_type in ("cluster", "rfm"):
