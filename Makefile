@@ -31,7 +31,7 @@ test: install
 dev: install
 	mkdir -p $(WORKDIR)/dagster_home
 	test -f $(WORKDIR)/dagster_home/dagster.yaml || cp orchestration/dagster.yaml $(WORKDIR)/dagster_home/
-	DAGSTER_HOME=$(abspath $(WORKDIR))/dagster_home CUSTSEG_WORKDIR=$(abspath $(WORKDIR)) \
+	PATH=$(abspath $(BIN)):$$PATH DAGSTER_HOME=$(abspath $(WORKDIR))/dagster_home CUSTSEG_WORKDIR=$(abspath $(WORKDIR)) \
 	  $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 bench: install

@@ -21,8 +21,12 @@ dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR)
 
 def dbt_executable() -> str:
     """The dbt installed beside this Python, so an un-activated venv (`.venv/bin/custseg`) works."""
-    beside = Path(sys.executable).parent / "dbt"
-    return str(beside) if beside.exists() else (shutil.which("dbt") or "dbt")
+    # sys.prefix is the venv even when the interpreter was started through a resolved
+    # symlink (as `dagster dev` starts its code server).
+    for candidate in (Path(sys.prefix) / "bin" / "dbt", Path(sys.executable).parent / "dbt"):
+        if candidate.exists():
+            return str(candidate)
+    return shutil.which("dbt") or "dbt"
 
 
 def _sources_newer_than(manifest: Path) -> bool:
