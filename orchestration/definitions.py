@@ -12,6 +12,7 @@ from __future__ import annotations
 import dagster as dg
 from dagster_dbt import DbtCliResource
 
+from orchestration.assets.checks import GX_CHECKS
 from orchestration.assets.dbt import dbt_features, dbt_marts
 from orchestration.assets.export import powerbi_export
 from orchestration.assets.ingest import ingest_sources
@@ -41,6 +42,7 @@ def build_definitions(settings: Settings, loggers: dict | None = None) -> dg.Def
     s = settings.resolved()
     return dg.Definitions(
         assets=ALL_ASSETS,
+        asset_checks=GX_CHECKS,
         jobs=[full_pipeline],
         schedules=[daily_schedule],
         resources={

@@ -30,7 +30,9 @@ class _ProgressHandler(logging.Handler):
         if event is None:
             return
         step = event.step_key or ""
-        name = _STAGE_NAMES.get(step, step)
+        name = _STAGE_NAMES.get(step) or (
+            f"checks: {step.rsplit('_gx_', 1)[1]}" if "_gx_" in step else step
+        )
         kind = event.event_type_value
         if kind == "STEP_START":
             self.started[step] = time.perf_counter()

@@ -40,6 +40,10 @@ class WarehouseResource(dg.ConfigurableResource):
         return self.root / "exports"
 
     @property
+    def data_docs_dir(self) -> Path:
+        return self.root / "reports" / "data_docs"
+
+    @property
     def demo_data_dir(self) -> Path:
         return self.root / "demo_data"
 

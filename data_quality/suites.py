@@ -1,0 +1,216 @@
+"""One Great Expectations suite per stage.
+
+Each :class:`StageSuite` has two parts, so that a 10-million-row table is never
+loaded whole into pandas:
+
+* ``row_expectations`` run on the table's rows — all of them up to the sample
+  size, a repeatable reservoir sample above it (row-level rules: not null,
+  ranges, allowed values);
+* ``metrics_sql`` computes table-level numbers in DuckDB in one pass (duplicate
+  keys, orphans, reconciliation with upstream, column types), and
+  ``metric_expectations`` validate that one-row result — exact at any size.
+
+Severity: ``critical`` expectations block the pipeline; ``warning`` ones are
+reported (a WARN asset check) and do not block.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import great_expectations as gx
+
+E = gx.expectations
+WARN = "warning"
+
+# Column types Power BI loads without a fight (docs/data_contract.md).
+POWER_BI_TYPES = ("BIGINT", "INTEGER", "DOUBLE", "BOOLEAN", "VARCHAR", "DATE", "TIMESTAMP")
+EARLIEST_SANE_DATE = datetime(1970, 1, 1)
+
+
+@dataclass(frozen=True)
+class StageSuite:
+    name: str
+    table: str  # schema.table in the warehouse
+    row_expectations: Callable[[], list] = field(default=lambda: [])
+    metrics_sql: str | None = None  # {table} is replaced by the table name
+    metric_expectations: Callable[[], list] = field(default=lambda: [])
+
+
+def _zero(column: str, severity: str = "critical"):
+    return E.ExpectColumnValuesToBeBetween(
+        column=column, min_value=0, max_value=0, severity=severity
+    )
+
+
+def _not_null(*columns: str):
+    return [E.ExpectColumnValuesToNotBeNull(column=c) for c in columns]
+
+
+def _types_sql(schema: str) -> str:
+    allowed = ", ".join(f"'{t}'" for t in POWER_BI_TYPES)
+    return (
+        "(select count(*) from information_schema.columns where table_schema = "
+        f"'{schema}' and data_type not in ({allowed}))"
+    )
+
+
+def raw_transactions() -> StageSuite:
+    return StageSuite(
+        name="raw_transactions",
+        table="raw.transactions",
+        row_expectations=lambda: [
+            *_not_null("customer_id", "order_id", "ordered_at", "amount", "quantity"),
+            E.ExpectColumnValuesToBeBetween(
+                column="ordered_at", min_value=EARLIEST_SANE_DATE, severity=WARN
+            ),
+        ],
+        metrics_sql="""
+            select
+                count(*) as rows_loaded,
+                count(*) filter (where not isfinite(amount)) as non_finite_amounts,
+                count(*) filter (where ordered_at > current_localtimestamp() + interval 1 day)
+                    as future_dates,
+                (select coalesce(sum(rows_read - rows_loaded - rows_rejected), 0)
+                 from raw.load_log where run_id = (select max_by(run_id, loaded_at)
+                 from raw.load_log)) as unreconciled_rows
+            from {table}
+        """,
+        metric_expectations=lambda: [
+            E.ExpectColumnValuesToBeBetween(column="rows_loaded", min_value=1),
+            _zero("non_finite_amounts"),
+            _zero("future_dates"),
+            _zero("unreconciled_rows"),
+        ],
+    )
+
+
+def raw_customers() -> StageSuite:
+    return StageSuite(
+        name="raw_customers",
+        table="raw.customers",
+        row_expectations=lambda: [
+            *_not_null("customer_id"),
+            E.ExpectColumnValuesToBeBetween(
+                column="age", min_value=0, max_value=120, severity=WARN
+            ),
+        ],
+        metrics_sql="""
+            select count(*) - count(distinct customer_id) as duplicate_customer_rows from {table}
+        """,
+        metric_expectations=lambda: [_zero("duplicate_customer_rows", WARN)],
+    )
+
+
+def staging_orders() -> StageSuite:
+    return StageSuite(
+        name="int_orders",
+        table="intermediate.int_orders",
+        row_expectations=lambda: [*_not_null("order_id", "customer_id", "order_date")],
+        metrics_sql="""
+            select
+                count(*) - count(distinct order_id) as duplicate_order_ids,
+                count(*) filter (where abs(gross_amount - returned_amount - net_amount) > 0.005)
+                    as inconsistent_net_amounts
+            from {table}
+        """,
+        metric_expectations=lambda: [
+            _zero("duplicate_order_ids"),
+            _zero("inconsistent_net_amounts"),
+        ],
+    )
+
+
+MODEL_INPUTS = ("recency_days", "frequency", "monetary_total", "monetary_avg", "tenure_days")
+
+
+def customer_features() -> StageSuite:
+    return StageSuite(
+        name="customer_features",
+        table="features.customer_features",
+        row_expectations=lambda: [
+            *_not_null("customer_id", *MODEL_INPUTS, "rfm_segment"),
+            *[
+                E.ExpectColumnValuesToBeBetween(column=c, min_value=1, max_value=5)
+                for c in ("r_score", "f_score", "m_score", "fm_score")
+            ],
+            E.ExpectColumnValuesToBeBetween(column="recency_days", min_value=0),
+            E.ExpectColumnValuesToBeBetween(column="tenure_days", min_value=0),
+            # Net spend below zero happens (returns exceed purchases): flagged, not blocking.
+            E.ExpectColumnValuesToBeBetween(column="monetary_total", min_value=0, severity=WARN),
+        ],
+        metrics_sql="""
+            select
+                count(*) - count(distinct customer_id) as duplicate_customer_ids,
+                (select count(distinct customer_id) from intermediate.int_transactions_as_of)
+                    - count(*) as customers_missing
+            from {table}
+        """,
+        metric_expectations=lambda: [
+            _zero("duplicate_customer_ids"),
+            _zero("customers_missing"),
+        ],
+    )
+
+
+def customer_clusters() -> StageSuite:
+    return StageSuite(
+        name="customer_clusters",
+        table="ml.customer_clusters",
+        row_expectations=lambda: [*_not_null("customer_id", "cluster_id", "cluster_label")],
+        metrics_sql="""
+            select
+                count(*) - count(distinct customer_id) as duplicate_customer_ids,
+                (select count(*) from features.customer_features f
+                 where not exists (select 1 from {table} c where c.customer_id = f.customer_id))
+                    as customers_without_segment,
+                count(distinct cluster_id) - count(distinct cluster_label) as labels_not_one_to_one
+            from {table}
+        """,
+        metric_expectations=lambda: [
+            _zero("duplicate_customer_ids"),
+            _zero("customers_without_segment"),
+            _zero("labels_not_one_to_one"),
+        ],
+    )
+
+
+def marts() -> StageSuite:
+    return StageSuite(
+        name="marts",
+        table="marts.dim_customer",
+        row_expectations=lambda: [*_not_null("customer_id", "rfm_segment", "cluster_id")],
+        metrics_sql=f"""
+            select
+                (select count(*) from features.customer_features) - count(*)
+                    as dim_customer_vs_features,
+                count(*) - count(distinct customer_id) as duplicate_customer_ids,
+                (select count(*) from marts.fct_orders o where o.is_before_as_of_date
+                 and not exists (select 1 from {{table}} d where d.customer_id = o.customer_id))
+                    as orphan_orders,
+                (select count(*) from marts.fct_orders o where not exists
+                 (select 1 from marts.dim_date d where d.date_key = o.date_key))
+                    as orders_without_date,
+                {_types_sql("marts")} as non_power_bi_columns
+            from {{table}}
+        """,
+        metric_expectations=lambda: [
+            _zero("dim_customer_vs_features"),
+            _zero("duplicate_customer_ids"),
+            _zero("orphan_orders"),
+            _zero("orders_without_date"),
+            _zero("non_power_bi_columns"),
+        ],
+    )
+
+
+SUITES: dict[str, Callable[[], StageSuite]] = {
+    "raw_transactions": raw_transactions,
+    "raw_customers": raw_customers,
+    "int_orders": staging_orders,
+    "customer_features": customer_features,
+    "customer_clusters": customer_clusters,
+    "marts": marts,
+}

@@ -1,0 +1,211 @@
+"""Validate a stage suite against the DuckDB warehouse with Great Expectations 1.x.
+
+Row-level expectations see every row up to ``sample_rows`` and a repeatable
+reservoir sample above that; table-level metrics are computed by DuckDB in SQL
+and validated exactly. Results are stored by a GE file context under
+``gx_dir`` and rendered as Data Docs under ``docs_dir``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import great_expectations as gx
+import pandas as pd
+from great_expectations.data_context.types.base import ProgressBarsConfig
+
+from data_quality.suites import StageSuite
+
+DEFAULT_SAMPLE_ROWS = 200_000
+SAMPLE_SEED = 42
+DOCS_SITE = "custseg_data_docs"
+
+# GE prints a progress bar per validation; the pipeline has its own progress output.
+logging.getLogger("great_expectations").setLevel(logging.WARNING)
+
+
+@dataclass
+class ExpectationOutcome:
+    expectation: str
+    column: str | None
+    severity: str  # critical | warning | info
+    success: bool
+    unexpected_count: int | None
+    examples: list
+
+
+@dataclass
+class ValidationOutcome:
+    suite: str
+    table: str
+    rows: int
+    rows_validated: int
+    seconds: float
+    expectations: list[ExpectationOutcome] = field(default_factory=list)
+    bad_rows_sample: list[dict] = field(default_factory=list)
+    docs_index: str | None = None
+
+    @property
+    def sampled(self) -> bool:
+        return self.rows_validated < self.rows
+
+    @property
+    def failed(self) -> list[ExpectationOutcome]:
+        return [e for e in self.expectations if not e.success]
+
+    @property
+    def passed(self) -> bool:
+        """No failed critical expectation (warnings do not block)."""
+        return not any(e.severity == "critical" for e in self.failed)
+
+    @property
+    def has_warnings(self) -> bool:
+        return any(e.severity != "critical" for e in self.failed)
+
+    def summary(self) -> str:
+        if not self.failed:
+            return f"{self.suite}: {len(self.expectations)} expectations passed"
+        parts = [
+            f"{e.expectation}({e.column or ''}) unexpected={e.unexpected_count}"
+            for e in self.failed
+        ]
+        return f"{self.suite}: failed {'; '.join(parts)}"
+
+
+def _context(gx_dir: Path, docs_dir: Path):
+    context = gx.get_context(mode="file", project_root_dir=str(gx_dir))
+    bars = context.variables.progress_bars
+    globally = bars.get("globally") if isinstance(bars, dict) else getattr(bars, "globally", None)
+    if globally is not False:
+        # GE draws a progress bar per validation; the pipeline has its own progress lines.
+        context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        context.variables.save()
+    sites = context.get_config().data_docs_sites or {}
+    if DOCS_SITE not in sites:
+        context.add_data_docs_site(
+            site_name=DOCS_SITE,
+            site_config={
+                "class_name": "SiteBuilder",
+                "store_backend": {
+                    "class_name": "TupleFilesystemStoreBackend",
+                    "base_directory": str(docs_dir.resolve()),
+                },
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            },
+        )
+    return context
+
+
+def _validation(context, name: str, expectations: list):
+    try:
+        source = context.data_sources.get("warehouse")
+    except (KeyError, ValueError, LookupError):
+        source = context.data_sources.add_pandas("warehouse")
+    try:
+        asset = source.get_asset(name)
+    except LookupError:
+        asset = source.add_dataframe_asset(name)
+    try:
+        batch = asset.get_batch_definition("whole")
+    except (KeyError, LookupError):
+        batch = asset.add_batch_definition_whole_dataframe("whole")
+    suite = gx.ExpectationSuite(name=f"{name}_suite", expectations=expectations)
+    suite = context.suites.add_or_update(suite)
+    return context.validation_definitions.add_or_update(
+        gx.ValidationDefinition(name=f"{name}_validation", data=batch, suite=suite)
+    )
+
+
+def _outcomes(result) -> list[ExpectationOutcome]:
+    out = []
+    for r in result.results:
+        cfg = r.expectation_config
+        res = r.result or {}
+        out.append(
+            ExpectationOutcome(
+                expectation=cfg.type,
+                column=cfg.kwargs.get("column"),
+                severity=getattr(cfg.severity, "value", str(cfg.severity)),
+                success=bool(r.success),
+                unexpected_count=res.get("unexpected_count", res.get("observed_value")),
+                examples=[_plain(v) for v in (res.get("partial_unexpected_list") or [])[:5]],
+            )
+        )
+    return out
+
+
+def _plain(value):
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    try:
+        return value.item()  # numpy scalars
+    except AttributeError:
+        return value
+
+
+def validate(
+    con: duckdb.DuckDBPyConnection,
+    suite: StageSuite,
+    gx_dir: str | Path,
+    docs_dir: str | Path,
+    sample_rows: int = DEFAULT_SAMPLE_ROWS,
+) -> ValidationOutcome:
+    """Run ``suite`` on the warehouse; never raises for failed expectations."""
+    t0 = time.perf_counter()
+    gx_dir, docs_dir = Path(gx_dir), Path(docs_dir)
+    gx_dir.mkdir(parents=True, exist_ok=True)
+    (rows,) = con.execute(f"select count(*) from {suite.table}").fetchone()
+    query = f"select * from {suite.table}"
+    if rows > sample_rows:
+        query += f" using sample reservoir({int(sample_rows)} rows) repeatable ({SAMPLE_SEED})"
+    frame = con.execute(query).df()
+
+    context = _context(gx_dir, docs_dir)
+    validations, batches = [], []
+    row_expectations = suite.row_expectations()
+    if row_expectations:
+        validations.append(_validation(context, f"{suite.name}_rows", row_expectations))
+        batches.append(frame)
+    if suite.metrics_sql:
+        metrics = con.execute(suite.metrics_sql.format(table=suite.table)).df()
+        validations.append(
+            _validation(context, f"{suite.name}_metrics", suite.metric_expectations())
+        )
+        batches.append(metrics)
+
+    expectations: list[ExpectationOutcome] = []
+    bad_index: set[int] = set()
+    for definition, batch in zip(validations, batches, strict=True):
+        result = definition.run(
+            batch_parameters={"dataframe": batch},
+            result_format={"result_format": "SUMMARY", "unexpected_index_column_names": []},
+        )
+        expectations += _outcomes(result)
+        if batch is frame:
+            for r in result.results:
+                if not r.success:
+                    bad_index.update((r.result or {}).get("partial_unexpected_index_list") or [])
+    docs = None
+    try:
+        context.build_data_docs(site_names=[DOCS_SITE])
+        index = docs_dir / "index.html"
+        docs = str(index) if index.exists() else None
+    except Exception as exc:  # docs are a report, never a reason to fail validation
+        logging.getLogger(__name__).warning("Data Docs not built: %s", exc)
+    bad_rows = frame.loc[sorted(bad_index)[:5]] if bad_index else frame.iloc[0:0]
+    return ValidationOutcome(
+        suite=suite.name,
+        table=suite.table,
+        rows=int(rows),
+        rows_validated=len(frame),
+        seconds=time.perf_counter() - t0,
+        expectations=expectations,
+        bad_rows_sample=[
+            {k: _plain(v) for k, v in rec.items()} for rec in bad_rows.to_dict("records")
+        ],
+        docs_index=docs,
+    )

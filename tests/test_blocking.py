@@ -1,0 +1,94 @@
+"""A failed blocking check stops everything downstream; marts and exports stay as they were."""
+
+from __future__ import annotations
+
+import io
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pandas as pd
+import pytest
+
+from orchestration.cli import run_pipeline
+from orchestration.io.generate import generate
+from orchestration.settings import Settings
+from tests.pipeline_utils import run
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory) -> Path:
+    workdir = tmp_path_factory.mktemp("published")
+    generate(workdir / "demo_data", customers=600, seed=3)
+    run(workdir)
+    return workdir
+
+
+def _state(workdir: Path) -> dict:
+    """Everything a Power BI user or analyst could read: marts tables and the export."""
+    with duckdb.connect(str(workdir / "warehouse.duckdb"), read_only=True) as con:
+        tables = [r[0] for r in con.execute(
+            "select table_name from information_schema.tables where table_schema = 'marts'"
+        ).fetchall()]  # fmt: skip
+        marts = {t: con.execute(f"select * from marts.{t} order by all").fetchall() for t in tables}
+    exports = workdir / "exports"
+    return {
+        "marts": marts,
+        "published": (exports / "powerbi").resolve(),
+        "versions": sorted(p.name for p in (exports / "versions").iterdir()),
+        "manifest": (exports / "powerbi" / "manifest.json").read_text(),
+    }
+
+
+def _rerun(published: Path, tmp_path: Path, mutate) -> tuple[Path, dg.ExecuteInProcessResult]:
+    workdir = tmp_path / "wd"
+    shutil.copytree(published, workdir, symlinks=True)
+    mutate(workdir / "demo_data" / "transactions.csv")
+    result = run_pipeline(Settings(workdir=str(workdir)), stream=io.StringIO())
+    return workdir, result
+
+
+def _ran(result, step: str) -> bool:
+    return any(e.step_key == step for e in result.get_step_success_events())
+
+
+def test_failed_gx_check_blocks_downstream_and_keeps_marts_and_exports(published, tmp_path):
+    before = _state(published)
+
+    def header_only(path: Path) -> None:  # a valid but empty delivery
+        path.write_text(path.read_text().splitlines()[0] + "\n")
+
+    workdir, result = _rerun(published, tmp_path, header_only)
+    assert not result.success
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    failed = evaluations["gx_raw_transactions"]
+    assert not failed.passed and failed.severity == dg.AssetCheckSeverity.ERROR
+    assert _ran(result, "ingest_sources")
+    for downstream in ("dbt_features", "customer_clusters", "dbt_marts", "powerbi_export"):
+        assert not _ran(result, downstream), downstream
+    after = _state(workdir)
+    assert after["marts"] == before["marts"]
+    assert after["manifest"] == before["manifest"]
+    assert after["versions"] == before["versions"]
+    assert after["published"].name == before["published"].name
+
+
+def test_failed_dbt_test_blocks_the_python_steps_after_it(published, tmp_path):
+    before = _state(published)
+
+    def order_shared_by_two_customers(path: Path) -> None:
+        df = pd.read_csv(path, dtype=str)
+        other = df.index[df["customer_id"] != df.loc[0, "customer_id"]][0]
+        df.loc[other, "order_id"] = df.loc[0, "order_id"]  # int_orders' unique test fails
+        df.to_csv(path, index=False)
+
+    workdir, result = _rerun(published, tmp_path, order_shared_by_two_customers)
+    assert not result.success
+    failures = [e.step_key for e in result.all_events if e.is_step_failure]
+    assert failures == ["dbt_features"]
+    for downstream in ("customer_clusters", "dbt_marts", "powerbi_export"):
+        assert not _ran(result, downstream), downstream
+    after = _state(workdir)
+    assert after["marts"] == before["marts"]
+    assert after["manifest"] == before["manifest"]

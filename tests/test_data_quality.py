@@ -1,0 +1,89 @@
+"""Great Expectations suites: they fail on bad data, pass on good, and scale by sampling."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from data_quality import SUITES, validate
+
+
+def _raw(con, rows_sql: str) -> None:
+    con.execute("create schema raw")
+    con.execute(
+        "create table raw.load_log (run_id varchar, source varchar, file varchar, rows_read bigint,"
+        " rows_loaded bigint, rows_rejected bigint, loaded_at timestamp)"
+    )
+    con.execute(
+        "create table raw.transactions as select cast(customer_id as varchar) customer_id, "
+        "cast(order_id as varchar) order_id, cast(ordered_at as timestamp) ordered_at, "
+        "cast(quantity as double) quantity, cast(amount as double) amount from (" + rows_sql + ")"
+    )
+    (n,) = con.execute("select count(*) from raw.transactions").fetchone()
+    con.execute(
+        "insert into raw.load_log values ('r1', 'transactions', 'f.csv', ?, ?, 0, now())", [n, n]
+    )
+
+
+def _run(con, tmp_path, suite="raw_transactions", **kw):
+    return validate(con, SUITES[suite](), tmp_path / "gx", tmp_path / "docs", **kw)
+
+
+def test_good_raw_transactions_pass_and_data_docs_are_built(tmp_path):
+    con = duckdb.connect()
+    _raw(con, "select 'c' || i customer_id, 'o' || i order_id, timestamp '2024-01-01' ordered_at, "
+              "1 quantity, 2.5 amount from range(100) t(i)")  # fmt: skip
+    outcome = _run(con, tmp_path)
+    assert outcome.passed and not outcome.failed
+    assert outcome.rows == outcome.rows_validated == 100
+    assert outcome.docs_index and (tmp_path / "docs" / "index.html").exists()
+    assert any((tmp_path / "docs" / "validations").rglob("*.html"))
+
+
+def test_critical_failures_block_and_name_the_bad_values(tmp_path):
+    con = duckdb.connect()
+    _raw(
+        con,
+        "select * from (values ('a', '1', timestamp '2024-01-01', 1, 1.0), "
+        "('b', '2', timestamp '2999-01-01', 1, 1.0), ('c', '3', timestamp '2024-01-01', 1, "
+        "'inf'::double), ('d', '4', timestamp '2024-01-01', 1, null)) "
+        "as v(customer_id, order_id, ordered_at, quantity, amount)",
+    )
+    outcome = _run(con, tmp_path)
+    assert not outcome.passed
+    failed = {(e.column, e.severity): e.unexpected_count for e in outcome.failed}
+    assert failed[("future_dates", "critical")] == 1
+    assert failed[("non_finite_amounts", "critical")] == 1
+    assert failed[("amount", "critical")] == 1  # the null amount, row-level
+    assert [r["customer_id"] for r in outcome.bad_rows_sample] == ["d"]
+
+
+def test_warning_only_failures_do_not_block(tmp_path):
+    con = duckdb.connect()
+    _raw(con, "select 'a' customer_id, '1' order_id, timestamp '1960-05-01' ordered_at, "
+              "1 quantity, 1.0 amount")  # fmt: skip
+    outcome = _run(con, tmp_path)
+    assert outcome.passed and outcome.has_warnings
+    assert [(e.column, e.severity) for e in outcome.failed] == [("ordered_at", "warning")]
+
+
+def test_large_tables_are_sampled_but_metrics_stay_exact(tmp_path):
+    con = duckdb.connect()
+    # 300,000 good rows and one infinite amount that a sample will almost surely miss.
+    _raw(
+        con,
+        "select 'c' || i customer_id, 'o' || i order_id, timestamp '2024-01-01' ordered_at, 1 "
+        "quantity, case when i = 123457 then 'inf'::double else 1.0 end amount "
+        "from range(300000) t(i)",
+    )
+    outcome = _run(con, tmp_path, sample_rows=20_000)
+    assert outcome.sampled and outcome.rows_validated == 20_000 and outcome.rows == 300_000
+    assert not outcome.passed
+    assert {e.column for e in outcome.failed} == {"non_finite_amounts"}
+
+
+@pytest.mark.parametrize("suite", sorted(SUITES))
+def test_every_suite_builds_expectations(suite):
+    built = SUITES[suite]()
+    assert built.row_expectations() and built.metric_expectations()
+    assert "{table}" in built.metrics_sql
