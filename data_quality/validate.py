@@ -139,12 +139,21 @@ def _outcomes(result) -> list[ExpectationOutcome]:
 
 
 def _plain(value):
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
+    """A JSON-safe version of a value from a pandas frame or a GE result."""
+    if value is None:
+        return None
     try:
-        return value.item()  # numpy scalars
-    except AttributeError:
+        if pd.isna(value):
+            return None
+    except (TypeError, ValueError):  # lists, arrays
+        return str(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    if isinstance(value, (str, int, float, bool)):
         return value
+    return str(value)
 
 
 def validate(

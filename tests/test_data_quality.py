@@ -87,3 +87,17 @@ def test_every_suite_builds_expectations(suite):
     built = SUITES[suite]()
     assert built.row_expectations() and built.metric_expectations()
     assert "{table}" in built.metrics_sql
+
+
+def test_bad_rows_with_missing_dates_are_reported_as_json(tmp_path):
+    """NaT, NaN and dates in a bad row must not break the check's metadata."""
+    import json
+
+    con = duckdb.connect()
+    _raw(con, "select 'a' customer_id, '1' order_id, null ordered_at, 1 quantity, "
+              "cast('nan' as double) amount")  # fmt: skip
+    outcome = _run(con, tmp_path)
+    assert not outcome.passed
+    assert json.loads(json.dumps(outcome.bad_rows_sample)) == [
+        {"customer_id": "a", "order_id": "1", "ordered_at": None, "quantity": 1.0, "amount": None}
+    ]

@@ -220,3 +220,27 @@ def test_csv_with_semicolons_and_latin1(tmp_path):
     assert con.execute("select customer_id, amount from raw.transactions").fetchall() == [
         ("Müller", 9.5)
     ]
+
+
+def test_new_source_options_have_safe_defaults_and_read_from_yaml(tmp_path):
+    from orchestration.io.config import load_config
+
+    default = SourceConfig(path="t.csv")
+    assert default.date_formats is None
+    assert default.allow_non_positive_price is False
+    assert default.unique_key is None
+    assert default.max_line_size == 64 * 1024 * 1024
+    (tmp_path / "c.yaml").write_text(
+        "transactions:\n"
+        "  path: t.csv\n"
+        "  date_formats: ['%Y-%m-%d', '%d/%m/%Y']\n"
+        "  allow_non_positive_price: true\n"
+        "  unique_key: [order_id, product_id]\n"
+        "  max_line_size: 1000000\n"
+        "  columns: {customer_id: c, ordered_at: d, amount: a, order_id: o, product_id: p}\n"
+    )
+    tx = load_config(tmp_path / "c.yaml").transactions
+    assert tx.date_formats == ["%Y-%m-%d", "%d/%m/%Y"]
+    assert tx.allow_non_positive_price is True
+    assert tx.unique_key == ["order_id", "product_id"]
+    assert tx.max_line_size == 1_000_000

@@ -78,6 +78,18 @@ class SourceConfig(BaseModel):
     # Lines equal on every canonical column are dropped as duplicates (dbt keeps the first);
     # false for sources whose identical lines are real repeat purchases.
     drop_exact_duplicates: bool = True
+    # More strptime formats, tried in order after `date_format` (first that parses wins);
+    # e.g. ["%Y-%m-%d", "%d/%m/%Y"] for a file that mixes ISO and day-first dates.
+    date_formats: list[str] | None = None
+    # false (default): a unit_price below 0, or of 0 on a line with a positive quantity, is
+    # quarantined ("non-positive unit_price"). Applies only when unit_price is mapped.
+    allow_non_positive_price: bool = False
+    # Canonical columns that identify a line (e.g. [order_id, product_id]); a later line with
+    # the same key but different values is quarantined ("duplicate key (...)"). Exact repeats
+    # are not: drop_exact_duplicates decides about them. None: no key check.
+    unique_key: list[str] | None = None
+    # csv / line-based readers: longest accepted line in bytes (DuckDB's own default is 2 MB).
+    max_line_size: int = Field(default=64 * 1024 * 1024, gt=0)
 
     @model_validator(mode="after")
     def _check(self) -> SourceConfig:
@@ -111,6 +123,13 @@ class ProjectConfig(BaseModel):
                     f"{source}.columns maps unknown canonical column(s) {unknown}; "
                     f"known: {sorted(CANONICAL[source])}"
                 )
+            if cfg.unique_key is not None:
+                bad_key = [c for c in cfg.unique_key if c not in CANONICAL[source]]
+                if bad_key or not cfg.unique_key:
+                    raise ValueError(
+                        f"{source}.unique_key must list canonical columns; unknown: {bad_key}; "
+                        f"known: {sorted(CANONICAL[source])}"
+                    )
         tx = self.transactions.columns
         if "amount" not in tx and not ("quantity" in tx and "unit_price" in tx):
             raise ValueError(

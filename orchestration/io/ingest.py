@@ -7,10 +7,31 @@ loaded + rejected. A file that cannot be read at all, or lacks a required
 column, raises :class:`IngestError` naming the file and the column; the
 previous raw tables are left untouched because the swap happens in one
 transaction at the end.
+
+Row-level rules (each failing rule adds ``<rule> <canonical> (<your column>)`` to the
+row's reason; several are joined with ``'; '``):
+
+* ``missing <col>``: customer id, date, order id or a number is empty / whitespace only;
+* ``unparseable date``: not ISO, or none of ``date_format`` / ``date_formats`` fits;
+* ``date in the future``: the date falls after the load date + 1 day (``today`` argument);
+* ``non-numeric`` / ``non-integer`` / ``non-finite`` (``NaN``, ``inf``, ``-Infinity``);
+* ``non-positive unit_price``: price < 0, or 0 with a positive quantity (unless
+  ``allow_non_positive_price``); returns (negative quantity) and cancellations are data;
+* ``duplicate key (...)``: with ``unique_key``, a later otherwise-valid line whose key was
+  already seen with different values (the first line wins; exact repeats are kept).
+
+File-level problems raise :class:`IngestError`: an empty (0-byte) file, a missing mapped
+column (all of them are listed), bytes that are not valid in the declared encoding (line
+and byte offset), a line longer than ``max_line_size``, an unreadable or corrupt file.
+A header-only file is a valid empty delivery: 0 rows, logged in ``raw.load_log``.
+``_source_row`` / ``source_row`` is the 1-based *data row* (a quoted field spanning several
+physical lines is one row; the header is not counted).
 """
 
 from __future__ import annotations
 
+import codecs
+import datetime as dt
 import glob
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,6 +119,75 @@ def _infer_format(cfg: SourceConfig, path: Path) -> str:
 def _register_source(con: duckdb.DuckDBPyConnection, cfg: SourceConfig, path: Path) -> None:
     """Create temp view ``src``: the file's columns (text formats: all VARCHAR) + ``_source_row``."""
     fmt = _infer_format(cfg, path)
+    if path.stat().st_size == 0:
+        raise IngestError(f"{path}: the file is empty (0 bytes)")
+    try:
+        _create_src_view(con, cfg, path, fmt)
+        con.execute("select count(*) from src").fetchone()
+    except duckdb.Error as exc:
+        raise _read_error(path, fmt, cfg, exc) from exc
+
+
+def _read_error(path: Path, fmt: str, cfg: SourceConfig, exc: duckdb.Error) -> IngestError:
+    """An IngestError naming the file and, where it can be found, the line."""
+    text = str(exc)
+    if "invalid unicode" in text.lower():
+        where = _find_invalid_bytes(path, cfg.encoding)
+        return IngestError(
+            f"{path}: not valid {cfg.encoding}{where}; "
+            f"set `encoding:` to the file's encoding (e.g. latin-1)"
+        )
+    if "Maximum line size" in text:
+        where = _find_long_line(path, cfg.max_line_size)
+        return IngestError(
+            f"{path}: a line is longer than max_line_size ({cfg.max_line_size:,} bytes){where}; "
+            f"raise `max_line_size:` if the line is real"
+        )
+    first_line = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return IngestError(f"{path}: cannot be read as {fmt}: {first_line[:300]}")
+
+
+def _find_invalid_bytes(path: Path, encoding: str) -> str:
+    """' at line L (byte offset B)' for the first undecodable byte, '' when not found."""
+    try:
+        decoder_name = codecs.lookup(encoding).name
+    except LookupError:
+        return ""
+    if decoder_name not in ("utf-8", "utf-8-sig"):
+        return ""  # multi-byte line breaks (utf-16): leave the position to DuckDB's message
+    offset = 0
+    with path.open("rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                bad = raw[err.start : err.start + 4]
+                return (
+                    f" at line {lineno} (counting the header; byte offset "
+                    f"{offset + err.start}: {bad!r})"
+                )
+            offset += len(raw)
+    return ""
+
+
+def _find_long_line(path: Path, limit: int) -> str:
+    """' at line L (N bytes)' for the first physical line over ``limit`` bytes, '' if none."""
+    with path.open("rb") as fh:
+        lineno, size = 1, 0
+        while chunk := fh.read(1 << 20):
+            parts = chunk.split(b"\n")
+            for i, part in enumerate(parts):
+                size += len(part)
+                if i < len(parts) - 1:
+                    if size > limit:
+                        return f" at line {lineno} (counting the header; {size:,} bytes)"
+                    lineno, size = lineno + 1, 0
+        if size > limit:
+            return f" at line {lineno} (counting the header; {size:,} bytes)"
+    return ""
+
+
+def _create_src_view(con: duckdb.DuckDBPyConnection, cfg: SourceConfig, path: Path, fmt: str):
     p = literal(str(path))
     if fmt == "parquet":
         body = (
@@ -114,6 +204,10 @@ def _register_source(con: duckdb.DuckDBPyConnection, cfg: SourceConfig, path: Pa
             # RFC 4180 quoting; sniffing it from a few rows guesses wrong on quoted headers.
             f"quote = {literal(cfg.quote)}",
             f"escape = {literal(cfg.quote)}",
+            # The parallel reader rejects quoted newlines together with null_padding, and a
+            # serial read keeps row_number() in file order.
+            "parallel = false",
+            f"max_line_size = {int(cfg.max_line_size)}",
         ]
         if cfg.delimiter:
             opts.append(f"delim = {literal(cfg.delimiter)}")
@@ -124,7 +218,8 @@ def _register_source(con: duckdb.DuckDBPyConnection, cfg: SourceConfig, path: Pa
         lines = (
             f"select line, row_number() over () as _n from read_csv({p}, columns = {{'line': "
             f"'VARCHAR'}}, header = false, delim = '\\x01', quote = '', escape = '', "
-            f"auto_detect = false, encoding = {literal(cfg.encoding)})"
+            f"auto_detect = false, encoding = {literal(cfg.encoding)}, parallel = false, "
+            f"max_line_size = {int(cfg.max_line_size)})"
         )
         con.execute(f"create or replace temp view _lines as {lines}")
         offset = 1 if cfg.header else 0
@@ -135,6 +230,8 @@ def _register_source(con: duckdb.DuckDBPyConnection, cfg: SourceConfig, path: Pa
                 if header_line is None:
                     raise IngestError(f"{path}: the file is empty (no header line)")
                 names = header_line[0].split()
+                if not names:
+                    raise IngestError(f"{path}: the header line is blank")
             else:
                 first = con.execute("select line from _lines where _n = 1").fetchone()
                 names = [f"column{i}" for i in range(len(first[0].split()) if first else 0)]
@@ -150,16 +247,11 @@ def _register_source(con: duckdb.DuckDBPyConnection, cfg: SourceConfig, path: Pa
                 for n, (s, e) in (cfg.widths or {}).items()
             )
             body = f"select {cols}, _n - {offset} as _source_row from _lines where _n > {offset}"
-    try:
-        con.execute(f"create or replace temp view src as {body}")
-        con.execute("select count(*) from src").fetchone()
-    except duckdb.Error as exc:
-        first_line = str(exc).strip().splitlines()[0]
-        raise IngestError(f"{path}: cannot be read as {fmt}: {first_line}") from exc
+    con.execute(f"create or replace temp view src as {body}")
 
 
 def _parse_expr(
-    source_col: str, source_type: str, target_type: str, date_format: str | None
+    source_col: str, source_type: str, target_type: str, date_formats: list[str] | None
 ) -> str:
     """SQL that parses one source column into the canonical type, NULL when it does not parse."""
     c = ident(source_col)
@@ -185,52 +277,83 @@ def _parse_expr(
         if base.startswith("TIMESTAMP") or base == "DATE":
             return f"cast({c} as timestamp)"
         text = f"nullif(trim(cast({c} as varchar)), '')"
-        if date_format:
-            return f"try_strptime({text}, {literal(date_format)})"
+        if date_formats:
+            tries = [f"try_strptime({text}, {literal(f)})" for f in date_formats]
+            return tries[0] if len(tries) == 1 else f"coalesce({', '.join(tries)})"
         return f"try_cast({text} as timestamp)"
     raise AssertionError(target_type)
 
 
-def _is_missing(source_col: str) -> str:
+def _is_missing(source_col: str, source_type: str) -> str:
+    """Null, or text of only whitespace (spaces, tabs, line breaks)."""
     c = ident(source_col)
-    return f"({c} is null or trim(cast({c} as varchar)) = '')"
+    if source_type.split("(")[0].upper() not in ("VARCHAR", "BLOB"):
+        return f"({c} is null)"
+    # Faster than trim() with a character list, and it knows tabs and line breaks.
+    return rf"({c} is null or regexp_full_match(cast({c} as varchar), '\s*'))"
 
 
-def _build_select(source: str, cfg: SourceConfig, src_types: dict[str, str], path: Path) -> str:
-    """SELECT over ``src`` giving canonical columns + ``_reason`` (empty string when valid)."""
-    canon = CANONICAL[source]
+def _date_formats(cfg: SourceConfig) -> list[str]:
+    return ([cfg.date_format] if cfg.date_format else []) + list(cfg.date_formats or [])
+
+
+def _build_select(
+    source: str, cfg: SourceConfig, src_types: dict[str, str], path: Path, today: dt.date
+) -> str:
+    """SELECT over ``src`` giving canonical columns + ``_reason`` (empty string when valid).
+
+    The inner query parses every mapped column once (``<canonical>``) and notes whether
+    the raw value was blank (``_blank_<canonical>``); the rules read those.
+    """
+    inner = ["_source_row"]
     exprs: dict[str, str] = {}
     reasons: list[str] = []
-    for name, target in canon.items():
+    # Dates after this day are in the future: one day of slack for time zones.
+    latest = literal((today + dt.timedelta(days=1)).isoformat())
+    kind = {"TIMESTAMP": "unparseable date", "DOUBLE": "non-numeric", "INTEGER": "non-integer"}
+    for name, target in CANONICAL[source].items():
         col = cfg.columns.get(name)
         if col is None:
             exprs[name] = f"cast(null as {target})"
             continue
-        parsed = _parse_expr(col, src_types[col], target, cfg.date_format)
-        exprs[name] = parsed
-        missing = _is_missing(col)
+        value, blank = ident(name), ident(f"_blank_{name}")
+        inner.append(f"{_parse_expr(col, src_types[col], target, _date_formats(cfg))} as {value}")
+        inner.append(f"{_is_missing(col, src_types[col])} as {blank}")
+        exprs[name] = value
         if name in REQUIRED[source] or name in ("order_id", "quantity", "unit_price", "amount"):
-            reasons.append(f"case when {missing} then 'missing {name} ({col})' end")
-        kind = {"TIMESTAMP": "unparseable date", "DOUBLE": "non-numeric", "INTEGER": "non-integer"}
+            reasons.append(f"case when {blank} then {literal(f'missing {name} ({col})')} end")
         if target in kind:
-            reasons.append(
-                f"case when not {missing} and ({parsed}) is null "
-                f"then '{kind[target]} {name} ({col})' end"
-            )
+            why = literal(f"{kind[target]} {name} ({col})")
+            reasons.append(f"case when not {blank} and {value} is null then {why} end")
         if target == "DOUBLE":
-            reasons.append(f"case when not isfinite({parsed}) then 'non-finite {name} ({col})' end")
+            why = literal(f"non-finite {name} ({col})")
+            reasons.append(f"case when not isfinite({value}) then {why} end")
+        if target == "TIMESTAMP":
+            why = literal(f"date in the future {name} ({col})")
+            reasons.append(
+                f"case when cast({value} as date) > cast({latest} as date) then {why} end"
+            )
 
     if source == "transactions":
         cols = cfg.columns
         if "quantity" not in cols:
             exprs["quantity"] = "cast(1.0 as double)"
+        qty = exprs["quantity"]
         if "amount" not in cols:
-            exprs["amount"] = f"({exprs['quantity']}) * ({exprs['unit_price']})"
-        elif "unit_price" not in cols:
-            exprs["unit_price"] = (
-                f"case when ({exprs['quantity']}) <> 0 "
-                f"then ({exprs['amount']}) / ({exprs['quantity']}) end"
+            exprs["amount"] = f"({qty}) * ({exprs['unit_price']})"
+            # Finite factors whose product overflows.
+            reasons.append(
+                f"case when isfinite({qty}) and isfinite({exprs['unit_price']}) "
+                f"and not isfinite({exprs['amount']}) "
+                f"then 'non-finite amount (quantity × unit_price)' end"
             )
+        elif "unit_price" not in cols:
+            exprs["unit_price"] = f"case when ({qty}) <> 0 then ({exprs['amount']}) / ({qty}) end"
+        if "unit_price" in cols and not cfg.allow_non_positive_price:
+            # A zero price on a return line (negative quantity) is a free item coming back.
+            price = exprs["unit_price"]
+            why = literal(f"non-positive unit_price ({cols['unit_price']})")
+            reasons.append(f"case when {price} < 0 or ({price} = 0 and {qty} > 0) then {why} end")
         if "order_id" not in cols:
             exprs["order_id"] = (
                 f"({exprs['customer_id']}) || '-' || strftime(({exprs['ordered_at']}), '%Y%m%d')"
@@ -242,23 +365,81 @@ def _build_select(source: str, cfg: SourceConfig, src_types: dict[str, str], pat
             else "false"
         )
 
-    select = ", ".join(f"{expr} as {name}" for name, expr in exprs.items())
+    select = ", ".join(f"{expr} as {ident(name)}" for name, expr in exprs.items())
     reason = f"concat_ws('; ', {', '.join(reasons)})" if reasons else "''"
     return (
         f"select {select}, {literal(str(path))} as _source_file, _source_row, "
-        f"{reason} as _reason from src"
+        f"{reason} as _reason from (select {', '.join(inner)} from src)"
     )
 
 
+DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+
+
 def _check_columns(source: str, cfg: SourceConfig, src_types: dict[str, str], path: Path) -> None:
+    """Every mapped column must be in the file; the error lists all missing ones."""
     present = [c for c in src_types if c != "_source_row"]
-    for canonical, col in cfg.columns.items():
-        if col not in src_types:
-            needed = "required" if canonical in REQUIRED[source] else "mapped"
-            raise IngestError(
-                f"{path}: {needed} column {col!r} (mapped to {canonical}) not found; "
-                f"columns present: {present}"
+    missing = [
+        f"{col!r} (mapped to {canonical}{', required' if canonical in REQUIRED[source] else ''})"
+        for canonical, col in cfg.columns.items()
+        if col not in src_types
+    ]
+    if not missing:
+        return
+    which = "required column" if len(missing) == 1 and "required" in missing[0] else "column"
+    msg = (
+        f"{path}: {which}{'s' if len(missing) > 1 else ''} not found: {', '.join(missing)}; "
+        f"columns present: {present}"
+    )
+    if len(present) == 1:
+        # The whole header came back as one column: most likely another delimiter.
+        seen = [name for d, name in DELIMITERS.items() if d in present[0] and d != cfg.delimiter]
+        if seen:
+            msg += (
+                f"; the header has a single column containing {' and '.join(seen)}s: "
+                f"check `delimiter:` (configured: {cfg.delimiter!r})"
             )
+    raise IngestError(msg)
+
+
+def _quarantine_duplicate_keys(con: duckdb.DuckDBPyConnection, source: str, key: list[str]):
+    """Mark later rows of ``_parsed`` whose key was seen before with different values.
+
+    Only otherwise-valid rows take part; the first one of a key (earlier files first,
+    then by row) wins, and exact repeats of it stay (``drop_exact_duplicates`` decides).
+    """
+    cols = _row_columns(source)
+
+    def row(alias: str) -> str:
+        return f"row({', '.join(f'{alias}.{ident(c)}' for c in cols)})"
+
+    def same_key(a: str, b: str) -> str:
+        return " and ".join(f"{a}.{ident(k)} is not distinct from {b}.{ident(k)}" for k in key)
+
+    keys = ", ".join(ident(k) for k in key)
+    reason = literal(f"duplicate key ({', '.join(key)})")
+    con.execute(
+        f"""
+        with cand as (select * from _parsed where _reason = ''),
+        earlier as (select {keys}, any_value({row("o")}) as ref from _ok_{source} o group by all),
+        first_here as (
+            select {keys}, arg_min({row("c")}, c._source_row) as ref from cand c group by all
+        ),
+        dup as (
+            select c._source_row
+            from cand c
+            join first_here f on {same_key("c", "f")}
+            left join earlier e on {same_key("c", "e")}
+            where {row("c")} is distinct from coalesce(e.ref, f.ref)
+        )
+        update _parsed set _reason = {reason}
+        where _source_row in (select _source_row from dup)
+        """
+    )
+
+
+def _row_columns(source: str) -> list[str]:
+    return list(CANONICAL[source]) + (["is_cancellation"] if source == "transactions" else [])
 
 
 def ingest(
@@ -267,9 +448,14 @@ def ingest(
     run_id: str,
     data_root: str | None = None,
     log=print,
+    today: dt.date | None = None,
 ) -> IngestResult:
-    """Full load of every configured source into ``raw.*``, replacing the previous load."""
+    """Full load of every configured source into ``raw.*``, replacing the previous load.
+
+    ``today`` is the load date for the "date in the future" rule (default: the local date).
+    """
     root = config.resolve_root(data_root)
+    today = today or dt.date.today()
     result = IngestResult(run_id=run_id)
     con.execute("create schema if not exists raw")
     for source in CANONICAL:
@@ -280,36 +466,52 @@ def ingest(
             continue
         for path in resolve_files(cfg, root, source):
             log(f"  reading {source}: {path}")
-            _register_source(con, cfg, path)
-            src_types = dict(
-                con.execute("select column_name, column_type from (describe src)").fetchall()
+            try:
+                result.files.append(_load_file(con, source, cfg, path, run_id, today))
+            except duckdb.Error as exc:
+                # E.g. a Parquet page that is corrupt although the footer reads.
+                raise _read_error(path, _infer_format(cfg, path), cfg, exc) from exc
+            f = result.files[-1]
+            log(
+                f"    {f.rows_read:,} rows read, {f.rows_loaded:,} loaded, "
+                f"{f.rows_rejected:,} quarantined"
             )
-            _check_columns(source, cfg, src_types, path)
-            con.execute(
-                f"create or replace temp table _parsed as {_build_select(source, cfg, src_types, path)}"
-            )
-            names = ", ".join(
-                list(CANONICAL[source]) + (["is_cancellation"] if source == "transactions" else [])
-            )
-            con.execute(
-                f"insert into _ok_{source} select {names}, _source_file, _source_row "
-                f"from _parsed where _reason = ''"
-            )
-            read, bad = con.execute(
-                "select count(*), count(*) filter (where _reason <> '') from _parsed"
-            ).fetchone()
-            if bad:
-                # The original values, as text, only for the rejected rows.
-                con.execute(
-                    f"insert into _bad_{source} select {literal(run_id)}, p._source_file, "
-                    f"p._source_row, p._reason, to_json(s), current_localtimestamp() "
-                    f"from _parsed p join src s on s._source_row = p._source_row "
-                    f"where p._reason <> ''"
-                )
-            result.files.append(FileLoad(source, str(path), read, read - bad, bad))
-            log(f"    {read:,} rows read, {read - bad:,} loaded, {bad:,} quarantined")
     _publish(con, result)
     return result
+
+
+def _load_file(
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    cfg: SourceConfig,
+    path: Path,
+    run_id: str,
+    today: dt.date,
+) -> FileLoad:
+    _register_source(con, cfg, path)
+    src_types = dict(con.execute("select column_name, column_type from (describe src)").fetchall())
+    _check_columns(source, cfg, src_types, path)
+    select = _build_select(source, cfg, src_types, path, today)
+    con.execute(f"create or replace temp table _parsed as {select}")
+    if cfg.unique_key:
+        _quarantine_duplicate_keys(con, source, cfg.unique_key)
+    names = ", ".join(ident(c) for c in _row_columns(source))
+    con.execute(
+        f"insert into _ok_{source} select {names}, _source_file, _source_row "
+        f"from _parsed where _reason = ''"
+    )
+    read, bad = con.execute(
+        "select count(*), count(*) filter (where _reason <> '') from _parsed"
+    ).fetchone()
+    if bad:
+        # The original values, as text, only for the rejected rows.
+        con.execute(
+            f"insert into _bad_{source} select {literal(run_id)}, p._source_file, "
+            f"p._source_row, p._reason, to_json(s), current_localtimestamp() "
+            f"from _parsed p join src s on s._source_row = p._source_row "
+            f"where p._reason <> ''"
+        )
+    return FileLoad(source, str(path), read, read - bad, bad)
 
 
 def _publish(con: duckdb.DuckDBPyConnection, result: IngestResult) -> None:
