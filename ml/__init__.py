@@ -1,30 +1,68 @@
 """Customer segmentation library (numpy, pandas, scipy, scikit-learn only).
 
 No orchestration or warehouse code lives here: the Dagster assets read
-``features.customer_features`` into a DataFrame and call
-:func:`segment_customers`.
+``features.customer_features`` into a DataFrame and call the functions below.
+
+* :mod:`ml.features` - which columns enter and how they are prepared.
+* :mod:`ml.clustering` - K-Means, Ward, DBSCAN, HDBSCAN with sample-and-assign.
+* :mod:`ml.segmentation` - the segmenter, candidate comparison and choice,
+  persistence, scoring, migration.
+* :mod:`ml.naming` - segment profiles and business names.
 """
 
 from ml.clustering import (
     DegenerateDataWarning,
-    KMeansSegmenter,
-    describe_clusters,
-    segment_customers,
+    SampledDBSCAN,
+    SampledHDBSCAN,
+    SampledKMeans,
+    SampledWard,
 )
 from ml.features import (
+    BEHAVIOURAL_FEATURES,
     DEFAULT_FEATURES,
     DEFAULT_LOG_FEATURES,
+    FEATURE_GROUPS,
     build_preprocessor,
     inverse_transform_features,
+    select_features,
+)
+from ml.naming import name_segments, profile_segments
+from ml.segmentation import (
+    ALGORITHMS,
+    CustomerSegmenter,
+    SegmentationResult,
+    SelectionRule,
+    fit_candidates,
+    load_model,
+    save_model,
+    score_customers,
+    segment_customers,
+    segment_migration,
 )
 
 __all__ = [
+    "ALGORITHMS",
+    "BEHAVIOURAL_FEATURES",
     "DEFAULT_FEATURES",
     "DEFAULT_LOG_FEATURES",
+    "FEATURE_GROUPS",
+    "CustomerSegmenter",
     "DegenerateDataWarning",
-    "KMeansSegmenter",
+    "SampledDBSCAN",
+    "SampledHDBSCAN",
+    "SampledKMeans",
+    "SampledWard",
+    "SegmentationResult",
+    "SelectionRule",
     "build_preprocessor",
-    "describe_clusters",
+    "fit_candidates",
     "inverse_transform_features",
+    "load_model",
+    "name_segments",
+    "profile_segments",
+    "save_model",
+    "score_customers",
     "segment_customers",
+    "segment_migration",
+    "select_features",
 ]

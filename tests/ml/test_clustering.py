@@ -1,4 +1,4 @@
-"""Tests for ml.clustering / ml.features (synthetic data only, runs in seconds)."""
+"""Tests for ml.clustering: the algorithms on a prepared matrix (synthetic data, seconds)."""
 
 from __future__ import annotations
 
@@ -7,153 +7,266 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.base import clone
-from sklearn.metrics import adjusted_rand_score, silhouette_score
-from sklearn.utils.estimator_checks import (
-    check_dataframe_column_names_consistency,
-    check_estimator,
+from scipy.cluster.hierarchy import cut_tree, ward
+from sklearn.cluster import DBSCAN, HDBSCAN
+from sklearn.metrics import (
+    adjusted_rand_score,
+    calinski_harabasz_score,
+    davies_bouldin_score,
+    silhouette_score,
 )
+from sklearn.utils.estimator_checks import check_estimator
 
-from ml import (
-    DEFAULT_FEATURES,
+from ml.clustering import (
     DegenerateDataWarning,
-    KMeansSegmenter,
-    build_preprocessor,
-    describe_clusters,
-    inverse_transform_features,
-    segment_customers,
+    SampledDBSCAN,
+    SampledHDBSCAN,
+    SampledKMeans,
+    SampledWard,
+    _cut_tree,
+    _silhouette_scores,
+    cluster_scores,
+    knee_index,
+    select_k,
+    stratified_sample,
 )
-from ml.clustering import _silhouette_scores
+from ml.features import Winsorizer
 
-# --------------------------------------------------------------------------- #
-# synthetic data
-# --------------------------------------------------------------------------- #
-# (size, recency mean, order-count range, avg order value, tenure mean); group 0
-# spends most, group 3 least, and the groups are far apart after log/scaling.
-PLANTED = [
-    (150, 10.0, (25, 35), 200.0, 600.0),
-    (200, 60.0, (8, 12), 60.0, 400.0),
-    (250, 200.0, (2, 4), 20.0, 250.0),
-    (300, 450.0, (1, 2), 5.0, 480.0),
-]
+CENTERS = np.array([[0.0, 0.0, 0.0], [10.0, 0.0, 0.0], [0.0, 10.0, 0.0], [0.0, 0.0, 10.0]])
 
 
-def make_planted(seed: int = 0, scale: int = 1) -> tuple[pd.DataFrame, np.ndarray]:
-    """customer_features-like frame with 4 well-separated planted groups, shuffled."""
+def blobs(n_per: int = 500, seed: int = 0, sd: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Four well-separated spherical groups in 3-D, shuffled."""
     rng = np.random.default_rng(seed)
-    frames, truth = [], []
-    for g, (size, rec, (f_lo, f_hi), avg, ten) in enumerate(PLANTED):
-        size *= scale
-        freq = rng.integers(f_lo, f_hi, size).astype(float)
-        avg_v = avg * rng.lognormal(0.0, 0.1, size)
-        frames.append(
-            pd.DataFrame(
-                {
-                    "recency_days": np.maximum(rng.normal(rec, rec * 0.1, size), 0).round(),
-                    "frequency": freq,
-                    "monetary_total": (freq * avg_v).round(2),
-                    "monetary_avg": avg_v.round(2),
-                    "tenure_days": rng.normal(ten, 15.0, size).round(),
-                }
-            )
-        )
-        truth.append(np.full(size, g))
-    df = pd.concat(frames, ignore_index=True)
-    order = rng.permutation(len(df))
-    df = df.iloc[order].reset_index(drop=True)
-    df.insert(0, "customer_id", [f"{i:06d}" for i in range(len(df))])  # leading zeros
-    return df, np.concatenate(truth)[order]
+    X = np.vstack([c + rng.normal(0, sd, (n_per, 3)) for c in CENTERS])
+    y = np.repeat(np.arange(len(CENTERS)), n_per)
+    order = rng.permutation(len(y))
+    return X[order], y[order]
 
 
 @pytest.fixture(scope="module")
-def planted():
-    return make_planted()
+def data():
+    return blobs()
 
 
-@pytest.fixture(scope="module")
-def fitted(planted):
-    df, _ = planted
-    return KMeansSegmenter().fit(df)
+# fast settings: the behaviour under test does not depend on the defaults' sizes
+FAST = {
+    "kmeans": lambda **kw: SampledKMeans(k_range=(2, 6), n_resamples=2, n_init=2, **kw),
+    "ward": lambda **kw: SampledWard(k_range=(2, 6), n_resamples=2, **kw),
+    "dbscan": lambda **kw: SampledDBSCAN(**kw),
+    "hdbscan": lambda **kw: SampledHDBSCAN(**kw),
+}
 
 
 # --------------------------------------------------------------------------- #
-# recovery of planted structure and stable ids
+# metrics, sampling, knee, k choice
 # --------------------------------------------------------------------------- #
-def test_recovers_planted_groups_and_k(planted, fitted):
-    _, truth = planted
-    assert fitted.n_clusters_ == len(PLANTED)
-    assert adjusted_rand_score(truth, fitted.labels_) > 0.9
-    assert fitted.k_scores_["k"].tolist() == list(range(2, 9))
-    best = fitted.k_scores_.loc[fitted.k_scores_["silhouette"].idxmax(), "k"]
-    assert best == fitted.n_clusters_
-    assert fitted.silhouette_ == pytest.approx(fitted.k_scores_["silhouette"].max())
+def test_silhouette_matches_sklearn():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(300, 3))
+    labelings = [rng.integers(0, k, 300) for k in (2, 3, 5)]
+    labelings.append(np.r_[np.zeros(150), np.ones(149), 2])  # with a singleton cluster
+    expected = [silhouette_score(X, labels) for labels in labelings]
+    np.testing.assert_allclose(_silhouette_scores(X, labelings), expected, rtol=1e-9, atol=1e-12)
 
 
-def test_recovers_planted_groups_when_sampling():
-    # 5,400 rows with a 600-row silhouette sample: the sampled path + refinement
-    df, truth = make_planted(seed=1, scale=6)
-    seg = KMeansSegmenter(sample_size=600).fit(df)
-    assert seg.n_clusters_ == len(PLANTED)
-    assert adjusted_rand_score(truth, seg.labels_) > 0.9
+def test_cluster_scores_match_sklearn_and_are_nan_when_undefined(data):
+    X, y = data
+    noisy = np.where(np.arange(len(y)) % 50 == 0, -1, y)  # noise counts as a group
+    single = np.zeros(len(y), dtype=int)
+    (a, b, c) = cluster_scores(X, [y, noisy, single])
+    for got, labels in ((a, y), (b, noisy)):
+        assert got["silhouette"] == pytest.approx(silhouette_score(X, labels))
+        assert got["calinski_harabasz"] == pytest.approx(calinski_harabasz_score(X, labels))
+        assert got["davies_bouldin"] == pytest.approx(davies_bouldin_score(X, labels))
+    assert all(np.isnan(v) for v in c.values())
 
 
-def test_cluster_zero_has_highest_mean_monetary(planted, fitted):
-    df, truth = planted
-    means = df.groupby(fitted.labels_)["monetary_total"].mean()
-    assert means.index.tolist() == list(range(fitted.n_clusters_))
-    assert means.is_monotonic_decreasing
-    # the planted top spenders (group 0) are cluster 0
-    assert (fitted.labels_[truth == 0] == 0).mean() > 0.95
+def test_stratified_sample_is_exactly_proportional_and_deterministic():
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(0, 1, (9000, 2)), rng.normal(8, 1, (1000, 2))])
+    small_group = np.r_[np.zeros(9000, bool), np.ones(1000, bool)]
+    # direction of the first principal component, computed here independently
+    pc1 = np.linalg.svd(X - X.mean(axis=0), full_matrices=False)[2][0]
+    proj = (X - X.mean(axis=0)) @ pc1
+    decile = np.searchsorted(np.quantile(proj, np.linspace(0, 1, 11)[1:-1]), proj, side="right")
+    for seed in range(5):
+        idx = stratified_sample(X, 500, seed)
+        assert len(idx) == 500 and len(np.unique(idx)) == 500
+        assert np.all(np.diff(idx) > 0)
+        # a simple random sample would miss these by several rows (sd ~ 6.7 and ~ 6)
+        assert small_group[idx].sum() == 50
+        counts = np.bincount(decile[idx], minlength=10)
+        assert np.abs(counts - 50).max() <= 3  # one decile of a random sample: sd 6.7
+    np.testing.assert_array_equal(stratified_sample(X, 500, 3), stratified_sample(X, 500, 3))
+    assert not np.array_equal(stratified_sample(X, 500, 3), stratified_sample(X, 500, 4))
+    np.testing.assert_array_equal(stratified_sample(X[:100], 500, 0), np.arange(100))
 
 
-def test_ids_stable_under_row_permutation(planted, fitted):
-    df, _ = planted
-    perm = np.random.default_rng(5).permutation(len(df))
-    refit = KMeansSegmenter(random_state=3).fit(df.iloc[perm])
-    # different row order and seed, same customers -> same ids for each customer
-    np.testing.assert_array_equal(refit.labels_, fitted.labels_[perm])
+def test_knee_of_a_bent_curve():
+    flat = np.linspace(0.0, 1.0, 80)  # slow growth, then a steep rise
+    steep = 1.0 + np.linspace(0.5, 20.0, 20)
+    curve = np.r_[flat, steep]
+    assert knee_index(curve) == 79
+    assert knee_index(np.ones(10)) == 9  # flat: the last point
+    assert knee_index(np.array([0.0, 1.0])) == 1
 
 
-@pytest.mark.parametrize("sample_size", [10_000, 300])
-def test_deterministic(planted, sample_size):
-    df, _ = planted
-    a = KMeansSegmenter(sample_size=sample_size, random_state=7).fit(df)
-    b = KMeansSegmenter(sample_size=sample_size, random_state=7).fit(df)
-    np.testing.assert_array_equal(a.labels_, b.labels_)
-    np.testing.assert_array_equal(a.cluster_centers_, b.cluster_centers_)
-    pd.testing.assert_frame_equal(a.k_scores_, b.k_scores_)
+SCORES = pd.DataFrame(
+    {
+        "k": [2, 3, 4, 5],
+        "silhouette": [0.50, 0.60, 0.55, 0.40],
+        "calinski_harabasz": [100.0, 300.0, 200.0, 150.0],
+        "davies_bouldin": [0.90, 0.50, 0.60, 1.00],
+        "inertia": [40.0, 30.0, 20.0, 10.0],
+        "stability": [0.90, 0.60, 0.95, 0.99],
+    }
+)
 
 
-@pytest.mark.parametrize("sample_size", [10_000, 300])
-def test_predict_on_training_data_reproduces_labels(planted, sample_size):
-    df, _ = planted
-    seg = KMeansSegmenter(sample_size=sample_size).fit(df)
-    np.testing.assert_array_equal(seg.predict(df), seg.labels_)
-    # and on a differently ordered copy with extra columns
-    shuffled = df.iloc[::-1].assign(extra=1.0)
-    np.testing.assert_array_equal(seg.predict(shuffled), seg.labels_[::-1])
+@pytest.mark.parametrize(
+    ("rule", "min_stability", "expected"),
+    [
+        ("vote", 0.0, 3),  # k=3 is best on all three scores
+        ("vote", 0.75, 4),  # k=3 is unstable; among 2, 4, 5 k=4 ranks first everywhere
+        ("silhouette", 0.0, 3),
+        ("silhouette", 0.75, 4),
+        ("calinski_harabasz", 0.75, 4),
+        ("davies_bouldin", 0.75, 4),
+        ("vote", 0.999, 5),  # nothing is stable enough: the most stable k
+    ],
+)
+def test_select_k(rule, min_stability, expected):
+    assert select_k(SCORES, rule, min_stability) == expected
 
 
-def test_point_at_centroid_gets_that_centroid(fitted):
-    raw = inverse_transform_features(fitted.preprocessor_, fitted.cluster_centers_)
-    points = pd.DataFrame(raw, columns=fitted.features_)
-    # the round trip lands back on the centroids ...
-    np.testing.assert_allclose(
-        fitted.preprocessor_.transform(points), fitted.cluster_centers_, atol=1e-8
+def test_select_k_vote_tie_goes_to_higher_silhouette():
+    tied = SCORES.assign(
+        silhouette=[0.5, 0.6, 0.7, 0.1],
+        calinski_harabasz=[100.0, 300.0, 200.0, 50.0],
+        davies_bouldin=[0.9, 0.5, 0.4, 2.0],
+        stability=np.nan,
     )
-    # ... and each centroid is assigned to itself
-    np.testing.assert_array_equal(fitted.predict(points), np.arange(fitted.n_clusters_))
+    # rank sums: k=3 -> 2+1+2 = 5, k=4 -> 1+2+1 = 4: k=4 wins outright
+    assert select_k(tied, "vote") == 4
+    tied = tied.assign(calinski_harabasz=[100.0, 300.0, 300.0, 50.0], davies_bouldin=0.5)
+    # k=3 and k=4 tie on CH and DB; k=4 has the higher silhouette
+    assert select_k(tied, "vote") == 4
 
 
-def test_fixed_n_clusters_overrides_selection(planted):
-    df, _ = planted
-    seg = KMeansSegmenter(n_clusters=2).fit(df)
-    assert seg.n_clusters_ == 2
-    assert set(np.unique(seg.labels_)) == {0, 1}
-    assert seg.k_scores_["k"].tolist() == [2]
+def test_cut_tree_matches_scipy():
+    X = np.random.default_rng(3).normal(size=(200, 3))
+    Z = ward(X)
+    ks = [1, 2, 3, 7, 199]
+    expected = cut_tree(Z, n_clusters=ks)
+    for k, got, column in zip(ks, _cut_tree(Z, ks), expected.T, strict=True):
+        assert len(np.unique(got)) == k
+        assert adjusted_rand_score(column, got) == pytest.approx(1.0)
 
 
-def test_silhouette_only_on_the_sample(planted, monkeypatch):
+# --------------------------------------------------------------------------- #
+# sample-and-assign
+# --------------------------------------------------------------------------- #
+def _sample_reference(name: str, est, S: np.ndarray) -> np.ndarray:
+    """Labels the underlying algorithm gives when run on the sample alone."""
+    if name == "ward":
+        return cut_tree(ward(S), n_clusters=[est.n_clusters_])[:, 0]
+    if name == "dbscan":
+        return DBSCAN(eps=est.eps_, min_samples=est.min_samples_).fit(S).labels_
+    return (
+        HDBSCAN(min_cluster_size=est.min_cluster_size_, min_samples=est.min_samples_, copy=True)
+        .fit(S)
+        .labels_
+    )
+
+
+@pytest.mark.parametrize("name", ["ward", "dbscan", "hdbscan"])
+def test_sampled_rows_keep_their_fitted_labels(data, name):
+    X, y = data
+    est = FAST[name](sample_size=400).fit(X)
+    idx = est.sample_indices_
+    assert len(idx) == 400
+    reference = _sample_reference(name, est, X[idx])
+    # same partition of the sample (ids may be permuted, noise is -1 in both)
+    assert adjusted_rand_score(reference, est.labels_[idx]) == pytest.approx(1.0)
+    np.testing.assert_array_equal(reference < 0, est.labels_[idx] < 0)
+    # every other row is assigned, the same way predict assigns it
+    rest = np.setdiff1d(np.arange(len(X)), idx)
+    np.testing.assert_array_equal(est.labels_[rest], est.predict(X[rest]))
+    assert len(est.labels_) == len(X)
+    # and the planted groups are found
+    clustered = est.labels_ >= 0
+    assert clustered.mean() > 0.9
+    assert adjusted_rand_score(y[clustered], est.labels_[clustered]) > 0.95
+
+
+@pytest.mark.parametrize("name", ["kmeans", "ward"])
+def test_held_out_point_next_to_a_centroid_gets_that_centroid(data, name):
+    X, _ = data
+    est = FAST[name](sample_size=300).fit(X)
+    centers = est.cluster_centers_
+    assert len(centers) == 4
+    near = centers + 1e-3
+    np.testing.assert_array_equal(est.predict(near), np.arange(len(centers)))
+    # a point between two groups goes to the closer centroid
+    between = 0.6 * centers[1] + 0.4 * centers[3]
+    assert est.predict(between[None, :])[0] == 1
+
+
+@pytest.mark.parametrize("name", ["dbscan", "hdbscan"])
+def test_density_assignment_core_sample_or_noise(data, name):
+    X, _ = data
+    est = FAST[name](sample_size=400).fit(X)
+    comp, comp_labels = est.components_, est.component_labels_
+    picks = [np.flatnonzero(comp_labels == c)[0] for c in np.unique(comp_labels)]
+    near = comp[picks] + 1e-6
+    np.testing.assert_array_equal(est.predict(near), comp_labels[picks])
+    far = np.array([[100.0, 100.0, 100.0], [-40.0, 0.0, 0.0]])
+    np.testing.assert_array_equal(est.predict(far), [-1, -1])
+
+
+def test_dbscan_eps_from_knee_separates_the_groups(data):
+    X, _ = data
+    est = SampledDBSCAN(sample_size=1000).fit(X)
+    assert est.min_samples_ == 2 * X.shape[1]
+    assert np.all(np.diff(est.k_distances_) >= 0)
+    # eps is above the typical neighbourhood radius and far below the gap between groups
+    assert np.median(est.k_distances_) < est.eps_ < 10.0 / 2
+    assert est.n_clusters_ == 4
+
+
+def test_density_noise_is_reported_not_dropped(data):
+    X, y = data
+    rng = np.random.default_rng(9)
+    # a few scattered points far from every group (too few to form a cluster)
+    outliers = rng.uniform(-60, 60, (12, 3)) + 100.0
+    X2 = np.vstack([X, outliers])
+    for est in (SampledDBSCAN(sample_size=800), SampledHDBSCAN(sample_size=800)):
+        est.fit(X2)
+        assert len(est.labels_) == len(X2)
+        assert (est.labels_[-12:] == -1).all()
+        assert est.noise_share_ == pytest.approx(np.mean(est.labels_ == -1))
+        assert est.noise_share_ >= 12 / len(X2)
+
+
+# --------------------------------------------------------------------------- #
+# k-means and Ward: choice of k
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("name", ["kmeans", "ward"])
+def test_k_is_chosen_and_scored_on_the_sample(data, name):
+    X, y = data
+    est = FAST[name](sample_size=600).fit(X)
+    assert est.n_clusters_ == 4
+    assert adjusted_rand_score(y, est.labels_) == pytest.approx(1.0)
+    scores = est.k_scores_
+    assert scores["k"].tolist() == [2, 3, 4, 5, 6]
+    assert scores["inertia"].is_monotonic_decreasing  # the elbow curve
+    assert scores["stability"].between(-1, 1).all()
+    assert scores.loc[scores["k"] == 4, "stability"].item() == pytest.approx(1.0)
+    assert est.fixed_params_ == {"n_clusters": 4}
+
+
+def test_kmeans_scores_use_only_the_sample(data, monkeypatch):
     import ml.clustering as clustering
 
     seen = []
@@ -164,273 +277,100 @@ def test_silhouette_only_on_the_sample(planted, monkeypatch):
         return real(X, labelings)
 
     monkeypatch.setattr(clustering, "_silhouette_scores", spy)
-    df, _ = planted
-    seg = KMeansSegmenter(sample_size=250).fit(df)
-    assert seen == [250]  # one shared O(n^2) pass, on the sample, never all 900 rows
-    assert len(seg.labels_) == len(df)
+    X, _ = data
+    est = SampledKMeans(sample_size=250, n_resamples=0).fit(X)
+    assert seen == [250]  # one shared O(n^2) pass on the sample, never all 2000 rows
+    assert len(est.labels_) == len(X)
+    # the final centroids are refined on all rows: labels are the nearest centroids
+    d = ((X[:, None, :] - est.cluster_centers_[None]) ** 2).sum(axis=2)
+    np.testing.assert_array_equal(est.labels_, d.argmin(axis=1))
 
 
-def test_fixed_n_clusters_capped_by_distinct_rows():
-    base = pd.DataFrame({f: [1.0, 50.0, 400.0] for f in DEFAULT_FEATURES})
-    df = pd.concat([base] * 10, ignore_index=True)
-    with pytest.warns(DegenerateDataWarning, match="only 3 distinct"):
-        seg = KMeansSegmenter(n_clusters=5).fit(df)
-    assert seg.n_clusters_ == 3
-    assert sorted(np.unique(seg.labels_)) == [0, 1, 2]
-
-
-def test_predict_input_kind_must_match_fit(fitted, planted):
-    df, _ = planted
-    with pytest.raises(ValueError, match="fitted on a DataFrame"):
-        fitted.predict(df[list(DEFAULT_FEATURES)].to_numpy())
-
-
-def test_fitted_attributes(fitted):
-    k, m = fitted.n_clusters_, len(DEFAULT_FEATURES)
-    assert fitted.features_ == list(DEFAULT_FEATURES)
-    assert fitted.log_features_ == ["frequency", "monetary_total", "monetary_avg"]
-    assert fitted.cluster_centers_.shape == (k, m)
-    assert fitted.labels_.dtype == np.int64
-    assert list(fitted.feature_names_in_) == list(DEFAULT_FEATURES)
-    assert fitted.inertia_ > 0
+def test_fixed_n_clusters_and_determinism(data):
+    X, _ = data
+    a = SampledKMeans(n_clusters=3, n_resamples=0, sample_size=500, random_state=7).fit(X)
+    b = SampledKMeans(n_clusters=3, n_resamples=0, sample_size=500, random_state=7).fit(X)
+    assert a.n_clusters_ == 3 and a.k_scores_["k"].tolist() == [3]
+    np.testing.assert_array_equal(a.labels_, b.labels_)
+    np.testing.assert_array_equal(a.cluster_centers_, b.cluster_centers_)
+    plain = SampledWard(n_clusters=3, compute_scores=False, n_resamples=0).fit(X)
+    assert plain.k_scores_.empty and plain.n_clusters_ == 3
 
 
 # --------------------------------------------------------------------------- #
-# degenerate data
+# degenerate data and parameters
 # --------------------------------------------------------------------------- #
-def test_all_identical_rows_single_cluster():
-    df = pd.DataFrame({f: [3.0] * 50 for f in DEFAULT_FEATURES})
+@pytest.mark.parametrize("name", list(FAST))
+def test_identical_rows_give_one_cluster(name):
+    X = np.full((60, 3), 2.5)
     with pytest.warns(DegenerateDataWarning, match="identical"):
-        seg = KMeansSegmenter().fit(df)
-    assert seg.n_clusters_ == 1
-    assert (seg.labels_ == 0).all() and len(seg.labels_) == 50
-    assert seg.k_scores_.empty
-    assert (seg.predict(df.head(3)) == 0).all()
+        est = FAST[name]().fit(X)
+    assert est.n_clusters_ == 1
+    assert (est.labels_ == 0).all()
+    assert (est.predict(X[:3] + 1.0) == 0).all()
 
 
-@pytest.mark.parametrize("n_rows", [1, 2])
-def test_too_few_rows_single_cluster(n_rows):
-    df = pd.DataFrame({f: np.arange(n_rows, dtype=float) for f in DEFAULT_FEATURES})
-    with pytest.warns(DegenerateDataWarning):
-        seg = KMeansSegmenter().fit(df)
-    assert seg.n_clusters_ == 1
-    np.testing.assert_array_equal(seg.labels_, np.zeros(n_rows))
+@pytest.mark.parametrize("name", list(FAST))
+def test_constant_column_does_not_matter(data, name):
+    X, y = data
+    X2 = np.column_stack([X, np.zeros(len(X))])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DegenerateDataWarning)
+        est = FAST[name](sample_size=500).fit(X2)
+    clustered = est.labels_ >= 0
+    assert adjusted_rand_score(y[clustered], est.labels_[clustered]) > 0.95
 
 
 def test_k_range_capped_by_distinct_rows():
-    # three distinct rows (repeated): k can be at most 3
-    base = pd.DataFrame({f: [1.0, 50.0, 400.0] for f in DEFAULT_FEATURES})
-    df = pd.concat([base] * 10, ignore_index=True)
+    X = np.repeat(np.array([[0.0, 0.0], [5.0, 5.0], [9.0, 0.0]]), 20, axis=0)
     with pytest.warns(DegenerateDataWarning, match="reduced"):
-        seg = KMeansSegmenter().fit(df)
-    assert seg.k_scores_["k"].max() == 3
-    assert seg.n_clusters_ == 3
+        est = SampledKMeans(n_resamples=0).fit(X)
+    assert est.k_scores_["k"].max() == 3 and est.n_clusters_ == 3
+    with pytest.warns(DegenerateDataWarning, match="only 3 distinct"):
+        est = SampledWard(n_clusters=5, n_resamples=0).fit(X)
+    assert est.n_clusters_ == 3
 
 
-def test_constant_column_does_not_crash(planted):
-    df, truth = planted
-    df = df.assign(tenure_days=100.0)
+@pytest.mark.parametrize(
+    ("est", "match"),
+    [
+        (SampledKMeans(k_range=(1, 4)), "k_range"),
+        (SampledKMeans(k_selection="elbow"), "k_selection"),
+        (SampledKMeans(n_resamples=-1), "n_resamples"),
+        (SampledWard(n_clusters=0), "n_clusters"),
+        (SampledDBSCAN(eps=-1.0), "eps"),
+        (SampledHDBSCAN(min_cluster_size=1), "min_cluster_size"),
+        (SampledDBSCAN(sample_size=2), "sample_size"),
+    ],
+)
+def test_bad_parameters_raise(data, est, match):
+    X, _ = data
+    with pytest.raises(ValueError, match=match):
+        est.fit(X[:200])
+
+
+# --------------------------------------------------------------------------- #
+# scikit-learn's estimator checks
+# --------------------------------------------------------------------------- #
+# The array-API check skips itself unless SCIPY_ARRAY_API is set (it is about
+# array libraries, not clustering), so a skip is allowed there and nowhere else.
+@pytest.mark.parametrize(
+    "estimator",
+    [
+        Winsorizer(),
+        SampledKMeans(k_range=(2, 3), n_resamples=1, n_init=1),
+        SampledWard(k_range=(2, 3), n_resamples=1),
+        SampledDBSCAN(),
+        SampledHDBSCAN(),
+    ],
+    ids=lambda e: type(e).__name__,
+)
+def test_sklearn_estimator_checks_pass(estimator):
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # no warning either
-        seg = KMeansSegmenter().fit(df)
-    assert np.isfinite(seg.cluster_centers_).all()
-    np.testing.assert_array_equal(seg.cluster_centers_[:, DEFAULT_FEATURES.index("tenure_days")], 0)
-    assert adjusted_rand_score(truth, seg.labels_) > 0.9
-
-
-def test_missing_values_are_imputed(planted):
-    df, truth = planted
-    df = df.copy()
-    rng = np.random.default_rng(0)
-    df.loc[rng.random(len(df)) < 0.02, "tenure_days"] = np.nan
-    df["monetary_avg"] = df["monetary_avg"].astype("Float64")  # nullable dtype with pd.NA
-    df.loc[rng.random(len(df)) < 0.02, "monetary_avg"] = pd.NA
-    seg = KMeansSegmenter().fit(df)
-    assert len(seg.labels_) == len(df)
-    assert adjusted_rand_score(truth, seg.labels_) > 0.9
-
-
-def test_zero_rows_raise():
-    empty = pd.DataFrame(
-        {"customer_id": pd.Series([], dtype=str)} | {f: [] for f in DEFAULT_FEATURES}
-    )
-    with pytest.raises(ValueError, match="zero rows"):
-        KMeansSegmenter().fit(empty)
-    with pytest.raises(ValueError, match="zero rows"):
-        segment_customers(empty)
-
-
-def test_bad_input_raises(planted):
-    df, _ = planted
-    with pytest.raises(ValueError, match="missing feature column"):
-        KMeansSegmenter().fit(df.drop(columns="recency_days"))
-    with pytest.raises(ValueError, match="infinite"):
-        KMeansSegmenter().fit(df.assign(recency_days=np.inf))
-    with pytest.raises(ValueError, match="k_range"):
-        KMeansSegmenter(k_range=(1, 4)).fit(df)
-
-
-# --------------------------------------------------------------------------- #
-# preprocessing
-# --------------------------------------------------------------------------- #
-def test_preprocessor_log_clip_and_winsorise():
-    rng = np.random.default_rng(0)
-    n = 1000
-    train = pd.DataFrame(
-        {"recency_days": rng.uniform(0, 100, n), "monetary_total": rng.uniform(0, 100, n)}
-    )
-    pre = build_preprocessor(["recency_days", "monetary_total"], ["monetary_total"]).fit(train)
-    out = pre.transform(
-        pd.DataFrame({"monetary_total": [-50.0, 0.0, 1e9, np.nan], "recency_days": [1e9, 0, 0, 0]})
-    )
-    assert out.shape == (4, 2)
-    assert pre.get_feature_names_out().tolist() == ["recency_days", "monetary_total"]
-    assert out[0, 1] == out[1, 1]  # negative money is clipped to 0 before log1p
-    winsor = pre.named_transformers_["monetary_total"].named_steps["winsorize"]
-    top = pd.DataFrame({"recency_days": [0.0], "monetary_total": [np.expm1(winsor.upper_[0])]})
-    assert out[2, 1] == pytest.approx(pre.transform(top)[0, 1])  # clipped at the 99th pct
-    # a linear feature is winsorised at the learned 1st/99th percentile, then scaled
-    lo, hi = np.quantile(train["recency_days"], [0.01, 0.99])
-    clipped = train["recency_days"].clip(lo, hi)
-    expected = (hi - clipped.mean()) / clipped.std(ddof=0)
-    assert out[0, 0] == pytest.approx(expected, rel=1e-9)
-    med = np.log1p(train["monetary_total"].median())
-    scaler = pre.named_transformers_["monetary_total"].named_steps["scale"]
-    assert out[3, 1] == pytest.approx((med - scaler.mean_[0]) / scaler.scale_[0])  # median impute
-    with pytest.raises(ValueError, match="not in features"):
-        build_preprocessor(["a"], ["b"])
-
-
-def test_silhouette_matches_sklearn():
-    rng = np.random.default_rng(1)
-    X = rng.normal(size=(300, 3))
-    labelings = [rng.integers(0, k, 300) for k in (2, 3, 5)]
-    labelings.append(np.r_[np.zeros(150), np.ones(149), 2])  # with a singleton cluster
-    expected = [silhouette_score(X, labels) for labels in labelings]
-    np.testing.assert_allclose(_silhouette_scores(X, labelings), expected, rtol=1e-9, atol=1e-12)
-
-
-# --------------------------------------------------------------------------- #
-# describe_clusters
-# --------------------------------------------------------------------------- #
-def test_describe_clusters_profile(planted, fitted):
-    df, _ = planted
-    profile = describe_clusters(df, fitted.labels_)
-    assert profile["cluster_id"].tolist() == list(range(fitted.n_clusters_))
-    assert profile["size"].sum() == len(df)
-    assert profile["share"].sum() == pytest.approx(1.0)
-    assert profile["cluster_label"].is_unique
-    assert "mean_customer_id" not in profile.columns
-    expected = df.groupby(fitted.labels_)["monetary_total"].mean().to_numpy()
-    np.testing.assert_allclose(profile["mean_monetary_total"], expected)
-    # planted group 0 (recent, frequent, big spenders) -> cluster 0
-    assert profile["cluster_label"].tolist()[:2] == [
-        "Top-value, active, frequent",
-        "High-value, active, frequent",
-    ]
-    assert profile.loc[fitted.n_clusters_ - 1, "cluster_label"].startswith("Low-value, lapsed")
-    pd.testing.assert_frame_equal(profile, describe_clusters(df, fitted.labels_))
-
-
-def test_describe_clusters_disambiguates_equal_names(planted):
-    df, _ = planted
-    # three random clusters of the same population -> same profile name
-    labels = np.arange(len(df)) % 3
-    profile = describe_clusters(df, labels)
-    names = profile["cluster_label"].tolist()
-    assert len(set(names)) == 3
-    assert names[1] == f"{names[0]} (2)" and names[2] == f"{names[0]} (3)"
-
-
-def test_describe_clusters_rejects_misaligned_labels(planted):
-    df, _ = planted
-    with pytest.raises(ValueError, match="one entry per row"):
-        describe_clusters(df, np.zeros(len(df) - 1))
-
-
-# --------------------------------------------------------------------------- #
-# segment_customers
-# --------------------------------------------------------------------------- #
-def test_segment_customers_output(planted):
-    df, truth = planted
-    df = df.set_index(pd.Index(np.arange(len(df)) * 3 + 11))  # a non-default index
-    assignments, model, profile = segment_customers(df, random_state=1)
-    assert list(assignments.columns) == ["customer_id", "cluster_id", "cluster_label"]
-    assert len(assignments) == len(df)
-    assert assignments["customer_id"].tolist() == df["customer_id"].tolist()  # order, zeros kept
-    assert assignments["customer_id"].dtype == df["customer_id"].dtype
-    assert assignments.index.equals(pd.RangeIndex(len(df)))
-    assert assignments["cluster_id"].dtype == np.int32
-    np.testing.assert_array_equal(assignments["cluster_id"], model.labels_)
-    label_of = dict(zip(profile["cluster_id"], profile["cluster_label"], strict=True))
-    assert assignments["cluster_label"].tolist() == [label_of[c] for c in assignments["cluster_id"]]
-    assert assignments.groupby("cluster_id")["cluster_label"].nunique().eq(1).all()
-    assert profile["cluster_label"].is_unique
-    assert adjusted_rand_score(truth, assignments["cluster_id"]) > 0.9
-
-
-def test_segment_customers_needs_customer_id(planted):
-    df, _ = planted
-    with pytest.raises(ValueError, match="customer_id"):
-        segment_customers(df.drop(columns="customer_id"))
-
-
-# --------------------------------------------------------------------------- #
-# scikit-learn API
-# --------------------------------------------------------------------------- #
-def test_clone_round_trips_params(fitted):
-    est = KMeansSegmenter(
-        features=["recency_days", "frequency"],
-        k_range=(3, 5),
-        n_clusters=4,
-        sample_size=500,
-        random_state=11,
-        n_init=2,
-    )
-    cloned = clone(est)
-    assert cloned is not est
-    assert cloned.get_params() == est.get_params()
-    refit = clone(fitted)
-    assert refit.get_params() == fitted.get_params()
-    assert not hasattr(refit, "labels_")
-
-
-def test_array_input_with_integer_features(planted):
-    df, truth = planted
-    X = df[list(DEFAULT_FEATURES)].to_numpy()
-    seg = KMeansSegmenter(features=[0, 1, 2, 3, 4], log_features=[1, 2, 3], value_column=2).fit(X)
-    assert adjusted_rand_score(truth, seg.labels_) > 0.9
-    assert X[seg.labels_ == 0, 2].mean() == max(
-        X[seg.labels_ == c, 2].mean() for c in range(seg.n_clusters_)
-    )
-    with pytest.raises(ValueError, match="column positions"):
-        KMeansSegmenter(features=[0, 9]).fit(X)
-
-
-# The scikit-learn common checks feed plain ndarrays without column names. With
-# array input, `features=None` means "all columns" (by position), so the full set
-# of checks runs on an otherwise default estimator (small k_range/n_init only to
-# keep it fast); none is expected to fail.
-def test_sklearn_estimator_checks_pass():
-    # One test over scikit-learn's whole common-check suite. The array-API check
-    # skips itself unless SCIPY_ARRAY_API is set (it is about array libraries,
-    # not clustering), so a skip is allowed there and nowhere else.
-    results = check_estimator(KMeansSegmenter(k_range=(2, 4), n_init=2), on_fail=None, on_skip=None)
+        warnings.simplefilter("ignore", DegenerateDataWarning)  # tiny check data sets
+        results = check_estimator(estimator, on_fail=None, on_skip=None)
     failed = [(r["check_name"], str(r["exception"])) for r in results if r["status"] == "failed"]
     skipped = {r["check_name"] for r in results if r["status"] == "skipped"}
     assert failed == []
     assert skipped <= {"check_array_api_input"}
     assert sum(r["status"] == "passed" for r in results) >= 40
-
-
-def test_dataframe_column_name_check_is_by_design_not_applicable():
-    # check_dataframe_column_names_consistency (not in check_estimator's set)
-    # requires predict to reject reordered columns. KMeansSegmenter selects its
-    # features *by name* and ignores extra columns (the data contract lets
-    # stages add columns), so reordering is accepted on purpose; everything
-    # else in that check (feature_names_in_, no spurious warnings) passes.
-    est = KMeansSegmenter(features=[f"col_{i}" for i in range(8)], k_range=(2, 3))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # no monetary_total column
-        with pytest.raises(AssertionError, match="predict did not raise"):
-            check_dataframe_column_names_consistency("KMeansSegmenter", est)

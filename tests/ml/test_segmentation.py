@@ -1,0 +1,618 @@
+"""Tests for ml.features, ml.segmentation and ml.naming.
+
+Synthetic customer tables run in seconds. One test (marked slow) runs the real
+pipeline on generated demo data and checks that the production segmentation
+recovers the generator's planted personas.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import adjusted_rand_score
+from sklearn.utils.estimator_checks import check_estimator
+
+from ml import (
+    BEHAVIOURAL_FEATURES,
+    CustomerSegmenter,
+    DegenerateDataWarning,
+    SampledDBSCAN,
+    SampledKMeans,
+    SampledWard,
+    SelectionRule,
+    build_preprocessor,
+    fit_candidates,
+    load_model,
+    name_segments,
+    profile_segments,
+    save_model,
+    score_customers,
+    segment_customers,
+    segment_migration,
+    select_features,
+)
+from ml.naming import NOISE_NAME
+from ml.segmentation import CANDIDATE_COLUMNS, _choose
+
+# --------------------------------------------------------------------------- #
+# synthetic customer_features
+# --------------------------------------------------------------------------- #
+# name: (size, recency range, order-count range, avg order value, tenure range)
+PERSONAS = {
+    "loyal": (150, (3, 20), (25, 36), 200.0, (500, 700)),
+    "bargain": (200, (1, 14), (15, 26), 12.0, (150, 260)),
+    "new": (200, (5, 30), (1, 2), 60.0, (20, 60)),
+    "one_time": (350, (200, 700), (1, 2), 30.0, None),  # tenure = recency
+    "lapsing": (100, (260, 340), (8, 13), 70.0, (500, 600)),
+}
+
+
+def make_customers(seed: int = 0, scale: int = 1) -> tuple[pd.DataFrame, np.ndarray]:
+    """A customer_features-like frame (all columns the model may use), shuffled."""
+    rng = np.random.default_rng(seed)
+    parts, truth = [], []
+    for name, (size, (r_lo, r_hi), (f_lo, f_hi), aov, tenure) in PERSONAS.items():
+        size *= scale
+        recency = rng.integers(r_lo, r_hi, size).astype(float)
+        freq = rng.integers(f_lo, f_hi, size).astype(float)
+        avg = aov * rng.lognormal(0.0, 0.15, size)
+        ten = recency.copy() if tenure is None else rng.integers(*tenure, size).astype(float)
+        ten = np.maximum(ten, recency)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ipd = np.where(freq >= 2, (ten - recency) / np.maximum(freq - 1, 1), np.nan)
+        parts.append(
+            pd.DataFrame(
+                {
+                    "recency_days": recency,
+                    "frequency": freq,
+                    "monetary_total": (freq * avg).round(2),
+                    "monetary_avg": avg.round(2),
+                    "tenure_days": ten,
+                    "inter_purchase_days_mean": ipd,
+                    "spend_trend_90d": rng.normal(0.0, 10.0, size).round(2),
+                    "distinct_products": np.maximum(1, (freq * 1.5).round()),
+                    "events_90d": rng.poisson(3, size),
+                    "event_types": rng.integers(0, 4, size),
+                    "days_since_last_event": rng.integers(1, 300, size).astype(float),
+                    "age": rng.integers(18, 80, size),
+                    "gender": rng.choice(["F", "M", "X"], size),
+                    "region": rng.choice(["North", "South"], size),
+                }
+            )
+        )
+        truth += [name] * size
+    df = pd.concat(parts, ignore_index=True)
+    order = rng.permutation(len(df))
+    df = df.iloc[order].reset_index(drop=True)
+    df.insert(0, "customer_id", [f"{i:06d}" for i in range(len(df))])  # leading zeros
+    df["as_of_date"] = pd.Timestamp("2026-01-01")
+    df["first_order_date"] = df["as_of_date"] - pd.to_timedelta(df["tenure_days"], unit="D")
+    return df, np.asarray(truth)[order]
+
+
+@pytest.fixture(scope="module")
+def customers():
+    return make_customers()
+
+
+@pytest.fixture(scope="module")
+def kmeans_fit(customers):
+    df, _ = customers
+    return segment_customers(df, n_resamples=2)
+
+
+# --------------------------------------------------------------------------- #
+# feature selection and preparation
+# --------------------------------------------------------------------------- #
+def test_select_features_groups(customers):
+    df, _ = customers
+    assert select_features(df) == (list(BEHAVIOURAL_FEATURES), [])
+    numeric, categorical = select_features(df, groups=["behavioural", "engagement", "demographics"])
+    assert numeric == [
+        *BEHAVIOURAL_FEATURES,
+        "events_90d",
+        "event_types",
+        "days_since_last_event",
+        "age",
+    ]
+    assert categorical == ["gender", "region"]
+    # optional groups use only present, not-all-null columns (CDNOW has no demographics)
+    sparse = df.drop(columns=["region", "events_90d"]).assign(age=np.nan)
+    numeric, categorical = select_features(
+        sparse, groups=["behavioural", "engagement", "demographics"]
+    )
+    assert "age" not in numeric and "events_90d" not in numeric and categorical == ["gender"]
+    with pytest.raises(ValueError, match="behavioural"):
+        select_features(df.drop(columns="distinct_products"))
+    with pytest.raises(ValueError, match="unknown feature group"):
+        select_features(df, groups=["psychographics"])
+    with pytest.raises(ValueError, match="missing feature column"):
+        select_features(df, features=["recency_days", "nope"])
+    assert select_features(df, features=["recency_days", "gender"]) == (
+        ["recency_days"],
+        ["gender"],
+    )
+
+
+def test_preprocessor_log_clip_and_winsorise():
+    rng = np.random.default_rng(0)
+    n = 1000
+    train = pd.DataFrame(
+        {"recency_days": rng.uniform(0, 100, n), "monetary_total": rng.uniform(0, 100, n)}
+    )
+    pre = build_preprocessor(["recency_days", "monetary_total"], ["monetary_total"]).fit(train)
+    out = pre.transform(
+        pd.DataFrame({"monetary_total": [-50.0, 0.0, 1e9, np.nan], "recency_days": [1e9, 0, 0, 0]})
+    )
+    assert out.shape == (4, 2)
+    assert pre.get_feature_names_out().tolist() == ["recency_days", "monetary_total"]
+    assert out[0, 1] == out[1, 1]  # negative money is clipped to 0 before log1p
+    winsor = pre.named_transformers_["monetary_total"].named_steps["winsorize"]
+    top = pd.DataFrame({"recency_days": [0.0], "monetary_total": [np.expm1(winsor.upper_[0])]})
+    assert out[2, 1] == pytest.approx(pre.transform(top)[0, 1])  # clipped at the 99th pct
+    # a linear feature is winsorised at the learned 1st/99th percentile, then scaled
+    lo, hi = np.quantile(train["recency_days"], [0.01, 0.99])
+    clipped = train["recency_days"].clip(lo, hi)
+    expected = (hi - clipped.mean()) / clipped.std(ddof=0)
+    assert out[0, 0] == pytest.approx(expected, rel=1e-9)
+    med = np.log1p(train["monetary_total"].median())
+    scaler = pre.named_transformers_["monetary_total"].named_steps["scale"]
+    assert out[3, 1] == pytest.approx((med - scaler.mean_[0]) / scaler.scale_[0])  # median impute
+    with pytest.raises(ValueError, match="not in features"):
+        build_preprocessor(["a"], ["b"])
+
+
+def test_preprocessor_one_hot_encodes_categoricals():
+    train = pd.DataFrame(
+        {
+            "age": [30.0, 40.0, np.nan, 50.0],
+            "gender": pd.Series(["F", "M", None, "F"], dtype="str"),
+        }
+    )
+    pre = build_preprocessor(["age"], categorical=["gender"]).fit(train)
+    assert pre.get_feature_names_out().tolist() == ["age", "gender_F", "gender_M"]
+    out = pre.transform(pd.DataFrame({"age": [40.0, 40.0], "gender": ["M", "unseen"]}))
+    np.testing.assert_array_equal(out[:, 1:], [[0.0, 1.0], [0.0, 0.0]])  # unknown -> zeros
+    # the missing gender was imputed with the most frequent one
+    np.testing.assert_array_equal(pre.transform(train)[2, 1:], [1.0, 0.0])
+
+
+# --------------------------------------------------------------------------- #
+# segment_customers: the contract the Dagster asset relies on
+# --------------------------------------------------------------------------- #
+def test_segment_customers_contract(customers, kmeans_fit):
+    df, truth = customers
+    assignments, model, profile = kmeans_fit
+    assert list(assignments.columns) == ["customer_id", "cluster_id", "cluster_label"]
+    assert assignments["customer_id"].tolist() == df["customer_id"].tolist()  # order, zeros
+    assert assignments["cluster_id"].dtype == np.int32
+    assert assignments.index.equals(pd.RangeIndex(len(df)))
+    assert isinstance(model.n_clusters_, int) and model.n_clusters_ == profile.shape[0]
+    assert isinstance(model.k_scores_, pd.DataFrame)
+    assert {"k", "silhouette", "calinski_harabasz", "davies_bouldin", "inertia"} <= set(
+        model.k_scores_.columns
+    )
+    assert model.k_scores_.to_markdown(index=False)  # the asset renders it
+    label_of = dict(zip(profile["cluster_id"], profile["cluster_label"], strict=True))
+    assert assignments["cluster_label"].tolist() == [label_of[c] for c in assignments["cluster_id"]]
+    # the planted personas are recovered
+    assert model.n_clusters_ == len(PERSONAS)
+    assert adjusted_rand_score(truth, assignments["cluster_id"]) > 0.95
+
+
+def test_segment_ids_ordered_by_mean_value(customers, kmeans_fit):
+    df, truth = customers
+    assignments, _, _ = kmeans_fit
+    means = df.groupby(assignments["cluster_id"])["monetary_total"].mean()
+    assert means.index.tolist() == list(range(len(means)))
+    assert means.is_monotonic_decreasing
+    assert (assignments["cluster_id"][truth == "loyal"] == 0).mean() > 0.95
+
+
+def test_profile_columns_and_values(customers, kmeans_fit):
+    df, _ = customers
+    assignments, _, profile = kmeans_fit
+    labels = assignments["cluster_id"].to_numpy()
+    assert profile["cluster_id"].tolist() == list(range(len(profile)))
+    assert profile["size"].sum() == len(df)
+    assert profile["share"].sum() == pytest.approx(1.0)
+    assert profile["revenue_share"].sum() == pytest.approx(1.0)
+    revenue = df.groupby(labels)["monetary_total"].sum() / df["monetary_total"].sum()
+    np.testing.assert_allclose(profile["revenue_share"], revenue.to_numpy())
+    for f in ("recency_days", "monetary_total", "tenure_days"):
+        np.testing.assert_allclose(profile[f"mean_{f}"], df.groupby(labels)[f].mean().to_numpy())
+        np.testing.assert_allclose(
+            profile[f"median_{f}"], df.groupby(labels)[f].median().to_numpy()
+        )
+    assert not profile["is_noise"].any()
+
+
+def test_segment_customers_validates_input(customers):
+    df, _ = customers
+    with pytest.raises(ValueError, match="customer_id"):
+        segment_customers(df.drop(columns="customer_id"))
+    with pytest.raises(ValueError, match="zero rows"):
+        segment_customers(df.head(0))
+    with pytest.raises(ValueError, match="algorithm"):
+        segment_customers(df, algorithm="spectral")
+    with pytest.raises(ValueError, match="infinite"):
+        segment_customers(df.assign(recency_days=np.inf))
+
+
+# --------------------------------------------------------------------------- #
+# naming
+# --------------------------------------------------------------------------- #
+def test_planted_personas_get_business_names(customers, kmeans_fit):
+    _, truth = customers
+    assignments, _, _ = kmeans_fit
+    name_of = (
+        pd.DataFrame({"persona": truth, "name": assignments["cluster_label"]})
+        .groupby("persona")["name"]
+        .agg(lambda s: s.mode().iloc[0])
+    )
+    # derived by hand from the planted medians and the naming rule in ml.naming
+    assert name_of["loyal"] == "High-value loyalists"
+    assert name_of["bargain"] == "Frequent bargain buyers"
+    assert name_of["new"] == "New mid-spend"
+    assert name_of["one_time"] == "One-time low-spend buyers"
+    assert name_of["lapsing"] == "Lapsing big spenders"
+
+
+def test_names_are_stable_under_row_order(customers, kmeans_fit):
+    df, _ = customers
+    assignments, _, _ = kmeans_fit
+    perm = np.random.default_rng(5).permutation(len(df))
+    again, _, _ = segment_customers(df.iloc[perm], n_resamples=2, random_state=3)
+    # other row order and seed, same customers -> same id and name per customer
+    np.testing.assert_array_equal(again["cluster_id"], assignments["cluster_id"].to_numpy()[perm])
+    np.testing.assert_array_equal(
+        again["cluster_label"], assignments["cluster_label"].to_numpy()[perm]
+    )
+
+
+def test_equal_names_are_made_unique(customers):
+    df, _ = customers
+    # random groups of the same population all look the same -> one base name
+    labels = np.arange(len(df)) % 4
+    names = name_segments(df, labels)
+    assert len(set(names.values())) == 4
+    base = names[0].split(" (")[0]
+    assert all(n.startswith(base) for n in names.values())
+    assert names == name_segments(df, labels)  # deterministic
+    assert name_segments(df, labels, noise=3)[3] == NOISE_NAME
+
+
+def test_returns_only_and_unnamed_segments():
+    frame = pd.DataFrame(
+        {"frequency": [0.0, 0.0, 5.0, 6.0], "monetary_total": [-10.0, -5.0, 100.0, 120.0]}
+    )
+    names = name_segments(frame, np.array([0, 0, 1, 1]))
+    assert names[0] == "Returns-only customers"
+    assert name_segments(pd.DataFrame({"x": [1.0, 2.0]}), np.array([0, 1])) == {
+        0: "Segment 0",
+        1: "Segment 1",
+    }
+    with pytest.raises(ValueError, match="one entry per row"):
+        profile_segments(frame, np.zeros(3))
+
+
+# --------------------------------------------------------------------------- #
+# density methods: noise is a segment, every customer has one
+# --------------------------------------------------------------------------- #
+def test_noise_is_its_own_segment(customers):
+    df, _ = customers
+    # customers unlike every planted group: long lapsed, yet many tiny orders over years
+    rng = np.random.default_rng(1)
+    outliers = df.head(8).assign(
+        customer_id=[f"X{i}" for i in range(8)],
+        recency_days=rng.uniform(600, 700, 8),
+        frequency=30.0,
+        monetary_avg=rng.uniform(1.0, 3.0, 8),
+        tenure_days=rng.uniform(1500, 2000, 8),
+        inter_purchase_days_mean=rng.uniform(30, 60, 8),
+    )
+    outliers["monetary_total"] = outliers["frequency"] * outliers["monetary_avg"]
+    data = pd.concat([df, outliers], ignore_index=True)
+    model = CustomerSegmenter(SampledDBSCAN()).fit(data)
+    assert model.noise_cluster_ is not None
+    assert set(model.labels_) == set(range(model.n_clusters_))  # every row, ids 0..n-1
+    noise = model.labels_ == model.noise_cluster_
+    assert noise[-8:].all()
+    row = model.profile_.set_index("cluster_id").loc[model.noise_cluster_]
+    assert bool(row["is_noise"]) and row["cluster_label"] == NOISE_NAME
+    assert row["size"] == noise.sum()
+    # scoring another such customer puts it in the noise segment
+    assert model.predict(outliers.head(1).assign(recency_days=680.0))[0] == model.noise_cluster_
+
+
+def test_unseen_noise_without_noise_segment_joins_nearest_cluster(customers):
+    df, truth = customers
+    # eps wide enough that no training customer is noise: there is no noise segment
+    model = CustomerSegmenter(SampledDBSCAN(eps=1.5, min_samples=3)).fit(df)
+    assert model.noise_cluster_ is None and model.n_clusters_ >= 2
+    # unlike every group (values inside the training range, so winsorising keeps them)
+    far = df.head(1).assign(recency_days=680.0, frequency=30.0, monetary_avg=1.0, tenure_days=700.0)
+    z = model.transform_features(far)
+    assert model.clusterer_.predict(z)[0] == -1  # beyond every core sample's eps...
+    # ...so it joins the cluster of the nearest core sample
+    comp = model.clusterer_.components_
+    raw = model.clusterer_.component_labels_[((comp - z) ** 2).sum(axis=1).argmin()]
+    expected = model.labels_[model.clusterer_.labels_ == raw][0]
+    assert model.predict(far)[0] == expected
+
+
+# --------------------------------------------------------------------------- #
+# candidates and the choice of the production segmentation
+# --------------------------------------------------------------------------- #
+@pytest.fixture(scope="module")
+def candidates(customers):
+    df, _ = customers
+    return fit_candidates(df, n_resamples=2, params={"kmeans": {"n_resamples": 2}})
+
+
+def test_candidates_table_is_filled(customers, candidates):
+    df, truth = customers
+    table = candidates.candidates
+    assert list(table.columns) == CANDIDATE_COLUMNS
+    assert table["algorithm"].tolist() == ["kmeans", "ward", "hdbscan", "dbscan"]
+    metrics = ["silhouette", "calinski_harabasz", "davies_bouldin", "stability", "fit_seconds"]
+    assert table[metrics].notna().all().all()
+    assert table["noise_share"].between(0, 1).all()
+    assert table["stability"].between(-1, 1).all()
+    assert all(isinstance(json.loads(p), dict) for p in table["params"])
+    assert table["chosen"].sum() == 1
+    assert table.loc[table["chosen"], "algorithm"].item() == candidates.chosen
+    assert (table["eligible"] == (table["note"] == "")).all()
+    assert candidates.reason.startswith("rule:")
+    # the production segmentation covers every customer
+    out = candidates.assignments
+    assert len(out) == len(df) and out["cluster_id"].notna().all()
+    assert out["customer_id"].tolist() == df["customer_id"].tolist()
+    assert adjusted_rand_score(truth, out["cluster_id"]) > 0.9
+    assert candidates.model.candidates_ is table
+    assert list(candidates.elbow["k"]) == list(range(2, 9))
+
+
+def test_each_candidate_model_scores_every_customer(customers, candidates):
+    df, _ = customers
+    for name, model in candidates.models.items():
+        assert len(model.labels_) == len(df), name
+        assert model.labels_.min() >= 0 and model.labels_.max() == model.n_clusters_ - 1
+
+
+def test_configured_production_wins(customers):
+    df, _ = customers
+    result = fit_candidates(
+        df, algorithms=["kmeans", "ward"], production="ward", n_resamples=1,
+        params={"kmeans": {"n_resamples": 0}, "ward": {"n_resamples": 0, "sample_size": 300}},
+    )  # fmt: skip
+    assert result.chosen == "ward" and result.reason.startswith("configured")
+    assert type(result.model.clusterer_) is SampledWard
+    assert result.candidates["algorithm"].tolist() == ["kmeans", "ward"]
+    # the sample size is configurable; the other customers were assigned
+    assert len(result.model.clusterer_.sample_indices_) == 300
+    assert len(result.assignments) == len(df)
+    with pytest.raises(ValueError, match="not among the candidates"):
+        fit_candidates(df, algorithms=["kmeans"], production="ward")
+
+
+def _table(**columns):
+    base = {
+        "algorithm": ["kmeans", "ward", "hdbscan", "dbscan"],
+        "k": [5, 5, 5, 5],
+        "silhouette": [0.50, 0.51, 0.40, 0.45],
+        "stability": [0.90, 0.90, 0.90, 0.90],
+        "eligible": [True, True, True, True],
+    }
+    return pd.DataFrame(base | columns)
+
+
+def test_selection_rule():
+    rule = SelectionRule()
+    # ward is better, but by less than the tolerance: the simpler k-means stays
+    assert _choose(_table(), rule)[0] == "kmeans"
+    # clearly better separated: ward wins
+    assert _choose(_table(silhouette=[0.40, 0.55, 0.30, 0.20]), rule)[0] == "ward"
+    # ineligible candidates are ignored however good they look
+    table = _table(silhouette=[0.40, 0.55, 0.90, 0.20], eligible=[True, False, False, True])
+    assert _choose(table, rule)[0] == "kmeans"
+    # nothing eligible: the most stable candidate with >= 2 segments
+    table = _table(eligible=[False] * 4, stability=[0.5, 0.6, 0.99, 0.7], k=[5, 5, 1, 5])
+    algorithm, reason = _choose(table, rule)
+    assert algorithm == "dbscan" and "no candidate eligible" in reason
+    assert "0.75" in rule.describe() and "0.1" in rule.describe()
+
+
+# --------------------------------------------------------------------------- #
+# persistence and scoring without refitting
+# --------------------------------------------------------------------------- #
+def test_save_load_and_score(tmp_path, customers, kmeans_fit):
+    df, _ = customers
+    _, model, _ = kmeans_fit
+    path = save_model(model, tmp_path / "models", features_df=df, version="v1")
+    assert path == tmp_path / "models" / "v1"
+    assert (path / "model.joblib").exists()
+    assert (tmp_path / "models" / ".gitignore").read_text().strip().endswith("*")
+    loaded, meta = load_model(tmp_path / "models")
+    assert meta["version"] == "v1"
+    assert meta["features"] == list(BEHAVIOURAL_FEATURES)
+    assert meta["algorithm"] == "kmeans"
+    assert meta["training_window"]["as_of_date"] == "2026-01-01"
+    assert meta["training_window"]["first_order_date"] == (
+        (pd.Timestamp("2026-01-01") - pd.Timedelta(days=df["tenure_days"].max())).date().isoformat()
+    )
+    assert meta["segment_names"] == model.segment_names_
+    assert meta["n_training_customers"] == len(df)
+    # the loaded model scores exactly like the fitted one, without refitting
+    scored = score_customers(loaded, df)
+    np.testing.assert_array_equal(scored["cluster_id"], model.labels_)
+    np.testing.assert_array_equal(
+        loaded.clusterer_.cluster_centers_, model.clusterer_.cluster_centers_
+    )
+    # a second version becomes LATEST
+    save_model(model, tmp_path / "models", version="v2")
+    assert load_model(tmp_path / "models")[1]["version"] == "v2"
+    with pytest.raises(ValueError, match="invalid model version"):
+        save_model(model, tmp_path / "models", version="../escape")
+
+
+def test_load_warns_on_other_sklearn_version(tmp_path, kmeans_fit):
+    _, model, _ = kmeans_fit
+    path = save_model(model, tmp_path, version="old")
+    meta = json.loads((path / "metadata.json").read_text())
+    meta["versions"]["scikit-learn"] = "0.1"
+    (path / "metadata.json").write_text(json.dumps(meta))
+    with pytest.warns(UserWarning, match="scikit-learn 0.1"):
+        load_model(tmp_path, "old")
+    with pytest.raises(FileNotFoundError):
+        load_model(tmp_path / "empty")
+
+
+def test_new_customers_join_existing_segments(customers, kmeans_fit):
+    df, _ = customers
+    _, model, profile = kmeans_fit
+    centers_before = model.clusterer_.cluster_centers_.copy()
+    # new customers shaped like the median of each existing segment
+    labels = model.labels_
+    medians = df.groupby(labels)[list(BEHAVIOURAL_FEATURES)].median()
+    new = medians.reset_index(drop=True).assign(customer_id=[f"N{i}" for i in range(len(medians))])
+    scored = score_customers(model, new)
+    assert scored["cluster_id"].tolist() == medians.index.tolist()
+    assert scored["cluster_label"].tolist() == profile["cluster_label"].tolist()
+    np.testing.assert_array_equal(model.clusterer_.cluster_centers_, centers_before)
+    assert score_customers(model, new.head(0)).empty
+
+
+# --------------------------------------------------------------------------- #
+# migration
+# --------------------------------------------------------------------------- #
+def test_segment_migration_counts():
+    previous = pd.DataFrame(
+        {
+            "customer_id": ["a", "b", "c", "d", "e"],
+            "cluster_id": [0, 0, 1, 1, 1],
+            "cluster_label": ["Gold", "Gold", "Silver", "Silver", "Silver"],
+        }
+    )
+    current = pd.DataFrame(
+        {
+            "customer_id": ["a", "b", "c", "d", "f"],
+            "cluster_id": [0, 1, 1, 0, 1],
+            "cluster_label": ["Gold", "Silver", "Silver", "Gold", "Silver"],
+        }
+    )
+    m = segment_migration(previous, current)
+    got = {
+        (r.from_label, r.to_label): (r.customers, round(r.share_of_from, 3)) for r in m.itertuples()
+    }
+    assert got == {
+        ("Gold", "Gold"): (1, 0.5),  # a stayed
+        ("Gold", "Silver"): (1, 0.5),  # b moved down
+        ("Silver", "Gold"): (1, 0.333),  # d moved up
+        ("Silver", "Silver"): (1, 0.333),  # c stayed
+        ("Silver", "(no longer present)"): (1, 0.333),  # e left
+        ("(new customer)", "Silver"): (1, 1.0),  # f is new
+    }
+    assert m["customers"].sum() == 6
+    new_row = m[m["from_label"] == "(new customer)"]
+    assert new_row["from_cluster_id"].isna().all()
+    with pytest.raises(ValueError, match="duplicate"):
+        segment_migration(pd.concat([previous, previous]), current)
+
+
+# --------------------------------------------------------------------------- #
+# degenerate data
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("algorithm", ["kmeans", "ward", "hdbscan", "dbscan"])
+def test_identical_customers_give_one_segment(algorithm):
+    row = {f: 3.0 for f in BEHAVIOURAL_FEATURES}
+    df = pd.DataFrame([row] * 40).assign(customer_id=[str(i) for i in range(40)])
+    with pytest.warns(DegenerateDataWarning, match="identical"):
+        assignments, model, profile = segment_customers(df, algorithm=algorithm)
+    assert model.n_clusters_ == 1
+    assert (assignments["cluster_id"] == 0).all() and len(assignments) == 40
+    assert profile["size"].tolist() == [40]
+
+
+def test_constant_feature_is_harmless(customers):
+    df, truth = customers
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DegenerateDataWarning)
+        assignments, model, _ = segment_customers(
+            df.assign(distinct_products=0.0, spend_trend_90d=0.0), n_resamples=0
+        )
+    assert np.isfinite(model.clusterer_.cluster_centers_).all()
+    assert adjusted_rand_score(truth, assignments["cluster_id"]) > 0.9
+
+
+def test_missing_values_are_imputed(customers):
+    df, truth = customers
+    df = df.copy()
+    rng = np.random.default_rng(0)
+    df.loc[rng.random(len(df)) < 0.02, "tenure_days"] = np.nan
+    df["monetary_avg"] = df["monetary_avg"].astype("Float64")  # nullable dtype with pd.NA
+    df.loc[rng.random(len(df)) < 0.02, "monetary_avg"] = pd.NA
+    assignments, _, _ = segment_customers(df, n_resamples=0)
+    assert adjusted_rand_score(truth, assignments["cluster_id"]) > 0.9
+
+
+# --------------------------------------------------------------------------- #
+# scikit-learn's estimator checks for the segmenter
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize(
+    "clusterer",
+    [SampledKMeans(k_range=(2, 3), n_resamples=1, n_init=1), SampledDBSCAN()],
+    ids=["kmeans", "dbscan"],
+)
+def test_segmenter_passes_sklearn_estimator_checks(clusterer):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DegenerateDataWarning)
+        results = check_estimator(CustomerSegmenter(clusterer), on_fail=None, on_skip=None)
+    failed = [(r["check_name"], str(r["exception"])) for r in results if r["status"] == "failed"]
+    skipped = {r["check_name"] for r in results if r["status"] == "skipped"}
+    assert failed == []
+    assert skipped <= {"check_array_api_input"}
+    assert sum(r["status"] == "passed" for r in results) >= 40
+
+
+# --------------------------------------------------------------------------- #
+# acceptance: generator ground truth through the real pipeline (slow)
+# --------------------------------------------------------------------------- #
+DEMO_CUSTOMERS = 5000
+
+
+@pytest.fixture(scope="session")
+def demo_features(tmp_path_factory):
+    """customer_features of a generated demo data set, built by the real pipeline."""
+    duckdb = pytest.importorskip("duckdb")
+    from orchestration.io.generate import generate
+    from tests.pipeline_utils import run
+
+    workdir = tmp_path_factory.mktemp("segmentation_demo")
+    generate(workdir / "demo_data", customers=DEMO_CUSTOMERS, seed=11)
+    run(workdir)
+    with duckdb.connect(str(workdir / "warehouse.duckdb"), read_only=True) as con:
+        features = con.sql("select * from features.customer_features order by customer_id").df()
+    truth = pd.read_csv(workdir / "demo_data" / "ground_truth" / "personas.csv", dtype=str)
+    persona = truth.set_index("customer_id").loc[features["customer_id"], "persona"].to_numpy()
+    return features, persona
+
+
+@pytest.mark.slow
+def test_production_segmentation_recovers_demo_personas(demo_features, capsys):
+    features, persona = demo_features
+    result = fit_candidates(features)
+    assert len(result.assignments) == len(features) == DEMO_CUSTOMERS
+    assert result.candidates["silhouette"].notna().all()
+    aris = {a: adjusted_rand_score(persona, m.labels_) for a, m in result.models.items()}
+    with capsys.disabled():
+        print(f"\nARI vs planted personas: { {a: round(v, 3) for a, v in aris.items()} }")
+        print(f"production: {result.chosen} ({result.reason})")
+    assert aris["kmeans"] >= 0.80
+    assert adjusted_rand_score(persona, result.assignments["cluster_id"]) >= 0.80
+    stability = result.candidates.set_index("algorithm").loc[result.chosen, "stability"]
+    assert stability >= 0.75
