@@ -10,17 +10,16 @@ the dbt subprocess), sampled every 50 ms.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import io
 import json
 import platform
 import shutil
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import psutil
+from peak_rss import PeakRSS
 
 from orchestration.cli import run_pipeline
 from orchestration.io.generate import generate
@@ -28,34 +27,6 @@ from orchestration.settings import Settings
 
 LINES_PER_CUSTOMER = 12.9  # what the generator produces on average (measured)
 RESULTS = Path(__file__).parent / "results"
-
-
-class PeakRSS:
-    """Peak resident memory of this process and its children, sampled in a thread."""
-
-    def __init__(self, interval: float = 0.05) -> None:
-        self.interval = interval
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        me = psutil.Process()
-        while not self._stop.is_set():
-            total = 0
-            for p in [me, *me.children(recursive=True)]:
-                with contextlib.suppress(psutil.Error):
-                    total += p.memory_info().rss
-            self.peak = max(self.peak, total)
-            time.sleep(self.interval)
-
-    def __enter__(self) -> PeakRSS:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def _dbt_test_seconds(workdir: Path) -> float:

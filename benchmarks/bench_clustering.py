@@ -28,42 +28,18 @@ import os
 import platform
 import shutil
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 import psutil
+from peak_rss import PeakRSS
 from sklearn.metrics import adjusted_rand_score
 
 from ml.segmentation import fit_candidates, load_model, save_model, score_customers
 
 RESULTS = Path(__file__).parent / "results"
-
-
-class PeakRSS:
-    """Peak resident memory of this process, sampled in a thread."""
-
-    def __init__(self, interval: float = 0.05) -> None:
-        self.interval = interval
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        me = psutil.Process()
-        while not self._stop.is_set():
-            self.peak = max(self.peak, me.memory_info().rss)
-            time.sleep(self.interval)
-
-    def __enter__(self) -> PeakRSS:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def _build_warehouse(workdir: Path, customers: int, seed: int) -> Path:
