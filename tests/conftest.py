@@ -23,3 +23,11 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.fail(f"the shared data sets are missing: expected them in {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def published_demo(tmp_path_factory) -> Path:
+    """A small demo workdir after one successful run; tests copy it before changing anything."""
+    from tests.pipeline_utils import publish_demo
+
+    return publish_demo(tmp_path_factory.mktemp("published"), customers=800, seed=5)

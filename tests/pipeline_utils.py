@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -29,3 +30,18 @@ def run(workdir: Path, config: Path | None = None, **kw):
 def query(workdir: Path, sql: str) -> list[tuple]:
     with duckdb.connect(str(workdir / "warehouse.duckdb"), read_only=True) as con:
         return con.execute(sql).fetchall()
+
+
+def publish_demo(workdir: Path, customers: int, seed: int) -> Path:
+    """Generate demo data into ``workdir`` and run the pipeline once (a published state)."""
+    from orchestration.io.generate import generate
+
+    generate(workdir / "demo_data", customers=customers, seed=seed)
+    run(workdir)
+    return workdir
+
+
+def copy_workdir(src: Path, dst: Path) -> Path:
+    """A private copy of a published workdir (the export pointer is a relative symlink)."""
+    shutil.copytree(src, dst, symlinks=True)
+    return dst

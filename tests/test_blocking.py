@@ -3,26 +3,15 @@
 from __future__ import annotations
 
 import io
-import shutil
 from pathlib import Path
 
 import dagster as dg
 import duckdb
 import pandas as pd
-import pytest
 
 from orchestration.cli import run_pipeline
-from orchestration.io.generate import generate
 from orchestration.settings import Settings
-from tests.pipeline_utils import run
-
-
-@pytest.fixture(scope="module")
-def published(tmp_path_factory) -> Path:
-    workdir = tmp_path_factory.mktemp("published")
-    generate(workdir / "demo_data", customers=600, seed=3)
-    run(workdir)
-    return workdir
+from tests.pipeline_utils import copy_workdir
 
 
 def _state(workdir: Path) -> dict:
@@ -41,9 +30,9 @@ def _state(workdir: Path) -> dict:
     }
 
 
-def _rerun(published: Path, tmp_path: Path, mutate) -> tuple[Path, dg.ExecuteInProcessResult]:
+def _rerun(published_demo: Path, tmp_path: Path, mutate) -> tuple[Path, dg.ExecuteInProcessResult]:
     workdir = tmp_path / "wd"
-    shutil.copytree(published, workdir, symlinks=True)
+    copy_workdir(published_demo, workdir)
     mutate(workdir / "demo_data" / "transactions.csv")
     result = run_pipeline(Settings(workdir=str(workdir)), stream=io.StringIO())
     return workdir, result
@@ -53,13 +42,13 @@ def _ran(result, step: str) -> bool:
     return any(e.step_key == step for e in result.get_step_success_events())
 
 
-def test_failed_gx_check_blocks_downstream_and_keeps_marts_and_exports(published, tmp_path):
-    before = _state(published)
+def test_failed_gx_check_blocks_downstream_and_keeps_marts_and_exports(published_demo, tmp_path):
+    before = _state(published_demo)
 
     def header_only(path: Path) -> None:  # a valid but empty delivery
         path.write_text(path.read_text().splitlines()[0] + "\n")
 
-    workdir, result = _rerun(published, tmp_path, header_only)
+    workdir, result = _rerun(published_demo, tmp_path, header_only)
     assert not result.success
     evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
     failed = evaluations["gx_raw_transactions"]
@@ -74,8 +63,8 @@ def test_failed_gx_check_blocks_downstream_and_keeps_marts_and_exports(published
     assert after["published"].name == before["published"].name
 
 
-def test_failed_dbt_test_blocks_the_python_steps_after_it(published, tmp_path):
-    before = _state(published)
+def test_failed_dbt_test_blocks_the_python_steps_after_it(published_demo, tmp_path):
+    before = _state(published_demo)
 
     def order_shared_by_two_customers(path: Path) -> None:
         df = pd.read_csv(path, dtype=str)
@@ -83,7 +72,7 @@ def test_failed_dbt_test_blocks_the_python_steps_after_it(published, tmp_path):
         df.loc[other, "order_id"] = df.loc[0, "order_id"]  # int_orders' unique test fails
         df.to_csv(path, index=False)
 
-    workdir, result = _rerun(published, tmp_path, order_shared_by_two_customers)
+    workdir, result = _rerun(published_demo, tmp_path, order_shared_by_two_customers)
     assert not result.success
     failures = [e.step_key for e in result.all_events if e.is_step_failure]
     assert failures == ["dbt_features"]

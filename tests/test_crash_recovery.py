@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -14,9 +13,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from orchestration.io.generate import generate
 from tests.conftest import REPO
-from tests.pipeline_utils import run
+from tests.pipeline_utils import copy_workdir, run
 
 
 def _assert_complete_export(workdir: Path) -> str:
@@ -49,18 +47,10 @@ def _start_and_kill(workdir: Path, when: str, delay: float) -> None:
     assert any(when in s for s in seen), "".join(seen)
 
 
-@pytest.fixture(scope="module")
-def published(tmp_path_factory) -> Path:
-    workdir = tmp_path_factory.mktemp("published")
-    generate(workdir / "demo_data", customers=800, seed=5)
-    run(workdir)
-    return workdir
-
-
 @pytest.mark.parametrize(("stage", "delay"), [("▶ dbt features", 3.0), ("▶ clustering", 0.3)])
-def test_sigkill_mid_run_then_rerun_succeeds(published, tmp_path, stage, delay):
+def test_sigkill_mid_run_then_rerun_succeeds(published_demo, tmp_path, stage, delay):
     workdir = tmp_path / "wd"
-    shutil.copytree(published, workdir, symlinks=True)
+    copy_workdir(published_demo, workdir)
     first = _assert_complete_export(workdir)
 
     _start_and_kill(workdir, stage, delay)
