@@ -159,10 +159,13 @@ def customer_clusters() -> StageSuite:
     return StageSuite(
         name="customer_clusters",
         table="ml.customer_clusters",
-        row_expectations=lambda: [*_not_null("customer_id", "cluster_id", "cluster_label")],
+        row_expectations=lambda: [
+            *_not_null("customer_id", "cluster_id", "cluster_label", "is_noise", "model_version")
+        ],
         metrics_sql="""
             select
                 count(*) - count(distinct customer_id) as duplicate_customer_ids,
+                count(distinct model_version) - 1 as model_versions_beyond_one,
                 (select count(*) from features.customer_features f
                  where not exists (select 1 from {table} c where c.customer_id = f.customer_id))
                     as customers_without_segment,
@@ -171,6 +174,7 @@ def customer_clusters() -> StageSuite:
         """,
         metric_expectations=lambda: [
             _zero("duplicate_customer_ids"),
+            _zero("model_versions_beyond_one"),
             _zero("customers_without_segment"),
             _zero("labels_not_one_to_one"),
         ],

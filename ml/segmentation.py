@@ -506,6 +506,7 @@ CANDIDATE_COLUMNS = [
     "min_segment_share",
     "stability",
     "fit_seconds",
+    "ari_vs_ground_truth",
     "eligible",
     "chosen",
     "note",
@@ -617,6 +618,7 @@ def fit_candidates(
     resample_size: int = 10_000,
     rule: SelectionRule | None = None,
     random_state: int = 0,
+    ground_truth: pd.Series | None = None,
 ) -> SegmentationResult:
     """Fit every candidate algorithm, compare them and choose the production one.
 
@@ -654,6 +656,11 @@ def fit_candidates(
         ``None`` = ``SelectionRule()``.
     random_state : int, default=0
         Seed of the clusterers, the evaluation sample and the resamples.
+    ground_truth : Series, default=None
+        Known segment of each customer (index = ``customer_id``), for
+        evaluation only: the ``ari_vs_ground_truth`` column is the adjusted
+        Rand index of each candidate's assignment of every customer present in
+        both (NaN without it). It never influences the choice.
 
     Returns
     -------
@@ -722,6 +729,9 @@ def fit_candidates(
     for row, scores in zip(rows, eval_scores, strict=True):
         row.update(scores)
     table = pd.DataFrame(rows)
+    table["ari_vs_ground_truth"] = [
+        _ari_vs_truth(features_df[ID_COLUMN], models[a].labels_, ground_truth) for a in algorithms
+    ]
     notes = []
     for _, r in table.iterrows():
         why = []
@@ -758,6 +768,20 @@ def fit_candidates(
         rule=rule,
         preprocess_seconds=preprocess_seconds,
     )
+
+
+def _ari_vs_truth(ids: pd.Series, labels: np.ndarray, truth: pd.Series | None) -> float:
+    if truth is None:
+        return np.nan
+    truth = truth.copy()
+    truth.index = truth.index.astype(str)
+    if truth.index.duplicated().any():
+        raise ValueError("ground_truth has duplicate customer ids")
+    known = truth.reindex(ids.astype(str).to_numpy())
+    mask = known.notna().to_numpy()
+    if not mask.any():
+        return np.nan
+    return float(adjusted_rand_score(known.to_numpy()[mask], labels[mask]))
 
 
 def _jsonable(v: Any) -> Any:

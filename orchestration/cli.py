@@ -27,10 +27,19 @@ def _cmd_parse(_args: argparse.Namespace) -> int:
     return 0
 
 
+JOBS = ("full_pipeline", "scoring_pipeline", "refit_segmentation")
+
+
 def run_pipeline(
-    settings: Settings, stream=None, verbose: bool = False, timings: dict | None = None
+    settings: Settings,
+    stream=None,
+    verbose: bool = False,
+    timings: dict | None = None,
+    job_name: str = "full_pipeline",
 ):
-    """Materialise the whole graph in this process; returns the Dagster result.
+    """Materialise a job's assets (default: the whole graph) in this process.
+
+    Returns the Dagster result.
 
     Progress lines go to ``stream`` (stdout); dbt's own output goes to
     ``WORKDIR/logs/last_run.log`` unless ``verbose``.
@@ -49,7 +58,7 @@ def run_pipeline(
     Path(s.workdir).mkdir(parents=True, exist_ok=True)
     stream = stream or sys.stdout
     defs = build_definitions(s, loggers={"progress": progress_logger(stream, timings)})
-    job = defs.resolve_job_def("full_pipeline")
+    job = defs.resolve_job_def(job_name)
     # A persistent instance in the workdir, so `make dev` shows the runs made here.
     home = Path(s.workdir) / "dagster_home"
     home.mkdir(parents=True, exist_ok=True)
@@ -85,7 +94,10 @@ def _print_summary(settings: Settings) -> None:
             'round(mean_frequency, 2) as orders, round(mean_monetary_total, 2) as "spend" '
             "from marts.mart_segment_summary where segment_type = 'cluster' order by revenue desc"
         ).df()
-    print("\nSegments (K-Means clusters):")
+        (algorithm,) = con.execute(
+            "select any_value(algorithm) from ml.segmentation_candidates where chosen"
+        ).fetchone()
+    print(f"\nSegments (production segmentation: {algorithm}):")
     print(summary.to_string(index=False))
     print(f"Warehouse:      {wh}")
     print(f"Power BI files: {Path(s.workdir) / 'exports' / 'powerbi'}")
@@ -105,7 +117,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     else:
         print(f"No --config: running on the built-in demo data in {args.workdir}/demo_data")
     t0 = time.perf_counter()
-    result = run_pipeline(settings, verbose=args.verbose)
+    if args.job != "full_pipeline":
+        print(f"Job: {args.job}")
+    result = run_pipeline(settings, verbose=args.verbose, job_name=args.job)
     took = time.perf_counter() - t0
     if not result.success:
         print(f"\nThe run failed after {took:.1f} s. Previously published exports are untouched.")
@@ -140,6 +154,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--data-root", default=env.data_root, help="override the config's data_root")
     r.add_argument("--as-of", default=env.as_of_date, help="as-of date YYYY-MM-DD")
     r.add_argument("--verbose", action="store_true", help="print dbt's and Dagster's own logs")
+    r.add_argument(
+        "--job",
+        choices=JOBS,
+        default="full_pipeline",
+        help="full_pipeline (default: everything, refits the segmentation), scoring_pipeline "
+        "(assign customers to the saved segmentation model, no refit) or refit_segmentation",
+    )
     r.set_defaults(func=_cmd_run)
 
     pr = sub.add_parser("parse", help="parse the dbt project (writes the manifest Dagster loads)")

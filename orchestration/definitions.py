@@ -16,18 +16,45 @@ from orchestration.assets.checks import GX_CHECKS
 from orchestration.assets.dbt import dbt_features, dbt_marts
 from orchestration.assets.export import powerbi_export
 from orchestration.assets.ingest import ingest_sources
-from orchestration.assets.ml import customer_clusters
+from orchestration.assets.segmentation import customer_clusters, segmentation_model
 from orchestration.dbt import dbt_executable, dbt_project
 from orchestration.resources import WarehouseResource
 from orchestration.settings import Settings
 
-ALL_ASSETS = [ingest_sources, dbt_features, customer_clusters, dbt_marts, powerbi_export]
+ALL_ASSETS = [
+    ingest_sources,
+    dbt_features,
+    segmentation_model,
+    customer_clusters,
+    dbt_marts,
+    powerbi_export,
+]
+
+REFIT = dg.AssetSelection.assets("segmentation_model")
 
 full_pipeline = dg.define_asset_job(
     "full_pipeline",
     selection=dg.AssetSelection.all(),
-    description="Ingest -> dbt features -> clustering -> dbt marts -> Power BI export.",
+    description="Everything: ingest -> dbt features -> refit segmentation (choose among the "
+    "candidates) -> score customers -> dbt marts -> Power BI export.",
 )
+
+scoring_pipeline = dg.define_asset_job(
+    "scoring_pipeline",
+    selection=dg.AssetSelection.all() - REFIT,
+    description="Ingest -> dbt features -> assign customers to the SAVED segmentation model "
+    "(no refit) -> dbt marts -> Power BI export. Needs a model from `refit_segmentation` or "
+    "`full_pipeline`.",
+)
+
+refit_segmentation = dg.define_asset_job(
+    "refit_segmentation",
+    selection=REFIT.downstream(),
+    description="Refit: re-choose and refit the segmentation on the current features, then "
+    "re-score customers, rebuild the marts and publish.",
+)
+
+JOBS = [full_pipeline, scoring_pipeline, refit_segmentation]
 
 daily_schedule = dg.ScheduleDefinition(
     name="daily_full_pipeline",
@@ -43,7 +70,7 @@ def build_definitions(settings: Settings, loggers: dict | None = None) -> dg.Def
     return dg.Definitions(
         assets=ALL_ASSETS,
         asset_checks=GX_CHECKS,
-        jobs=[full_pipeline],
+        jobs=JOBS,
         schedules=[daily_schedule],
         resources={
             "warehouse": WarehouseResource(

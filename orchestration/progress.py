@@ -11,7 +11,8 @@ import dagster as dg
 _STAGE_NAMES = {
     "ingest_sources": "ingest",
     "dbt_features": "dbt features (staging -> customer_features, with tests)",
-    "customer_clusters": "clustering",
+    "segmentation_model": "segmentation refit (fit and compare the candidates)",
+    "customer_clusters": "segment assignment (saved model)",
     "dbt_marts": "dbt marts (with tests)",
     "powerbi_export": "Power BI export",
 }

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+import pandas as pd
 
 from orchestration.io.config import ProjectConfig, demo_config, load_config
 
@@ -47,10 +48,36 @@ class WarehouseResource(dg.ConfigurableResource):
     def demo_data_dir(self) -> Path:
         return self.root / "demo_data"
 
+    @property
+    def models_dir(self) -> Path:
+        """Fitted models (``segmentation/<version>/``, ...): artefacts of the workdir, never in git."""
+        return self.root / "models"
+
     def project_config(self) -> ProjectConfig:
         if self.config_path:
             return load_config(self.config_path)
         return demo_config(self.demo_data_dir)
+
+    def ground_truth(self) -> pd.DataFrame | None:
+        """The config's ground-truth labels indexed by customer id (str), or None."""
+        config = self.project_config()
+        if config.ground_truth is None:
+            return None
+        gt = config.ground_truth
+        path = config.resolve_root(self.data_root) / gt.path
+        if not path.is_file():
+            raise FileNotFoundError(f"ground_truth.path: {path} does not exist")
+        frame = pd.read_csv(path, dtype={gt.customer_id_column: str})
+        missing = [
+            c
+            for c in (gt.customer_id_column, gt.segment_column, gt.churn_column)
+            if c and c not in frame.columns
+        ]
+        if missing:
+            raise ValueError(
+                f"{path}: ground-truth column(s) {missing} not in {list(frame.columns)}"
+            )
+        return frame.set_index(gt.customer_id_column)
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:

@@ -31,3 +31,15 @@ def published_demo(tmp_path_factory) -> Path:
     from tests.pipeline_utils import publish_demo
 
     return publish_demo(tmp_path_factory.mktemp("published"), customers=800, seed=5)
+
+
+@pytest.fixture(scope="session")
+def segmentation_demo(tmp_path_factory) -> Path:
+    """A 5,000-customer demo workdir after one full run (planted personas, seed 11).
+
+    Shared by the segmentation library tests (which read its features) and the
+    segmentation asset tests; tests copy it before changing anything.
+    """
+    from tests.pipeline_utils import publish_demo
+
+    return publish_demo(tmp_path_factory.mktemp("segmentation_demo"), customers=5000, seed=11)

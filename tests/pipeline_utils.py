@@ -12,10 +12,13 @@ from orchestration.cli import run_pipeline
 from orchestration.settings import Settings
 
 
-def run(workdir: Path, config: Path | None = None, **kw):
+def run(workdir: Path, config: Path | None = None, job_name: str = "full_pipeline", **kw):
+    """Run ``job_name`` in-process; raise with the step errors and progress output on failure."""
     out = io.StringIO()
     result = run_pipeline(
-        Settings(workdir=str(workdir), config_path=config and str(config), **kw), stream=out
+        Settings(workdir=str(workdir), config_path=config and str(config), **kw),
+        stream=out,
+        job_name=job_name,
     )
     if not result.success:
         failures = [

@@ -56,7 +56,8 @@ def test_graph_is_connected_across_dbt_python_dbt(defs):
         node = graph.get(dg.AssetKey.from_user_string(key))
         return {p.to_user_string() for p in node.parent_keys}
 
-    assert parents("customer_clusters") == {"features/customer_features"}
+    assert parents("segmentation_model") == {"features/customer_features"}
+    assert parents("customer_clusters") == {"features/customer_features", "segmentation_model"}
     assert "customer_clusters" in parents("staging/stg_ml__customer_clusters")
     assert "raw_transactions" in parents("staging/stg_transactions")
     marts = {
@@ -66,6 +67,24 @@ def test_graph_is_connected_across_dbt_python_dbt(defs):
         "marts/mart_segment_summary",
     }
     assert marts <= parents("powerbi_export")
+
+
+def test_scoring_job_never_refits_and_refit_job_republishes(defs):
+    def keys(job: str) -> set[str]:
+        graph = defs.resolve_job_def(job).asset_layer.asset_graph
+        return {k.to_user_string() for k in graph.executable_asset_keys}
+
+    everything = keys("full_pipeline")
+    assert "segmentation_model" in everything
+    assert keys("scoring_pipeline") == everything - {"segmentation_model"}
+    refit = keys("refit_segmentation")
+    assert {
+        "segmentation_model",
+        "customer_clusters",
+        "marts/dim_customer",
+        "powerbi_export",
+    } <= refit
+    assert "raw_transactions" not in refit and "features/customer_features" not in refit
 
 
 def test_dbt_tests_are_asset_checks_and_schedule_is_off(defs):

@@ -29,7 +29,14 @@ def _input_transactions(workdir: Path) -> pd.DataFrame:
 
 def test_progress_is_printed_per_stage(demo_run):
     _, output = demo_run
-    for stage in ("ingest", "dbt features", "clustering", "dbt marts", "Power BI export"):
+    for stage in (
+        "ingest",
+        "dbt features",
+        "segmentation refit",
+        "segment assignment",
+        "dbt marts",
+        "Power BI export",
+    ):
         assert f"✓ {stage}" in output, output
 
 

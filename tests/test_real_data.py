@@ -40,6 +40,20 @@ def test_real_data_set_end_to_end(tmp_path, shared_data, config, rows_read, cust
         workdir,
         "select count(*) from marts.dim_customer where rfm_segment is null or cluster_id is null",
     ) == [(0,)]
+    # Segmentation: all four candidates compared, every customer assigned, a stable choice.
+    candidates = query(
+        workdir,
+        "select algorithm, chosen, stability, silhouette from ml.segmentation_candidates "
+        "order by algorithm",
+    )
+    assert [c[0] for c in candidates] == ["dbscan", "hdbscan", "kmeans", "ward"]
+    assert all(c[3] is not None for c in candidates)
+    (chosen,) = [c for c in candidates if c[1]]
+    print(f"\n{config}: production {chosen[0]}, stability {chosen[2]:.3f}; {candidates}")
+    assert chosen[2] >= 0.75
+    assert query(workdir, "select count(distinct customer_id) from ml.customer_clusters") == [
+        (customers,)
+    ]
 
 
 def test_cdnow_revenue_matches_the_published_total(tmp_path, shared_data):

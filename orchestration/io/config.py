@@ -9,7 +9,7 @@ workdir.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -98,6 +98,61 @@ class SourceConfig(BaseModel):
         return self
 
 
+Algorithm = Literal["kmeans", "ward", "hdbscan", "dbscan"]
+
+
+class GroundTruthConfig(BaseModel):
+    """A file of known labels per customer (e.g. the demo generator's personas).
+
+    Only for evaluation: the candidates table gets each algorithm's adjusted Rand
+    index against ``segment_column``, and the churn evaluation the ROC AUC against
+    ``churn_column``. Nothing is trained on it.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str  # relative to data_root
+    customer_id_column: str = "customer_id"
+    segment_column: str | None = "persona"
+    churn_column: str | None = "churned"
+
+
+class SegmentationConfig(BaseModel):
+    """How the segmentation candidates are fitted and the production one chosen (ml/segmentation.py)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Candidates fitted by the refit asset `segmentation_model`.
+    algorithms: list[Algorithm] = Field(
+        default_factory=lambda: ["kmeans", "ward", "hdbscan", "dbscan"], min_length=1
+    )
+    # "auto" = the documented selection rule; or the algorithm to use in production.
+    production: Literal["auto", "kmeans", "ward", "hdbscan", "dbscan"] = "auto"
+    # Feature columns of features.customer_features; null = feature_groups decide.
+    features: list[str] | None = None
+    feature_groups: list[Literal["behavioural", "engagement", "demographics"]] = Field(
+        default_factory=lambda: ["behavioural"], min_length=1
+    )
+    # Extra clusterer parameters per algorithm, e.g. {kmeans: {k_range: [3, 8]}}.
+    params: dict[Algorithm, dict[str, Any]] = Field(default_factory=dict)
+    eval_size: int = Field(default=10_000, ge=100)  # rows of the metric sample
+    n_resamples: int = Field(default=5, ge=0)  # bootstrap resamples for stability
+    resample_size: int = Field(default=10_000, ge=100)
+    min_stability: float = Field(default=0.75, ge=0, le=1)
+    max_noise_share: float = Field(default=0.10, ge=0, le=1)
+    min_segment_share: float = Field(default=0.01, ge=0, le=1)
+    random_state: int = 0
+
+    @model_validator(mode="after")
+    def _check(self) -> SegmentationConfig:
+        if self.production != "auto" and self.production not in self.algorithms:
+            raise ValueError(
+                f"segmentation.production {self.production!r} is not among "
+                f"segmentation.algorithms {self.algorithms}"
+            )
+        return self
+
+
 class ProjectConfig(BaseModel):
     """A whole project: the transactions source and the optional ones."""
 
@@ -108,6 +163,8 @@ class ProjectConfig(BaseModel):
     transactions: SourceConfig
     customers: SourceConfig | None = None
     events: SourceConfig | None = None
+    segmentation: SegmentationConfig = Field(default_factory=SegmentationConfig)
+    ground_truth: GroundTruthConfig | None = None
     # Set by load_config: the folder relative paths resolve against.
     base_dir: str = "."
 
@@ -213,4 +270,5 @@ def demo_config(data_dir: str | Path) -> ProjectConfig:
                 "event_type": "event_type",
             },
         ),
+        ground_truth=GroundTruthConfig(path="ground_truth/personas.csv"),
     )

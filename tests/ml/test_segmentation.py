@@ -586,15 +586,11 @@ DEMO_CUSTOMERS = 5000
 
 
 @pytest.fixture(scope="session")
-def demo_features(tmp_path_factory):
+def demo_features(segmentation_demo):
     """customer_features of a generated demo data set, built by the real pipeline."""
     duckdb = pytest.importorskip("duckdb")
-    from orchestration.io.generate import generate
-    from tests.pipeline_utils import run
 
-    workdir = tmp_path_factory.mktemp("segmentation_demo")
-    generate(workdir / "demo_data", customers=DEMO_CUSTOMERS, seed=11)
-    run(workdir)
+    workdir = segmentation_demo
     with duckdb.connect(str(workdir / "warehouse.duckdb"), read_only=True) as con:
         features = con.sql("select * from features.customer_features order by customer_id").df()
     truth = pd.read_csv(workdir / "demo_data" / "ground_truth" / "personas.csv", dtype=str)

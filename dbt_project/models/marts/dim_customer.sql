@@ -22,7 +22,9 @@ final as (
     select
         features.*,
         clusters.cluster_id,
-        clusters.cluster_label
+        clusters.cluster_label,
+        clusters.cluster_is_noise,
+        clusters.segmentation_model_version
 
     from features
     left join clusters

@@ -14,7 +14,12 @@ renamed as (
         {{ dbt.safe_cast('cluster_id', dbt.type_int()) }} as cluster_id,
 
         ----------  dimensions
-        {{ dbt.safe_cast('cluster_label', dbt.type_string()) }} as cluster_label
+        {{ dbt.safe_cast('cluster_label', dbt.type_string()) }} as cluster_label,
+        {{ dbt.safe_cast('is_noise', dbt.type_boolean()) }} as cluster_is_noise,
+
+        ----------  lineage
+        {{ dbt.safe_cast('model_version', dbt.type_string()) }} as segmentation_model_version,
+        {{ dbt.safe_cast('scored_at', dbt.type_timestamp()) }} as segmented_at
 
     from source
 

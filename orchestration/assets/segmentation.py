@@ -1,0 +1,301 @@
+"""Segmentation assets: refit (choose among the candidates) and score (assign with the saved model).
+
+``segmentation_model`` is the explicit refit: it fits every configured
+candidate on ``features.customer_features``, writes the comparison table,
+chooses the production segmentation by the documented rule
+(``ml.segmentation.SelectionRule``) and saves it under ``WORKDIR/models/``.
+``customer_clusters`` never refits: it loads the latest saved model and
+assigns every current customer to its segments, so the daily scoring job can
+leave the model alone (job ``scoring_pipeline``).
+"""
+
+import datetime as dt
+
+import dagster as dg
+import pandas as pd
+from dagster_dbt import get_asset_key_for_model
+
+from ml.naming import profile_segments
+from ml.segmentation import (
+    SelectionRule,
+    fit_candidates,
+    load_model,
+    save_model,
+    score_customers,
+    segment_migration,
+)
+from orchestration.assets.dbt import dbt_features
+from orchestration.io.tables import replace_tables, table_exists
+from orchestration.resources import WarehouseResource
+
+FEATURES = get_asset_key_for_model([dbt_features], "customer_features")
+MODEL_DIR = "segmentation"
+
+
+def _read_features(warehouse: WarehouseResource) -> pd.DataFrame:
+    with warehouse.connect(read_only=True) as con:
+        return con.execute("select * from features.customer_features order by customer_id").df()
+
+
+def _md(frame: pd.DataFrame, digits: int = 3) -> dg.MetadataValue:
+    return dg.MetadataValue.md(frame.round(digits).to_markdown(index=False))
+
+
+@dg.asset(
+    key="segmentation_model",
+    deps=[FEATURES],
+    group_name="ml",
+    kinds={"scikitlearn"},
+    tags={"refit": "true"},
+    description="Refit: fits K-Means, Ward, HDBSCAN and DBSCAN (as configured) on the customer "
+    "features, writes ml.segmentation_candidates (metrics, stability, fit time; ARI against "
+    "ground truth when configured) and ml.segmentation_k_scores (the K-Means elbow), chooses "
+    "the production segmentation by the documented rule and saves it under "
+    "WORKDIR/models/segmentation/<version>/.",
+)
+def segmentation_model(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    cfg = warehouse.project_config().segmentation
+    features = _read_features(warehouse)
+    if features.empty:
+        raise ValueError("features.customer_features is empty: nothing to segment")
+    truth = warehouse.ground_truth()
+    gt_cfg = warehouse.project_config().ground_truth
+    truth_labels = (
+        truth[gt_cfg.segment_column] if truth is not None and gt_cfg.segment_column else None
+    )
+    context.log.info(
+        f"Fitting {', '.join(cfg.algorithms)} on {len(features):,} customers "
+        f"(evaluation sample {cfg.eval_size:,}, {cfg.n_resamples} bootstrap resamples)"
+    )
+    rule = SelectionRule(
+        min_stability=cfg.min_stability,
+        max_noise_share=cfg.max_noise_share,
+        min_segment_share=cfg.min_segment_share,
+    )
+    result = fit_candidates(
+        features,
+        algorithms=cfg.algorithms,
+        production=cfg.production,
+        params=cfg.params,
+        features=cfg.features,
+        feature_groups=cfg.feature_groups,
+        eval_size=cfg.eval_size,
+        n_resamples=cfg.n_resamples,
+        resample_size=cfg.resample_size,
+        rule=rule,
+        random_state=cfg.random_state,
+        ground_truth=truth_labels,
+    )
+    path = save_model(
+        result.model,
+        warehouse.models_dir / MODEL_DIR,
+        features_df=features,
+        extra={
+            "selection_reason": result.reason,
+            "selection_rule": rule.describe(),
+            "dagster_run_id": context.run_id,
+            "candidates": result.candidates.to_dict(orient="records"),
+        },
+    )
+    version = path.name
+    fitted_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    candidates = result.candidates.assign(model_version=version, fitted_at=fitted_at)
+    elbow = result.elbow.assign(model_version=version)
+    with warehouse.connect() as con:
+        replace_tables(
+            con,
+            {"ml.segmentation_candidates": candidates, "ml.segmentation_k_scores": elbow},
+            casts={
+                "ml.segmentation_candidates": {
+                    "k": "INTEGER",
+                    "n_segments": "INTEGER",
+                    "fitted_at": "TIMESTAMP",
+                },
+                "ml.segmentation_k_scores": {"k": "INTEGER"} if "k" in elbow else {},
+            },
+        )
+    chosen = candidates[candidates["chosen"]].iloc[0]
+    shown = candidates.drop(columns=["model_version", "fitted_at"])
+    context.log.info(f"Production segmentation: {result.chosen} ({result.reason})")
+    return dg.MaterializeResult(
+        metadata={
+            "chosen_algorithm": result.chosen,
+            "selection_reason": result.reason,
+            "selection_rule": rule.describe(),
+            "n_segments": int(chosen["n_segments"]),
+            "silhouette": dg.MetadataValue.float(float(chosen["silhouette"])),
+            "stability": dg.MetadataValue.float(float(chosen["stability"])),
+            "ari_vs_ground_truth": dg.MetadataValue.json(
+                {
+                    r.algorithm: None
+                    if pd.isna(r.ari_vs_ground_truth)
+                    else round(float(r.ari_vs_ground_truth), 4)
+                    for r in candidates.itertuples()
+                }
+            ),
+            "candidates": _md(shown),
+            "kmeans_elbow": _md(result.elbow) if not result.elbow.empty else "",
+            "segments": _md(result.profile[["cluster_id", "cluster_label", "size", "share"]]),
+            "model_version": version,
+            "model_path": dg.MetadataValue.path(str(path)),
+            "dagster/row_count": len(features),
+        }
+    )
+
+
+def _scored(key: str, table_description: str) -> dg.AssetSpec:
+    """A table written by the scoring step (reads the features and the saved model)."""
+    return dg.AssetSpec(
+        key,
+        deps=[FEATURES, "segmentation_model"],
+        group_name="ml",
+        kinds={"scikitlearn", "duckdb"},
+        description=f"ml.{key}: {table_description}",
+    )
+
+
+@dg.multi_asset(
+    specs=[
+        _scored(
+            "customer_clusters",
+            "one row per customer with the segment the saved production model assigns "
+            "(no refit), its business name and whether it is the noise group of a density method.",
+        ),
+        _scored(
+            "segment_profiles",
+            "one row per segment: size, share of customers, revenue share, mean and median of "
+            "each profiled feature.",
+        ),
+        _scored(
+            "segment_migration",
+            "customers moved from each segment to each other segment since the previous "
+            "scoring (empty on the first one).",
+        ),
+    ],
+    can_subset=False,
+)
+def customer_clusters(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    store = warehouse.models_dir / MODEL_DIR
+    try:
+        model, meta = load_model(store)
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(
+            f"{exc}. Materialise `segmentation_model` first (job `refit_segmentation` or "
+            "`full_pipeline`); the scoring job only assigns customers to a saved model."
+        ) from exc
+    features = _read_features(warehouse)
+    missing = [c for c in meta["features"] if c not in features.columns]
+    if missing:
+        raise ValueError(
+            f"the saved segmentation model {meta['version']} needs feature column(s) {missing} "
+            "that features.customer_features no longer has: refit (job `refit_segmentation`)"
+        )
+    context.log.info(
+        f"Scoring {len(features):,} customers with segmentation model {meta['version']} "
+        f"({meta['algorithm']}, {meta['n_segments']} segments)"
+    )
+    assignments = score_customers(model, features)
+    names = dict(enumerate(model.segment_names_))
+    scored_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    assignments["is_noise"] = assignments["cluster_id"] == (
+        -1 if model.noise_cluster_ is None else model.noise_cluster_
+    )
+    assignments["model_version"] = meta["version"]
+    assignments["scored_at"] = scored_at
+    profile_features = [c[len("mean_") :] for c in model.profile_.columns if c.startswith("mean_")]
+    profiles = profile_segments(
+        features,
+        assignments["cluster_id"].to_numpy(),
+        features=profile_features,
+        names=names,
+        noise=model.noise_cluster_,
+        value_column=model.value_column if isinstance(model.value_column, str) else "",
+    ).assign(model_version=meta["version"], scored_at=scored_at)
+
+    with warehouse.connect() as con:
+        previous = (
+            con.execute("select * from ml.customer_clusters").df()
+            if table_exists(con, "ml.customer_clusters")
+            else None
+        )
+        migration = _migration(previous, assignments, scored_at, meta["version"])
+        replace_tables(
+            con,
+            {
+                "ml.customer_clusters": assignments,
+                "ml.segment_profiles": profiles,
+                "ml.segment_migration": migration,
+            },
+            casts={
+                "ml.customer_clusters": {"cluster_id": "INTEGER", "scored_at": "TIMESTAMP"},
+                "ml.segment_profiles": {
+                    "cluster_id": "INTEGER",
+                    "size": "BIGINT",
+                    "scored_at": "TIMESTAMP",
+                },
+                "ml.segment_migration": {
+                    "from_cluster_id": "INTEGER",
+                    "to_cluster_id": "INTEGER",
+                    "customers": "BIGINT",
+                    "from_scored_at": "TIMESTAMP",
+                    "to_scored_at": "TIMESTAMP",
+                },
+            },
+        )
+    moved = (
+        migration.loc[migration["from_label"] != migration["to_label"], "customers"].sum()
+        if len(migration)
+        else 0
+    )
+    segments = profiles[["cluster_id", "cluster_label", "size", "share", "revenue_share"]]
+    common = {"model_version": meta["version"], "algorithm": meta["algorithm"]}
+    yield dg.MaterializeResult(
+        asset_key="customer_clusters",
+        metadata={
+            **common,
+            "dagster/row_count": len(assignments),
+            "n_segments": int(model.n_clusters_),
+            "noise_customers": int(assignments["is_noise"].sum()),
+            "segments": _md(segments),
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key="segment_profiles",
+        metadata={
+            **common,
+            "dagster/row_count": len(profiles),
+            "profiles": _md(profiles.drop(columns=["model_version", "scored_at"])),
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key="segment_migration",
+        metadata={
+            **common,
+            "dagster/row_count": len(migration),
+            "customers_changed_segment": int(moved),
+            "compared_with_previous": previous is not None,
+        },
+    )
+
+
+def _migration(
+    previous: pd.DataFrame | None, current: pd.DataFrame, scored_at, version: str
+) -> pd.DataFrame:
+    """Segment-to-segment counts since the previous scoring (no rows without one)."""
+    columns = ["from_model_version", "to_model_version", "from_scored_at", "to_scored_at"]
+    if previous is None or previous.empty:
+        empty = segment_migration(current.iloc[:0], current.iloc[:0])
+        for c in columns:
+            empty[c] = pd.Series(dtype="datetime64[us]" if c.endswith("_at") else "str")
+        return empty
+    out = segment_migration(previous, current)
+    out["from_model_version"] = _first(previous, "model_version")
+    out["to_model_version"] = version
+    out["from_scored_at"] = pd.to_datetime(_first(previous, "scored_at"))
+    out["to_scored_at"] = scored_at
+    return out
+
+
+def _first(frame: pd.DataFrame, column: str):
+    """The (single) value of a per-run column of the previous table; None if it had none."""
+    return frame[column].iloc[0] if column in frame.columns else None
