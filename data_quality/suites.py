@@ -181,6 +181,59 @@ def customer_clusters() -> StageSuite:
     )
 
 
+def customer_scores() -> StageSuite:
+    probabilities = ("p_alive", "churn_probability")
+    return StageSuite(
+        name="customer_scores",
+        table="ml.customer_scores",
+        row_expectations=lambda: [
+            *_not_null(
+                "customer_id",
+                *probabilities,
+                "churn_risk_band",
+                "expected_purchases_90d",
+                "expected_avg_spend",
+                "clv_12m",
+                "revenue_at_risk",
+            ),
+            *[
+                E.ExpectColumnValuesToBeBetween(column=c, min_value=0, max_value=1)
+                for c in probabilities
+            ],
+            *[
+                E.ExpectColumnValuesToBeBetween(column=c, min_value=0)
+                for c in (
+                    "expected_purchases_90d",
+                    "expected_purchases_365d",
+                    "expected_avg_spend",
+                    "clv_12m",
+                )
+            ],
+            E.ExpectColumnValuesToBeInSet(
+                column="churn_risk_band", value_set=["low", "medium", "high"]
+            ),
+        ],
+        metrics_sql="""
+            select
+                count(*) - count(distinct customer_id) as duplicate_customer_ids,
+                (select count(*) from features.customer_features f
+                 where not exists (select 1 from {table} s where s.customer_id = f.customer_id))
+                    as customers_without_scores,
+                count(*) filter (where isnan(clv_12m) or isinf(clv_12m)
+                    or isnan(churn_probability)) as non_finite_scores,
+                count(*) filter (where abs(revenue_at_risk - clv_12m * churn_probability)
+                    > 1e-6 * greatest(1, abs(clv_12m))) as revenue_at_risk_mismatches
+            from {table}
+        """,
+        metric_expectations=lambda: [
+            _zero("duplicate_customer_ids"),
+            _zero("customers_without_scores"),
+            _zero("non_finite_scores"),
+            _zero("revenue_at_risk_mismatches"),
+        ],
+    )
+
+
 def marts() -> StageSuite:
     return StageSuite(
         name="marts",
@@ -216,5 +269,6 @@ SUITES: dict[str, Callable[[], StageSuite]] = {
     "int_orders": staging_orders,
     "customer_features": customer_features,
     "customer_clusters": customer_clusters,
+    "customer_scores": customer_scores,
     "marts": marts,
 }

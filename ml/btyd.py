@@ -184,6 +184,7 @@ def _maximise(
     model: str,
     max_iter: int,
     tol: float,
+    fallback: bool = True,
 ) -> tuple[np.ndarray, float, str, int]:
     """Minimise ``objective`` over log-parameters; return (log_params, value, method, n_iter).
 
@@ -214,6 +215,11 @@ def _maximise(
         )
     method, n_iter = "L-BFGS-B", int(res.nit)
     ok = bool(res.success) and np.isfinite(res.fun) and np.all(np.isfinite(res.x))
+    if not ok and not fallback:
+        raise BTYDConvergenceError(
+            f"{model}: maximum likelihood did not converge (L-BFGS-B: {res.message}; "
+            "no fallback optimizer requested)"
+        )
     if not ok:
         z0 = res.x if np.all(np.isfinite(res.x)) and np.isfinite(res.fun) else x0
         with np.errstate(all="ignore"):
@@ -331,6 +337,7 @@ class _BTYDBase(BaseEstimator):
             model=self._model_name,
             max_iter=self.max_iter,
             tol=self.tol,
+            fallback=self.fallback_optimizer,
         )
         params = np.exp(z)
         ll, _ = self._loglik(params, data, gradient=False)
@@ -418,12 +425,14 @@ class _TransactionModel(_BTYDBase):
         init_params: Mapping[str, float] | None = None,
         max_iter: int = 1000,
         tol: float = 1e-7,
+        fallback_optimizer: bool = True,
     ) -> None:
         self.time_unit = time_unit
         self.penalizer = penalizer
         self.init_params = init_params
         self.max_iter = max_iter
         self.tol = tol
+        self.fallback_optimizer = fallback_optimizer
 
     def _prepare(self, X: Any, sample_weight: ArrayLike | None) -> dict[str, Any]:
         x, tx, T = _summary(X)
@@ -535,6 +544,9 @@ class BetaGeoModel(_TransactionModel):
         Maximum L-BFGS-B iterations.
     tol : float, default=1e-7
         Gradient tolerance of L-BFGS-B on the mean log-likelihood.
+    fallback_optimizer : bool, default=True
+        Retry with Nelder-Mead when L-BFGS-B does not converge; ``False`` raises
+        at once (fast when the caller has its own fallback, e.g. a penalizer).
 
     Attributes
     ----------
@@ -725,6 +737,9 @@ class ParetoNBDModel(_TransactionModel):
         Maximum L-BFGS-B iterations.
     tol : float, default=1e-7
         Gradient tolerance of L-BFGS-B.
+    fallback_optimizer : bool, default=True
+        Retry with Nelder-Mead when L-BFGS-B does not converge; ``False`` raises
+        at once (fast when the caller has its own fallback, e.g. a penalizer).
 
     Attributes
     ----------
@@ -825,6 +840,9 @@ class GammaGammaModel(_BTYDBase):
         Maximum L-BFGS-B iterations.
     tol : float, default=1e-7
         Gradient tolerance of L-BFGS-B.
+    fallback_optimizer : bool, default=True
+        Retry with Nelder-Mead when L-BFGS-B does not converge; ``False`` raises
+        at once (fast when the caller has its own fallback, e.g. a penalizer).
 
     Attributes
     ----------
@@ -844,11 +862,13 @@ class GammaGammaModel(_BTYDBase):
         init_params: Mapping[str, float] | None = None,
         max_iter: int = 1000,
         tol: float = 1e-7,
+        fallback_optimizer: bool = True,
     ) -> None:
         self.penalizer = penalizer
         self.init_params = init_params
         self.max_iter = max_iter
         self.tol = tol
+        self.fallback_optimizer = fallback_optimizer
 
     def _prepare(self, X: Any, sample_weight: ArrayLike | None) -> dict[str, Any]:
         x, m = _columns(X, SPEND_COLUMNS)

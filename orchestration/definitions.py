@@ -16,6 +16,7 @@ from orchestration.assets.checks import GX_CHECKS
 from orchestration.assets.dbt import dbt_features, dbt_marts
 from orchestration.assets.export import powerbi_export
 from orchestration.assets.ingest import ingest_sources
+from orchestration.assets.scores import churn_training_features, customer_scores
 from orchestration.assets.segmentation import customer_clusters, segmentation_model
 from orchestration.dbt import dbt_executable, dbt_project
 from orchestration.resources import WarehouseResource
@@ -26,6 +27,8 @@ ALL_ASSETS = [
     dbt_features,
     segmentation_model,
     customer_clusters,
+    churn_training_features,
+    customer_scores,
     dbt_marts,
     powerbi_export,
 ]
@@ -36,7 +39,8 @@ full_pipeline = dg.define_asset_job(
     "full_pipeline",
     selection=dg.AssetSelection.all(),
     description="Everything: ingest -> dbt features -> refit segmentation (choose among the "
-    "candidates) -> score customers -> dbt marts -> Power BI export.",
+    "candidates) -> assign segments; CLV and churn models on earlier cut-offs -> scores -> "
+    "dbt marts -> Power BI export.",
 )
 
 scoring_pipeline = dg.define_asset_job(

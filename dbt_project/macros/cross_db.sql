@@ -46,6 +46,23 @@
 
 
 {# Exact type for item quantities, summed like money (quantities may be fractional, e.g. kg). #}
+{#
+    A probability (0..1) as an exact decimal, so means over many customers are
+    exact sums (macros/exact_aggregates.sql) and re-runs give identical bits.
+#}
+{% macro type_probability() -%}
+    {{ return(adapter.dispatch('type_probability', 'custseg')()) }}
+{%- endmacro %}
+
+{% macro default__type_probability() -%}
+    decimal(18, 10)
+{%- endmacro %}
+
+{% macro bigquery__type_probability() -%}
+    bignumeric
+{%- endmacro %}
+
+
 {% macro type_quantity() -%}
     {{ return(adapter.dispatch('type_quantity', 'custseg')()) }}
 {%- endmacro %}

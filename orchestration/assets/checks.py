@@ -76,5 +76,6 @@ GX_CHECKS = [
     gx_check(_model(dbt_features, "int_orders"), "int_orders"),
     gx_check(_model(dbt_features, "customer_features"), "customer_features"),
     gx_check(dg.AssetKey("customer_clusters"), "customer_clusters"),
+    gx_check(dg.AssetKey("customer_scores"), "customer_scores"),
     gx_check(_model(dbt_marts, "dim_customer"), "marts"),
 ]

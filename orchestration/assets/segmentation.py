@@ -13,7 +13,6 @@ import datetime as dt
 
 import dagster as dg
 import pandas as pd
-from dagster_dbt import get_asset_key_for_model
 
 from ml.naming import profile_segments
 from ml.segmentation import (
@@ -24,21 +23,16 @@ from ml.segmentation import (
     score_customers,
     segment_migration,
 )
-from orchestration.assets.dbt import dbt_features
+from orchestration.assets.common import FEATURES, markdown, ml_table_spec
 from orchestration.io.tables import replace_tables, table_exists
 from orchestration.resources import WarehouseResource
 
-FEATURES = get_asset_key_for_model([dbt_features], "customer_features")
 MODEL_DIR = "segmentation"
 
 
 def _read_features(warehouse: WarehouseResource) -> pd.DataFrame:
     with warehouse.connect(read_only=True) as con:
         return con.execute("select * from features.customer_features order by customer_id").df()
-
-
-def _md(frame: pd.DataFrame, digits: int = 3) -> dg.MetadataValue:
-    return dg.MetadataValue.md(frame.round(digits).to_markdown(index=False))
 
 
 @dg.asset(
@@ -133,9 +127,9 @@ def segmentation_model(context: dg.AssetExecutionContext, warehouse: WarehouseRe
                     for r in candidates.itertuples()
                 }
             ),
-            "candidates": _md(shown),
-            "kmeans_elbow": _md(result.elbow) if not result.elbow.empty else "",
-            "segments": _md(result.profile[["cluster_id", "cluster_label", "size", "share"]]),
+            "candidates": markdown(shown),
+            "kmeans_elbow": markdown(result.elbow) if not result.elbow.empty else "",
+            "segments": markdown(result.profile[["cluster_id", "cluster_label", "size", "share"]]),
             "model_version": version,
             "model_path": dg.MetadataValue.path(str(path)),
             "dagster/row_count": len(features),
@@ -143,31 +137,23 @@ def segmentation_model(context: dg.AssetExecutionContext, warehouse: WarehouseRe
     )
 
 
-def _scored(key: str, table_description: str) -> dg.AssetSpec:
-    """A table written by the scoring step (reads the features and the saved model)."""
-    return dg.AssetSpec(
-        key,
-        deps=[FEATURES, "segmentation_model"],
-        group_name="ml",
-        kinds={"scikitlearn", "duckdb"},
-        description=f"ml.{key}: {table_description}",
-    )
-
-
 @dg.multi_asset(
     specs=[
-        _scored(
+        ml_table_spec(
             "customer_clusters",
+            "segmentation_model",
             "one row per customer with the segment the saved production model assigns "
             "(no refit), its business name and whether it is the noise group of a density method.",
         ),
-        _scored(
+        ml_table_spec(
             "segment_profiles",
+            "segmentation_model",
             "one row per segment: size, share of customers, revenue share, mean and median of "
             "each profiled feature.",
         ),
-        _scored(
+        ml_table_spec(
             "segment_migration",
+            "segmentation_model",
             "customers moved from each segment to each other segment since the previous "
             "scoring (empty on the first one).",
         ),
@@ -256,7 +242,7 @@ def customer_clusters(context: dg.AssetExecutionContext, warehouse: WarehouseRes
             "dagster/row_count": len(assignments),
             "n_segments": int(model.n_clusters_),
             "noise_customers": int(assignments["is_noise"].sum()),
-            "segments": _md(segments),
+            "segments": markdown(segments),
         },
     )
     yield dg.MaterializeResult(
@@ -264,7 +250,7 @@ def customer_clusters(context: dg.AssetExecutionContext, warehouse: WarehouseRes
         metadata={
             **common,
             "dagster/row_count": len(profiles),
-            "profiles": _md(profiles.drop(columns=["model_version", "scored_at"])),
+            "profiles": markdown(profiles.drop(columns=["model_version", "scored_at"])),
         },
     )
     yield dg.MaterializeResult(

@@ -153,6 +153,32 @@ class SegmentationConfig(BaseModel):
         return self
 
 
+class ScoringConfig(BaseModel):
+    """CLV, probability alive and churn (ml/scores.py); time unit: days."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Churn = no purchase within this many days after the cut-off.
+    churn_horizon_days: int = Field(default=90, ge=7, le=730)
+    # CLV over this many days, discounted monthly at annual_discount_rate.
+    clv_horizon_days: int = Field(default=365, ge=30, le=3650)
+    annual_discount_rate: float = Field(default=0.10, ge=0, le=1)
+    # churn probability < first = low, >= second = high, else medium.
+    risk_band_thresholds: tuple[float, float] = (0.3, 0.6)
+    # Fewer labelled customers (or one class) at a cut-off -> the documented fallback.
+    min_training_customers: int = Field(default=200, ge=10)
+    random_state: int = 0
+
+    @model_validator(mode="after")
+    def _check(self) -> ScoringConfig:
+        low, high = self.risk_band_thresholds
+        if not 0 <= low <= high <= 1:
+            raise ValueError(
+                "scoring.risk_band_thresholds must be [low, high] with 0 <= low <= high <= 1"
+            )
+        return self
+
+
 class ProjectConfig(BaseModel):
     """A whole project: the transactions source and the optional ones."""
 
@@ -164,6 +190,7 @@ class ProjectConfig(BaseModel):
     customers: SourceConfig | None = None
     events: SourceConfig | None = None
     segmentation: SegmentationConfig = Field(default_factory=SegmentationConfig)
+    scoring: ScoringConfig = Field(default_factory=ScoringConfig)
     ground_truth: GroundTruthConfig | None = None
     # Set by load_config: the folder relative paths resolve against.
     base_dir: str = "."

@@ -62,3 +62,40 @@ def run_dbt(
             if str(r.status) not in ("success", "pass")
         ]
         pytest.fail(f"dbt {' '.join(args)} failed: {res.exception or ''}\n" + "\n".join(failures))
+
+
+def create_ml_stand_ins(con, clusters_sql: str) -> None:
+    """Stand-ins for the Python ML step's tables, so the dbt tests need no ML.
+
+    ``clusters_sql`` selects ``customer_id, cluster_id, cluster_label``; the rest
+    of ml.customer_clusters and the whole ml.customer_scores are derived
+    deterministically from features.customer_features (the same values every run).
+    """
+    con.execute("create schema if not exists ml")
+    con.execute(
+        "create or replace table ml.customer_clusters as select customer_id, "
+        "cast(cluster_id as integer) as cluster_id, cluster_label, false as is_noise, "
+        "'test-model' as model_version, timestamp '2024-01-01 00:00:00' as scored_at "
+        f"from ({clusters_sql})"
+    )
+    con.execute(
+        """
+        create or replace table ml.customer_scores as
+        select
+            customer_id,
+            1.0 / (1 + recency_days / 30.0) as p_alive,
+            recency_days / (recency_days + 60.0) as churn_probability,
+            case when recency_days / (recency_days + 60.0) >= 0.6 then 'high'
+                 when recency_days / (recency_days + 60.0) < 0.3 then 'low'
+                 else 'medium' end as churn_risk_band,
+            frequency / 4.0 as expected_purchases_90d,
+            frequency as expected_purchases_365d,
+            greatest(monetary_avg, 1.0) as expected_avg_spend,
+            greatest(monetary_avg, 1.0) * frequency as clv_12m,
+            greatest(monetary_avg, 1.0) * frequency * recency_days / (recency_days + 60.0)
+                as revenue_at_risk,
+            as_of_date,
+            timestamp '2024-01-01 00:00:00' as scored_at
+        from features.customer_features
+        """
+    )

@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.dbt._dbt_helpers import run_dbt
+from tests.dbt._dbt_helpers import create_ml_stand_ins, run_dbt
 
 POWER_BI_TYPES = {"BIGINT", "INTEGER", "DOUBLE", "BOOLEAN", "VARCHAR", "DATE", "TIMESTAMP"}
 MARTS = ("dim_customer", "dim_date", "fct_orders", "mart_segment_summary")
@@ -150,13 +150,12 @@ def warehouse(tmp_path_factory) -> Path:
     assert _rows(
         db_path, "select count(*) from information_schema.tables where table_schema = 'marts'"
     ) == [(0,)]
+    values = ", ".join(f"('{c}', {i}, '{label}')" for c, i, label in CLUSTERS)
     with duckdb.connect(str(db_path)) as con:
-        con.execute(
-            "create schema ml; create table ml.customer_clusters "
-            "(customer_id varchar not null, cluster_id integer not null,"
-            " cluster_label varchar not null)"
+        create_ml_stand_ins(
+            con,
+            f"select * from (values {values}) as t(customer_id, cluster_id, cluster_label)",
         )
-        con.executemany("insert into ml.customer_clusters values (?, ?, ?)", CLUSTERS)
     _dbt(tmp, "build", "--select", "tag:post_ml", variables=variables)
     return db_path
 
@@ -475,5 +474,6 @@ def test_parse_needs_no_database(tmp_path: Path, monkeypatch) -> None:
         "customers": ["raw_customers"],
         "events": ["raw_events"],
         "customer_clusters": ["customer_clusters"],
+        "customer_scores": ["customer_scores"],
     }
     assert not list(tmp_path.rglob("*.duckdb"))

@@ -25,7 +25,7 @@ import pytest
 from orchestration.io.config import demo_config
 from orchestration.io.generate import generate
 from orchestration.io.ingest import ingest
-from tests.dbt._dbt_helpers import run_dbt
+from tests.dbt._dbt_helpers import create_ml_stand_ins, run_dbt
 
 CUSTOMERS = 20_000  # -> ~260k transaction lines, ~180k orders, ~190k events
 SEED = 7
@@ -47,6 +47,7 @@ custseg:
 # Every table the test compares, with the key it is sorted by.
 TABLES = {
     "features.customer_features": ("customer_id",),
+    "features.customer_outcomes": ("customer_id",),
     "marts.dim_customer": ("customer_id",),
     "marts.dim_date": ("date_key",),
     "marts.fct_orders": ("order_id",),
@@ -68,10 +69,10 @@ def _build(tmp: Path, data_dir: Path) -> Path:
     )
     # Stand-in for the ML step: a deterministic clustering, so only dbt can make a difference.
     with duckdb.connect(str(db_path)) as con:
-        con.execute(
-            "create schema ml; create table ml.customer_clusters as"
-            " select customer_id, r_score - 1 as cluster_id, 'R' || r_score as cluster_label"
-            " from features.customer_features"
+        create_ml_stand_ins(
+            con,
+            "select customer_id, r_score - 1 as cluster_id, 'R' || r_score as cluster_label"
+            " from features.customer_features",
         )
     run_dbt(tmp, "build", "--select", "tag:post_ml", variables=variables, profiles_dir=profiles_dir)
     return db_path

@@ -1,6 +1,6 @@
 {#
     One row per customer in customer_features (customers in = customers out),
-    with every feature plus the cluster assigned by the ML step.
+    with every feature plus the segment and the value / churn scores of the ML step.
 #}
 
 with
@@ -17,6 +17,12 @@ clusters as (
 
 ),
 
+scores as (
+
+    select * from {{ ref('stg_ml__customer_scores') }}
+
+),
+
 final as (
 
     select
@@ -24,11 +30,21 @@ final as (
         clusters.cluster_id,
         clusters.cluster_label,
         clusters.cluster_is_noise,
-        clusters.segmentation_model_version
+        clusters.segmentation_model_version,
+        {{ dbt.safe_cast('scores.p_alive', type_double()) }} as p_alive,
+        {{ dbt.safe_cast('scores.churn_probability', type_double()) }} as churn_probability,
+        scores.churn_risk_band,
+        scores.expected_purchases_90d,
+        scores.expected_purchases_365d,
+        {{ dbt.safe_cast('scores.expected_avg_spend', type_double()) }} as expected_avg_spend,
+        {{ dbt.safe_cast('scores.clv_12m', type_double()) }} as clv_12m,
+        {{ dbt.safe_cast('scores.revenue_at_risk', type_double()) }} as revenue_at_risk
 
     from features
     left join clusters
         on features.customer_id = clusters.customer_id
+    left join scores
+        on features.customer_id = scores.customer_id
 
 )
 

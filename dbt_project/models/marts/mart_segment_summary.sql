@@ -22,7 +22,11 @@ customers as (
             sum (4 decimals); casting it back recovers that decimal exactly for any
             |value| below ~4e11, so the money sums below are exact.
         #}
-        {{ dbt.safe_cast('monetary_total', type_money()) }} as monetary_total
+        {{ dbt.safe_cast('monetary_total', type_money()) }} as monetary_total,
+        {# Same round trip for the scores (4 decimals money, 10 decimals probability). #}
+        {{ dbt.safe_cast('clv_12m', type_money()) }} as clv_12m,
+        {{ dbt.safe_cast('revenue_at_risk', type_money()) }} as revenue_at_risk,
+        {{ dbt.safe_cast('churn_probability', type_probability()) }} as churn_probability
 
     from {{ ref('dim_customer') }}
 
@@ -46,7 +50,10 @@ segmented as (
         customer_id,
         recency_days,
         frequency,
-        monetary_total
+        monetary_total,
+        clv_12m,
+        revenue_at_risk,
+        churn_probability
     from customers
 
     union all
@@ -57,7 +64,10 @@ segmented as (
         customer_id,
         recency_days,
         frequency,
-        monetary_total
+        monetary_total,
+        clv_12m,
+        revenue_at_risk,
+        churn_probability
     from customers
 
 ),
@@ -71,7 +81,11 @@ per_segment as (
         {{ sum_money('monetary_total') }} as revenue,
         {{ exact_avg('recency_days') }} as mean_recency_days,
         {{ exact_avg('frequency') }} as mean_frequency,
-        {{ exact_avg('monetary_total') }} as mean_monetary_total
+        {{ exact_avg('monetary_total') }} as mean_monetary_total,
+        {{ sum_money('clv_12m') }} as clv_12m,
+        {{ exact_avg('clv_12m') }} as mean_clv_12m,
+        {{ sum_money('revenue_at_risk') }} as revenue_at_risk,
+        {{ exact_avg('churn_probability') }} as mean_churn_probability
 
     from segmented
     group by segment_type, segment_name
@@ -95,7 +109,11 @@ final as (
         ) }} as revenue_share,
         {{ dbt.safe_cast('per_segment.mean_recency_days', type_double()) }} as mean_recency_days,
         {{ dbt.safe_cast('per_segment.mean_frequency', type_double()) }} as mean_frequency,
-        {{ dbt.safe_cast('per_segment.mean_monetary_total', type_double()) }} as mean_monetary_total
+        {{ dbt.safe_cast('per_segment.mean_monetary_total', type_double()) }} as mean_monetary_total,
+        {{ dbt.safe_cast('per_segment.clv_12m', type_double()) }} as clv_12m,
+        {{ dbt.safe_cast('per_segment.mean_clv_12m', type_double()) }} as mean_clv_12m,
+        {{ dbt.safe_cast('per_segment.mean_churn_probability', type_double()) }} as mean_churn_probability,
+        {{ dbt.safe_cast('per_segment.revenue_at_risk', type_double()) }} as revenue_at_risk
 
     from per_segment
     cross join totals

@@ -1,0 +1,28 @@
+"""Small helpers shared by the ML asset modules."""
+
+import dagster as dg
+import pandas as pd
+from dagster_dbt import get_asset_key_for_model
+
+from orchestration.assets.dbt import dbt_features
+
+FEATURES = get_asset_key_for_model([dbt_features], "customer_features")
+
+
+def ml_table_spec(key: str, upstream: str, description: str) -> dg.AssetSpec:
+    """An ``ml.<key>`` table written from the customer features and the ``upstream`` asset."""
+    return dg.AssetSpec(
+        key,
+        deps=[FEATURES, upstream],
+        group_name="ml",
+        kinds={"scikitlearn", "duckdb"},
+        description=f"ml.{key}: {description}",
+    )
+
+
+def markdown(frame: pd.DataFrame, digits: int = 4, index: bool = False) -> dg.MetadataValue:
+    """A frame as a Markdown table for Dagster metadata (numbers rounded, timestamps as is)."""
+    numeric = frame.select_dtypes("number").columns
+    shown = frame.copy()
+    shown[numeric] = shown[numeric].round(digits)
+    return dg.MetadataValue.md(shown.to_markdown(index=index))

@@ -1,0 +1,319 @@
+"""CLV, probability alive and churn assets: thin wrappers over ``ml/scores.py``.
+
+``churn_training_features`` runs the production dbt feature models again as of two
+earlier cut-offs (``orchestration/cutoffs.py``): training (as-of minus two horizons)
+and evaluation (as-of minus one horizon), each with its outcome in the horizon
+after it. ``customer_scores`` fits the value models and the churn model on them,
+evaluates out of time next to the BG/NBD baselines, and scores every current
+customer.
+"""
+
+import datetime as dt
+import json
+import warnings
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+
+from ml.scores import (
+    churn_frame,
+    fit_churn,
+    fit_value_models,
+    risk_band,
+    value_scores,
+)
+from orchestration.assets.common import FEATURES, markdown, ml_table_spec
+from orchestration.cutoffs import build_features_as_of, cutoff_dates
+from orchestration.io.tables import replace_tables, table_exists
+from orchestration.resources import WarehouseResource
+
+CUTOFFS = ("cutoff_train", "cutoff_eval")
+
+
+def _as_of(warehouse: WarehouseResource) -> dt.date:
+    with warehouse.connect(read_only=True) as con:
+        (as_of,) = con.execute("select max(as_of_date) from features.customer_features").fetchone()
+    if as_of is None:
+        raise ValueError("features.customer_features is empty: nothing to score")
+    return pd.Timestamp(as_of).date()
+
+
+@dg.asset(
+    key="churn_training_features",
+    deps=[FEATURES],
+    group_name="features",
+    kinds={"dbt", "duckdb"},
+    description="The production dbt feature models (tag as_of) run again as of two earlier "
+    "cut-offs — as-of minus two churn horizons (training) and minus one (evaluation) — into "
+    "features_cutoff_train / features_cutoff_eval, with features.customer_outcomes: purchases "
+    "in the horizon after each cut-off (the churn label).",
+)
+def churn_training_features(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    horizon = warehouse.project_config().scoring.churn_horizon_days
+    as_of = _as_of(warehouse)
+    metadata: dict = {"as_of_date": as_of.isoformat(), "horizon_days": horizon}
+    log_dir = warehouse.root / "logs"
+    for name, cutoff in zip(CUTOFFS, cutoff_dates(as_of, horizon), strict=True):
+        context.log.info(f"dbt: features as of {cutoff} into *_{name}")
+        tables = build_features_as_of(
+            cutoff,
+            name=name,
+            dbt_vars=warehouse.dbt_vars(),
+            log_path=log_dir / f"dbt_{name}.log",
+            horizon_days=horizon,
+        )
+        with warehouse.connect(read_only=True) as con:
+            customers, labelled, churned = con.execute(
+                f"select count(*), count(churned), count(*) filter (where churned) "
+                f"from {tables.outcomes}"
+            ).fetchone()
+        metadata[name] = dg.MetadataValue.json(
+            {
+                "cutoff": cutoff.isoformat(),
+                "features": tables.features,
+                "outcomes": tables.outcomes,
+                "customers": customers,
+                "labelled": labelled,
+                "churned": churned,
+            }
+        )
+    return dg.MaterializeResult(metadata=metadata)
+
+
+def _labelled(warehouse: WarehouseResource, name: str) -> tuple[pd.DataFrame, np.ndarray]:
+    """Features of cut-off ``name`` whose outcome horizon is complete, and the churn labels."""
+    with warehouse.connect(read_only=True) as con:
+        if not table_exists(con, f"features_{name}.customer_features"):
+            raise FileNotFoundError(
+                f"features_{name}.customer_features does not exist: materialise "
+                "`churn_training_features` first"
+            )
+        frame = con.execute(
+            f"select f.*, o.churned from features_{name}.customer_features f "
+            f"join features_{name}.customer_outcomes o using (customer_id) "
+            "where o.churned is not null order by f.customer_id"
+        ).df()
+    return frame.drop(columns=["churned"]), frame["churned"].to_numpy(dtype=bool)
+
+
+def _fit_cutoff(features: pd.DataFrame, horizon: int):
+    """(churn frame, value models) of one cut-off; (None, None) when BTYD is not identified."""
+    if features.empty:
+        return None, None
+    try:
+        models = fit_value_models(features)
+    except ValueError:
+        return None, None
+    return churn_frame(features, models, horizon), models
+
+
+@dg.multi_asset(
+    specs=[
+        ml_table_spec(
+            "customer_scores",
+            "churn_training_features",
+            "one row per customer: p_alive, churn_probability, churn_risk_band, expected "
+            "purchases in 90 and 365 days, expected spend per purchase, CLV over 12 months "
+            "(BG/NBD + Gamma-Gamma, discounted) and revenue at risk = CLV x churn probability.",
+        ),
+        ml_table_spec(
+            "model_runs",
+            "churn_training_features",
+            "one row per model per run (appended): model, parameters, metrics, data window, "
+            "run id — the history of every fit.",
+        ),
+        ml_table_spec(
+            "churn_drivers",
+            "churn_training_features",
+            "permutation importance of each churn-model input on the evaluation cut-off.",
+        ),
+    ],
+    can_subset=False,
+)
+def customer_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    cfg = warehouse.project_config().scoring
+    h = cfg.churn_horizon_days
+    with warehouse.connect(read_only=True) as con:
+        features = con.execute("select * from features.customer_features order by customer_id").df()
+    if features.empty:
+        raise ValueError("features.customer_features is empty: nothing to score")
+    as_of = pd.Timestamp(features["as_of_date"].max()).date()
+    train_cutoff, eval_cutoff = cutoff_dates(as_of, h)
+
+    context.log.info(f"Fitting BG/NBD + Gamma-Gamma on {len(features):,} customers (days)")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        value_models = fit_value_models(features)
+        scores = value_scores(
+            features,
+            value_models,
+            short_horizon_days=h,
+            long_horizon_days=365,
+            clv_horizon_days=cfg.clv_horizon_days,
+            annual_discount_rate=cfg.annual_discount_rate,
+        )
+        train_f, train_y = _labelled(warehouse, CUTOFFS[0])
+        eval_f, eval_y = _labelled(warehouse, CUTOFFS[1])
+        train_X, _ = _fit_cutoff(train_f, h)
+        eval_X, _ = _fit_cutoff(eval_f, h)
+        if train_X is None or eval_X is None:
+            train_X, train_y = eval_X, eval_y = pd.DataFrame(), np.zeros(0, dtype=bool)
+        context.log.info(
+            f"Churn model: train {len(train_y):,} customers as of {train_cutoff}, evaluate "
+            f"{len(eval_y):,} as of {eval_cutoff}, horizon {h} d"
+        )
+        churn = fit_churn(
+            train_X,
+            train_y,
+            eval_X,
+            eval_y,
+            horizon_days=h,
+            min_customers=cfg.min_training_customers,
+            random_state=cfg.random_state,
+        )
+        production_X = churn_frame(features, value_models, h)
+        scores["churn_probability"] = churn.predict(production_X, h)
+    notes = sorted({str(w.message) for w in caught if issubclass(w.category, UserWarning)})
+    for note in notes:
+        context.log.warning(note)
+    if churn.fallback:
+        context.log.warning(f"Churn model fallback: {churn.fallback}")
+
+    clv = next(c for c in scores.columns if c.startswith("clv_"))
+    scores["churn_risk_band"] = risk_band(scores["churn_probability"], cfg.risk_band_thresholds)
+    scores["revenue_at_risk"] = scores[clv] * scores["churn_probability"]
+    scores = scores.rename(columns={clv: "clv_12m"}) if clv != "clv_12m" else scores
+    scored_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    scores["as_of_date"] = as_of
+    scores["scored_at"] = scored_at
+
+    truth = _ground_truth_auc(warehouse, scores)
+    runs = _model_runs(
+        context.run_id, value_models, churn, as_of, train_cutoff, eval_cutoff, h, truth, scored_at
+    )
+    runs["n_customers"] = [len(features), len(features), len(train_y)]
+    evaluation = churn.evaluation.reset_index(names="scorer")
+    drivers = churn.drivers.assign(run_id=context.run_id, scored_at=scored_at)
+    with warehouse.connect() as con:
+        history = (
+            con.execute("select * from ml.model_runs").df()
+            if table_exists(con, "ml.model_runs")
+            else None
+        )
+        all_runs = runs if history is None else pd.concat([history, runs], ignore_index=True)
+        replace_tables(
+            con,
+            {
+                "ml.customer_scores": scores,
+                "ml.model_runs": all_runs,
+                "ml.churn_drivers": drivers,
+                "ml.churn_evaluation": evaluation.assign(run_id=context.run_id),
+            },
+            casts={
+                "ml.customer_scores": {"as_of_date": "DATE", "scored_at": "TIMESTAMP"},
+                "ml.model_runs": {
+                    "as_of_date": "DATE",
+                    "train_cutoff": "DATE",
+                    "eval_cutoff": "DATE",
+                    "trained_at": "TIMESTAMP",
+                    "n_customers": "BIGINT",
+                },
+                "ml.churn_drivers": {"scored_at": "TIMESTAMP"},
+            },
+        )
+
+    bands = scores["churn_risk_band"].value_counts().reindex(["low", "medium", "high"]).fillna(0)
+    yield dg.MaterializeResult(
+        asset_key="customer_scores",
+        metadata={
+            "dagster/row_count": len(scores),
+            "total_clv_12m": dg.MetadataValue.float(float(scores["clv_12m"].sum())),
+            "revenue_at_risk": dg.MetadataValue.float(float(scores["revenue_at_risk"].sum())),
+            "mean_churn_probability": dg.MetadataValue.float(
+                float(scores["churn_probability"].mean())
+            ),
+            "risk_bands": dg.MetadataValue.json({k: int(v) for k, v in bands.items()}),
+            "churn_fallback": churn.fallback or "",
+            "ground_truth_roc_auc": dg.MetadataValue.json(truth),
+            "warnings": dg.MetadataValue.json(notes),
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key="model_runs",
+        metadata={
+            "dagster/row_count": len(all_runs),
+            "bg_nbd_params": dg.MetadataValue.json(value_models.purchases.params_),
+            "gamma_gamma_params": dg.MetadataValue.json(value_models.spend.params_),
+            "churn_evaluation": markdown(churn.evaluation, index=True)
+            if not churn.evaluation.empty
+            else churn.fallback or "",
+            "calibration": markdown(churn.calibration),
+            "train_cutoff": train_cutoff.isoformat(),
+            "eval_cutoff": eval_cutoff.isoformat(),
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key="churn_drivers",
+        metadata={"dagster/row_count": len(drivers), "drivers": markdown(churn.drivers.head(15))},
+    )
+
+
+def _ground_truth_auc(warehouse: WarehouseResource, scores: pd.DataFrame) -> dict:
+    """ROC AUC of the churn probability and of 1 - p_alive against known churn labels."""
+    truth = warehouse.ground_truth()
+    column = warehouse.project_config().ground_truth
+    if truth is None or column is None or not column.churn_column:
+        return {}
+    known = truth[column.churn_column].reindex(scores["customer_id"].astype(str).to_numpy())
+    mask = known.notna().to_numpy()
+    y = known.to_numpy()[mask].astype(int)
+    if mask.sum() == 0 or len(np.unique(y)) < 2:
+        return {}
+    return {
+        "customers": int(mask.sum()),
+        "churn_model": round(float(roc_auc_score(y, scores["churn_probability"][mask])), 4),
+        "p_alive_baseline": round(float(roc_auc_score(y, 1 - scores["p_alive"][mask])), 4),
+    }
+
+
+def _model_runs(run_id, value_models, churn, as_of, train_cutoff, eval_cutoff, h, truth, at):
+    """One row per model fitted in this run."""
+
+    def fitted(model) -> dict:
+        return {
+            "params": model.params_,
+            "penalizer": model.penalizer,
+            "log_likelihood": float(model.log_likelihood_),
+            "converged": bool(model.converged_),
+        }
+
+    churn_metrics = (
+        churn.evaluation.round(6).to_dict(orient="index") if not churn.evaluation.empty else {}
+    )
+    rows = [
+        ("bg_nbd", fitted(value_models.purchases), {}, None, None),
+        ("gamma_gamma", fitted(value_models.spend), {}, None, None),
+        (
+            "churn_classifier",
+            {"estimator": "HistGradientBoosting, isotonic calibration", "horizon_days": h}
+            if churn.model is not None
+            else {"fallback": churn.fallback},
+            {"out_of_time": churn_metrics, "ground_truth_roc_auc": truth},
+            train_cutoff,
+            eval_cutoff,
+        ),
+    ]
+    return pd.DataFrame(
+        {
+            "run_id": run_id,
+            "model": [r[0] for r in rows],
+            "params": [json.dumps(r[1], default=float, sort_keys=True) for r in rows],
+            "metrics": [json.dumps(r[2], default=float, sort_keys=True) for r in rows],
+            "as_of_date": as_of,
+            "train_cutoff": [r[3] for r in rows],
+            "eval_cutoff": [r[4] for r in rows],
+            "trained_at": at,
+        }
+    )

@@ -1,0 +1,110 @@
+"""ml/scores.py: value scores, churn fallback and risk bands on small hand-made frames."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ml.scores import churn_frame, fit_churn, fit_value_models, risk_band, value_scores
+
+
+def _features(n: int = 400, seed: int = 0) -> pd.DataFrame:
+    """customer_features-shaped rows with a BG/NBD-like purchase history (days)."""
+    rng = np.random.default_rng(seed)
+    T = rng.integers(30, 700, n)
+    x = rng.poisson(T / 60)
+    recency = np.where(x > 0, (rng.random(n) * T).astype(int), 0)
+    spend = rng.gamma(4, 20, n)
+    return pd.DataFrame(
+        {
+            "customer_id": [f"C{i}" for i in range(n)],
+            "lt_frequency": x.astype(float),
+            "lt_recency_days": recency.astype(float),
+            "lt_t_days": T.astype(float),
+            "lt_monetary_value": np.where(x > 0, spend, 0.0),
+            "tenure_days": T,
+            "recency_days": T - recency,
+            "frequency": x + 1,
+            "monetary_total": spend * (x + 1),
+            "gender": rng.choice(["f", "m", None], n),
+        }
+    )
+
+
+def test_value_scores_are_finite_and_ordered_by_horizon():
+    features = _features()
+    scores = value_scores(features, fit_value_models(features))
+    assert list(scores["customer_id"]) == list(features["customer_id"])
+    assert scores["p_alive"].between(0, 1).all()
+    assert (scores["expected_purchases_365d"] >= scores["expected_purchases_90d"]).all()
+    assert (scores["clv_12m"] >= 0).all() and (scores["expected_avg_spend"] > 0).all()
+    # More repeat purchases at the same recency and age -> more expected purchases.
+    assert scores["expected_purchases_90d"].max() > scores["expected_purchases_90d"].min()
+
+
+def test_discounting_lowers_clv():
+    features = _features()
+    models = fit_value_models(features)
+    flat = value_scores(features, models, annual_discount_rate=0.0)["clv_12m"]
+    discounted = value_scores(features, models, annual_discount_rate=0.5)["clv_12m"]
+    assert (discounted <= flat + 1e-9).all() and (discounted < flat).any()
+
+
+def test_returns_only_customers_are_scored_as_one_time_buyers():
+    features = _features()
+    features.loc[:4, ["lt_frequency", "lt_recency_days", "lt_t_days", "lt_monetary_value"]] = None
+    scores = value_scores(features, fit_value_models(features))
+    assert scores.iloc[:5].notna().all().all()
+    one_timer = scores["p_alive"].iloc[:5]
+    assert (one_timer == 1.0).all()  # BG/NBD: no repeat purchase -> never seen dropping out
+
+
+def test_all_one_time_buyers_give_a_clear_error():
+    features = _features()
+    features["lt_frequency"] = 0.0
+    features["lt_recency_days"] = 0.0
+    with pytest.raises(ValueError, match="no customer has a repeat purchase"):
+        fit_value_models(features)
+
+
+def test_churn_falls_back_to_bg_nbd_when_too_few_labelled_customers():
+    features = _features(n=150)
+    models = fit_value_models(features)
+    X = churn_frame(features, models, 90)
+    y = np.arange(len(X)) % 2 == 0
+    result = fit_churn(X, y, X, y, horizon_days=90, min_customers=200)
+    assert result.model is None and "150 labelled customers < 200" in result.fallback
+    np.testing.assert_allclose(result.predict(X, 90), X["p_no_purchase_90d"])
+
+
+def test_churn_model_trains_and_reports_baselines():
+    features = _features(n=1200, seed=3)
+    models = fit_value_models(features)
+    X = churn_frame(features, models, 90)
+    # Label: the customers with a long gap since the last purchase churn (15 % noise).
+    noise = np.random.default_rng(1).random(len(features)) < 0.15
+    y = (features["recency_days"] > features["recency_days"].median()).to_numpy() ^ noise
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = fit_churn(X, y, X, y, horizon_days=90, min_customers=200)
+    assert result.fallback is None
+    assert list(result.evaluation.index) == [
+        "churn_model",
+        "p_alive_baseline",
+        "p_no_purchase_baseline",
+    ]
+    assert result.evaluation.loc["churn_model", "roc_auc"] > 0.75
+    assert result.drivers.iloc[0]["feature"] == "recency_days"
+    assert len(result.calibration) >= 5
+    p = result.predict(X, 90)
+    assert ((p >= 0) & (p <= 1)).all()
+
+
+def test_risk_band_thresholds():
+    bands = risk_band(np.array([0.0, 0.29, 0.3, 0.59, 0.6, 1.0]))
+    assert bands.tolist() == ["low", "low", "medium", "medium", "high", "high"]
+    with pytest.raises(ValueError, match="thresholds"):
+        risk_band(np.array([0.5]), (0.7, 0.2))

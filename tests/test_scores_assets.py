@@ -1,0 +1,107 @@
+"""CLV / churn assets for real on the 5,000-customer demo: scores, out-of-time evaluation, marts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from tests.pipeline_utils import query
+
+pytestmark = pytest.mark.slow
+
+
+def _frame(workdir, sql: str) -> pd.DataFrame:
+    import duckdb
+
+    with duckdb.connect(str(workdir / "warehouse.duckdb"), read_only=True) as con:
+        return con.execute(sql).df()
+
+
+def test_every_customer_has_sane_scores(segmentation_demo):
+    scores = _frame(segmentation_demo, "select * from ml.customer_scores")
+    assert len(scores) == scores["customer_id"].nunique() == 5000
+    assert scores[["p_alive", "churn_probability"]].stack().between(0, 1).all()
+    assert (scores["clv_12m"] >= 0).all()
+    assert set(scores["churn_risk_band"]) <= {"low", "medium", "high"}
+    np.testing.assert_allclose(
+        scores["revenue_at_risk"], scores["clv_12m"] * scores["churn_probability"]
+    )
+    # High risk means a higher churn probability than low risk, by construction of the bands.
+    by_band = scores.groupby("churn_risk_band")["churn_probability"]
+    assert by_band.min()["high"] >= 0.6 > by_band.max()["low"]
+
+
+def test_churn_model_beats_p_alive_on_the_generator_ground_truth(segmentation_demo):
+    """AUCs computed here from the published scores and the simulated future."""
+    scores = _frame(segmentation_demo, "select * from ml.customer_scores")
+    truth = pd.read_csv(
+        segmentation_demo / "demo_data" / "ground_truth" / "personas.csv",
+        dtype={"customer_id": str},
+    ).set_index("customer_id")
+    churned = truth.loc[scores["customer_id"], "churned"].to_numpy()
+    model_auc = roc_auc_score(churned, scores["churn_probability"])
+    baseline_auc = roc_auc_score(churned, 1 - scores["p_alive"])
+    print(
+        f"\ndemo ground truth ROC AUC: churn model {model_auc:.3f}, 1 - p_alive {baseline_auc:.3f}"
+    )
+    assert model_auc > baseline_auc
+    assert model_auc >= 0.80
+    # The run reported the same numbers.
+    run = _frame(
+        segmentation_demo,
+        "select * from ml.model_runs where model = 'churn_classifier' order by trained_at desc",
+    ).iloc[0]
+    reported = json.loads(run["metrics"])["ground_truth_roc_auc"]
+    assert reported["churn_model"] == pytest.approx(model_auc, abs=1e-4)
+    assert reported["p_alive_baseline"] == pytest.approx(baseline_auc, abs=1e-4)
+
+
+def test_evaluation_is_out_of_time_on_the_production_feature_code(segmentation_demo):
+    (as_of,) = query(segmentation_demo, "select max(as_of_date) from features.customer_features")[0]
+    run = _frame(
+        segmentation_demo, "select * from ml.model_runs where model = 'churn_classifier'"
+    ).iloc[-1]
+    assert run["train_cutoff"] == pd.Timestamp(as_of - dt.timedelta(days=180))
+    assert run["eval_cutoff"] == pd.Timestamp(as_of - dt.timedelta(days=90))
+    # The cut-off features come from the same dbt models, as of the cut-off.
+    (cut,) = query(
+        segmentation_demo, "select max(as_of_date) from features_cutoff_eval.customer_features"
+    )[0]
+    assert cut == as_of - dt.timedelta(days=90)
+    evaluation = _frame(segmentation_demo, "select * from ml.churn_evaluation").set_index("scorer")
+    assert list(evaluation.index) == ["churn_model", "p_alive_baseline", "p_no_purchase_baseline"]
+    assert evaluation.loc["churn_model", "roc_auc"] > evaluation.loc["p_alive_baseline", "roc_auc"]
+    labelled = query(
+        segmentation_demo,
+        "select count(*) from features_cutoff_eval.customer_outcomes where churned is not null",
+    )[0][0]
+    assert evaluation.loc["churn_model", "n"] == labelled
+    drivers = _frame(segmentation_demo, "select * from ml.churn_drivers")
+    assert len(drivers) >= 10 and drivers["importance_mean"].iloc[0] > 0
+
+
+def test_marts_carry_the_scores_and_revenue_at_risk_adds_up(segmentation_demo):
+    scores = _frame(segmentation_demo, "select * from ml.customer_scores")
+    dim = _frame(segmentation_demo, "select * from marts.dim_customer")
+    merged = dim.merge(scores, on="customer_id", suffixes=("", "_ml"))
+    assert len(merged) == 5000
+    np.testing.assert_allclose(merged["clv_12m"], merged["clv_12m_ml"], atol=1e-4)
+    np.testing.assert_allclose(
+        merged["churn_probability"], merged["churn_probability_ml"], atol=1e-9
+    )
+    summary = _frame(
+        segmentation_demo,
+        "select * from marts.mart_segment_summary where segment_type = 'cluster'",
+    ).set_index("segment_name")
+    expected = merged.groupby("cluster_label")[["revenue_at_risk_ml", "clv_12m_ml"]].sum()
+    np.testing.assert_allclose(
+        summary.loc[expected.index, "revenue_at_risk"], expected["revenue_at_risk_ml"], rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        summary.loc[expected.index, "clv_12m"], expected["clv_12m_ml"], rtol=1e-6
+    )
