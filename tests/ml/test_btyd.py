@@ -352,7 +352,13 @@ def test_models_follow_the_scikit_learn_parameter_conventions() -> None:
     twin = clone(model)
     assert twin.get_params() == model.get_params()
     assert not hasattr(twin, "params_")
-    assert set(GammaGammaModel().get_params()) == {"penalizer", "init_params", "max_iter", "tol"}
+    assert set(GammaGammaModel().get_params()) == {
+        "penalizer",
+        "init_params",
+        "max_iter",
+        "tol",
+        "fallback_optimizer",
+    }
 
 
 def test_failed_optimisation_raises_a_clear_error(monkeypatch, cdnow_summary) -> None:
@@ -372,6 +378,11 @@ def test_lbfgsb_failure_falls_back_to_nelder_mead_with_a_warning(cdnow_summary) 
         model = BetaGeoModel(max_iter=1).fit(cdnow_summary)
     assert model.optimizer_ == "Nelder-Mead"
     _within(model.params_, PAPER_BGNBD, rel=0.01)
+
+
+def test_without_the_fallback_optimizer_a_failure_raises_at_once(cdnow_summary) -> None:
+    with pytest.raises(BTYDConvergenceError, match="no fallback optimizer requested"):
+        BetaGeoModel(max_iter=1, fallback_optimizer=False).fit(cdnow_summary)
 
 
 def test_non_finite_predictions_are_never_returned_silently() -> None:
