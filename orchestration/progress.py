@@ -13,6 +13,8 @@ _STAGE_NAMES = {
     "dbt_features": "dbt features (staging -> customer_features, with tests)",
     "segmentation_model": "segmentation refit (fit and compare the candidates)",
     "customer_clusters": "segment assignment (saved model)",
+    "churn_training_features": "dbt features as of the churn cut-offs",
+    "customer_scores": "CLV and churn scores",
     "dbt_marts": "dbt marts (with tests)",
     "powerbi_export": "Power BI export",
 }

@@ -47,7 +47,14 @@ def _start_and_kill(workdir: Path, when: str, delay: float) -> None:
     assert any(when in s for s in seen), "".join(seen)
 
 
-@pytest.mark.parametrize(("stage", "delay"), [("▶ dbt features", 3.0), ("▶ clustering", 0.3)])
+@pytest.mark.parametrize(
+    ("stage", "delay"),
+    [
+        ("▶ dbt features", 3.0),
+        ("▶ dbt features as of the churn cut-offs", 2.0),  # a dbt subprocess of the asset
+        ("▶ segmentation refit", 1.0),
+    ],
+)
 def test_sigkill_mid_run_then_rerun_succeeds(published_demo, tmp_path, stage, delay):
     workdir = tmp_path / "wd"
     copy_workdir(published_demo, workdir)

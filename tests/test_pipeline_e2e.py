@@ -34,6 +34,8 @@ def test_progress_is_printed_per_stage(demo_run):
         "dbt features",
         "segmentation refit",
         "segment assignment",
+        "dbt features as of the churn cut-offs",
+        "CLV and churn scores",
         "dbt marts",
         "Power BI export",
     ):

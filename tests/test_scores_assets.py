@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from xml.etree import ElementTree
 
 import numpy as np
 import pandas as pd
@@ -83,6 +84,9 @@ def test_evaluation_is_out_of_time_on_the_production_feature_code(segmentation_d
     assert evaluation.loc["churn_model", "n"] == labelled
     drivers = _frame(segmentation_demo, "select * from ml.churn_drivers")
     assert len(drivers) >= 10 and drivers["importance_mean"].iloc[0] > 0
+    # The calibration plot is a standalone SVG with one point per probability bin.
+    svg = ElementTree.parse(segmentation_demo / "reports" / "churn_calibration.svg").getroot()
+    assert len(svg.findall("{http://www.w3.org/2000/svg}circle")) >= 5
 
 
 def test_marts_carry_the_scores_and_revenue_at_risk_adds_up(segmentation_demo):

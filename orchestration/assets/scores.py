@@ -224,6 +224,11 @@ def customer_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResou
             },
         )
 
+    plot = None
+    if not churn.calibration.empty:
+        plot = warehouse.root / "reports" / "churn_calibration.svg"
+        plot.parent.mkdir(parents=True, exist_ok=True)
+        plot.write_text(calibration_svg(churn.calibration), encoding="utf-8")
     bands = scores["churn_risk_band"].value_counts().reindex(["low", "medium", "high"]).fillna(0)
     yield dg.MaterializeResult(
         asset_key="customer_scores",
@@ -250,6 +255,7 @@ def customer_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResou
             if not churn.evaluation.empty
             else churn.fallback or "",
             "calibration": markdown(churn.calibration),
+            **({"calibration_plot": dg.MetadataValue.path(str(plot))} if plot else {}),
             "train_cutoff": train_cutoff.isoformat(),
             "eval_cutoff": eval_cutoff.isoformat(),
         },
@@ -257,6 +263,33 @@ def customer_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     yield dg.MaterializeResult(
         asset_key="churn_drivers",
         metadata={"dagster/row_count": len(drivers), "drivers": markdown(churn.drivers.head(15))},
+    )
+
+
+def calibration_svg(calibration: pd.DataFrame, size: int = 320) -> str:
+    """A self-contained SVG calibration plot: mean predicted vs observed churn rate per bin."""
+    pad = 40
+    scale = size - 2 * pad
+
+    def xy(px: float, py: float) -> tuple[float, float]:
+        return pad + px * scale, size - pad - py * scale
+
+    coords = [xy(r.mean_predicted, r.observed_rate) for r in calibration.itertuples(index=False)]
+    points = " ".join(f"{x:.1f},{y:.1f}" for x, y in coords)
+    dots = "".join(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="#1f77b4"/>' for x, y in coords)
+    (x0, y0), (x1, y1) = xy(0, 0), xy(1, 1)
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{size}" height="{size}" '
+        'font-family="sans-serif" font-size="11">'
+        f'<rect x="{pad}" y="{pad}" width="{scale}" height="{scale}" fill="none" stroke="#999"/>'
+        f'<line x1="{x0}" y1="{y0}" x2="{x1}" y2="{y1}" stroke="#bbb" stroke-dasharray="4"/>'
+        f'<polyline points="{points}" fill="none" stroke="#1f77b4" stroke-width="2"/>{dots}'
+        f'<text x="{size / 2}" y="{size - 8}" text-anchor="middle">mean predicted churn '
+        "probability</text>"
+        f'<text x="12" y="{size / 2}" transform="rotate(-90 12 {size / 2})" '
+        'text-anchor="middle">observed churn rate</text>'
+        f'<text x="{size / 2}" y="24" text-anchor="middle">Churn model calibration '
+        "(evaluation cut-off)</text></svg>"
     )
 
 
