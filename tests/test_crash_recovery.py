@@ -50,9 +50,8 @@ def _start_and_kill(workdir: Path, when: str, delay: float) -> None:
 @pytest.mark.parametrize(
     ("stage", "delay"),
     [
-        ("▶ dbt features", 3.0),
-        ("▶ dbt features as of the churn cut-offs", 2.0),  # a dbt subprocess of the asset
-        ("▶ segmentation refit", 1.0),
+        ("▶ dbt features", 3.0),  # inside the dbt subprocess
+        ("▶ segmentation refit", 1.0),  # inside the Python ML step
     ],
 )
 def test_sigkill_mid_run_then_rerun_succeeds(published_demo, tmp_path, stage, delay):
