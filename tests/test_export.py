@@ -71,3 +71,33 @@ def test_only_the_last_versions_are_kept(con, tmp_path):
     kept = sorted(p.name for p in (exports / "versions").iterdir())
     assert len(kept) == 2
     assert read_manifest(exports)["run_id"] == "run-4"
+
+
+def test_marts_duckdb_holds_exactly_the_export_and_stays_readable_during_a_publish(con, tmp_path):
+    exports = tmp_path / "exports"
+    first = publish_marts(con, exports, "run-1", None)
+    assert first.manifest["duckdb_file"] == "marts.duckdb"
+    assert first.manifest["duckdb_version"] == duckdb.__version__
+    # A Power BI / ODBC reader holds the published marts.duckdb open, read-only ...
+    reader = duckdb.connect(str(exports / PUBLISHED / "marts.duckdb"), read_only=True)
+    try:
+        tables = [r[0] for r in reader.execute("show tables").fetchall()]
+        assert tables == ["dim_a", "fct_b"]
+        for entry in first.manifest["tables"]:
+            (rows,) = reader.execute(f"select count(*) from {entry['name']}").fetchone()
+            assert rows == entry["rows"]
+        types = reader.execute(
+            "select data_type from information_schema.columns where table_name = 'dim_a' "
+            "order by ordinal_position"
+        ).fetchall()
+        assert types == [("BIGINT",), ("VARCHAR",)]
+        # ... while the next run publishes a new version: both keep working.
+        con.execute("insert into marts.dim_a values (99, 'new')")
+        second = publish_marts(con, exports, "run-2", None)
+        assert reader.execute("select count(*) from dim_a").fetchone() == (5,)
+    finally:
+        reader.close()
+    with duckdb.connect(str(second.version_dir / "marts.duckdb"), read_only=True) as fresh:
+        assert fresh.execute("select count(*) from dim_a").fetchone() == (6,)
+    # The live warehouse is never what readers open.
+    assert not (exports / PUBLISHED / "w.duckdb").exists()

@@ -149,6 +149,10 @@ def test_scoring_job_assigns_new_customers_without_refitting(segmentation_demo, 
     old = migration[migration["from_label"] != "(new customer)"]
     assert (old["from_label"] == old["to_label"]).all()
     assert (old["from_model_version"] == version).all()
+    # Same as-of date: the run replaced its snapshot (now with the new customer).
+    assert query(
+        workdir, "select count(distinct snapshot_date), count(*) from marts.fct_customer_snapshot"
+    ) == [(1, 5001)]
 
 
 def test_scoring_job_without_a_saved_model_fails_clearly(segmentation_demo, tmp_path):

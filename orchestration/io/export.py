@@ -2,7 +2,10 @@
 
 Layout under ``WORKDIR/exports/``::
 
-    versions/<published-at>_<run-id>/   a complete, never-modified export
+    versions/<published-at>_<run-id>/   a complete, never-modified export: one
+                                       Parquet file per mart, marts.duckdb (the
+                                       same tables for the DuckDB ODBC driver),
+                                       manifest.json
     powerbi -> versions/...            the published version (a symlink)
 
 A publish writes a new version folder, then swaps the ``powerbi`` link with an
@@ -26,6 +29,7 @@ import duckdb
 from orchestration.io.sql import ident, literal
 
 PUBLISHED = "powerbi"
+MARTS_DB = "marts.duckdb"
 
 
 @dataclass(frozen=True)
@@ -84,10 +88,13 @@ def publish_marts(
                     "columns": [{"name": c, "type": t} for c, t in columns],
                 }
             )
+        _write_marts_db(tmp / MARTS_DB, tmp, [e["file"] for e in entries])
         manifest = {
             "run_id": run_id,
             "published_at": now.isoformat(),
             "as_of_date": as_of_date,
+            "duckdb_file": MARTS_DB,
+            "duckdb_version": duckdb.__version__,
             "tables": entries,
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
@@ -99,6 +106,22 @@ def publish_marts(
     published = _swap_pointer(exports_dir, final)
     _prune(versions, keep=keep, current=final)
     return ExportResult(version_dir=final, published=published, manifest=manifest)
+
+
+def _write_marts_db(path: Path, folder: Path, files: list[str]) -> None:
+    """A standalone DuckDB file with only the exported tables, for the DuckDB ODBC driver.
+
+    Built from the Parquet files just written (not from the live warehouse), so its
+    tables are exactly the export; readers open it read-only.
+    """
+    with duckdb.connect(str(path)) as out:
+        for file in files:
+            table = Path(file).stem
+            out.execute(
+                f"create table {ident(table)} as select * from read_parquet("
+                f"{literal(str(folder / file))})"
+            )
+        out.execute("checkpoint")
 
 
 def _swap_pointer(exports_dir: Path, target: Path) -> Path:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -19,7 +20,14 @@ import pytest
 from tests.dbt._dbt_helpers import create_ml_stand_ins, run_dbt
 
 POWER_BI_TYPES = {"BIGINT", "INTEGER", "DOUBLE", "BOOLEAN", "VARCHAR", "DATE", "TIMESTAMP"}
-MARTS = ("dim_customer", "dim_date", "fct_orders", "mart_segment_summary")
+MARTS = (
+    "dim_customer",
+    "dim_date",
+    "dim_segment",
+    "fct_customer_snapshot",
+    "fct_orders",
+    "mart_segment_summary",
+)
 
 # --- raw.* exactly as in docs/data_contract.md -----------------------------------------
 RAW_DDL = """
@@ -477,3 +485,47 @@ def test_parse_needs_no_database(tmp_path: Path, monkeypatch) -> None:
         "customer_scores": ["customer_scores"],
     }
     assert not list(tmp_path.rglob("*.duckdb"))
+
+
+# --- marts for Power BI: segments and snapshot history -----------------------------------
+
+
+def test_dim_segment_names_and_actions(warehouse: Path) -> None:
+    rows = _rows(
+        warehouse,
+        "select cluster_id, segment_name, customers, recommended_action from marts.dim_segment "
+        "order by cluster_id",
+    )
+    # From the stand-in clusters: two segments of two customers each.
+    assert [r[:3] for r in rows] == [(0, "High value", 2), (1, "Low value", 2)]
+    # Neither name matches a specific pattern of seed segment_actions: the catch-all row.
+    assert {r[3] for r in rows} == {
+        "Monitor; no campaign until the segment's value or risk changes"
+    }
+
+
+def test_customer_snapshot_keeps_earlier_dates_and_replaces_its_own(
+    warehouse: Path, tmp_path: Path
+) -> None:
+    db_path = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(warehouse, db_path)
+    first = _rows(
+        db_path, "select snapshot_date, count(*) from marts.fct_customer_snapshot group by 1"
+    )
+    assert len(first) == 1 and first[0][1] == 4
+    # A later run as of an earlier date adds that date; the earlier snapshot stays.
+    variables = {"warehouse_path": str(db_path), "as_of_date": "2024-02-15"}
+    _dbt(tmp_path, "build", "--exclude", "tag:post_ml", variables=variables)
+    with duckdb.connect(str(db_path)) as con:
+        create_ml_stand_ins(
+            con,
+            "select customer_id, 0 as cluster_id, 'Everyone' as cluster_label "
+            "from features.customer_features",
+        )
+    _dbt(tmp_path, "build", "--select", "tag:post_ml", variables=variables)
+    _dbt(tmp_path, "build", "--select", "tag:post_ml", variables=variables)  # idempotent
+    snapshots = dict(
+        _rows(db_path, "select snapshot_date, count(*) from marts.fct_customer_snapshot group by 1")
+    )
+    (customers_then,) = _rows(db_path, "select count(*) from features.customer_features")[0]
+    assert snapshots == {first[0][0]: 4, dt.date(2024, 2, 15): customers_then}

@@ -1,6 +1,8 @@
 {#
     One row: the first and last calendar day dim_date must cover, i.e. all order
-    dates and the as-of date. Falls back to today when there are no transactions.
+    dates, the as-of date and the default as-of date (the day after the last
+    transaction), so snapshots taken at the default date stay covered when a later
+    run uses an earlier as_of_date (backfill). Falls back to today when there are no transactions.
 #}
 
 with
@@ -25,11 +27,11 @@ bounded as (
         ) as start_date,
         coalesce(
             case
-                when as_of_date > last_transaction_date then as_of_date
-                else last_transaction_date
+                when as_of_date > {{ add_days(1, 'last_transaction_date') }} then as_of_date
+                else {{ add_days(1, 'last_transaction_date') }}
             end,
             as_of_date,
-            last_transaction_date,
+            {{ add_days(1, 'last_transaction_date') }},
             cast({{ dbt.current_timestamp() }} as date)
         ) as end_date
 
