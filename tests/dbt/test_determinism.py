@@ -50,6 +50,8 @@ TABLES = {
     "features.customer_outcomes": ("customer_id",),
     "marts.dim_customer": ("customer_id",),
     "marts.dim_date": ("date_key",),
+    "marts.dim_segment": ("cluster_id",),
+    "marts.fct_customer_snapshot": ("customer_id",),
     "marts.fct_orders": ("order_id",),
     "marts.mart_segment_summary": ("segment_type", "segment_name"),
 }

@@ -6,45 +6,43 @@
 
 with
 
-customers as (
+segments as (
 
     select
         cluster_id,
-        cluster_label,
-        cluster_is_noise,
-        recency_days,
-        frequency,
-        {{ dbt.safe_cast('monetary_total', type_money()) }} as monetary_total
+        {# One label and one noise flag per id (tested on stg_ml__customer_clusters). #}
+        min(cluster_label) as segment_name,
+        {{ dbt.bool_or('cluster_is_noise') }} as is_noise
 
     from {{ ref('dim_customer') }}
+    group by cluster_id
 
 ),
 
-totals as (
+{# Sizes, shares and means: the cluster rows of mart_segment_summary (one per name). #}
+summary as (
 
-    select
-        count(*) as all_customers,
-        {{ sum_money('monetary_total') }} as all_revenue
-
-    from customers
+    select * from {{ ref('mart_segment_summary') }}
+    where segment_type = 'cluster'
 
 ),
 
 per_segment as (
 
     select
-        cluster_id,
-        {# One label and one noise flag per id (tested on stg_ml__customer_clusters). #}
-        min(cluster_label) as segment_name,
-        {{ dbt.bool_or('cluster_is_noise') }} as is_noise,
-        count(*) as customers,
-        {{ sum_money('monetary_total') }} as revenue,
-        {{ exact_avg('recency_days') }} as mean_recency_days,
-        {{ exact_avg('frequency') }} as mean_frequency,
-        {{ exact_avg('monetary_total') }} as mean_monetary_total
+        segments.cluster_id,
+        segments.segment_name,
+        segments.is_noise,
+        summary.customers,
+        summary.customer_share,
+        summary.revenue_share,
+        summary.mean_recency_days,
+        summary.mean_frequency,
+        summary.mean_monetary_total
 
-    from customers
-    group by cluster_id
+    from segments
+    inner join summary
+        on segments.segment_name = summary.segment_name
 
 ),
 
@@ -74,14 +72,8 @@ final as (
         {{ dbt.safe_cast('per_segment.segment_name', dbt.type_string()) }} as segment_name,
         per_segment.is_noise,
         {{ dbt.safe_cast('per_segment.customers', dbt.type_bigint()) }} as customers,
-        {{ dbt.safe_cast('per_segment.customers', type_double()) }}
-            / {{ dbt.safe_cast('totals.all_customers', type_double()) }} as customer_share,
-        {{ dbt.safe_cast(
-            'case when totals.all_revenue <> 0 then '
-            ~ dbt.safe_cast('per_segment.revenue', type_double()) ~ ' / '
-            ~ dbt.safe_cast('totals.all_revenue', type_double()) ~ ' end',
-            type_double()
-        ) }} as revenue_share,
+        per_segment.customer_share,
+        per_segment.revenue_share,
         {{ dbt.concat([
             "'Mean recency '",
             dbt.safe_cast(dbt.safe_cast('round(per_segment.mean_recency_days)', dbt.type_bigint()), dbt.type_string()),
@@ -94,7 +86,6 @@ final as (
         actions.recommended_action
 
     from per_segment
-    cross join totals
     inner join matched
         on per_segment.cluster_id = matched.cluster_id
     inner join actions
