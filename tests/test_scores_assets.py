@@ -85,8 +85,11 @@ def test_evaluation_is_out_of_time_on_the_production_feature_code(segmentation_d
     drivers = _frame(segmentation_demo, "select * from ml.churn_drivers")
     assert len(drivers) >= 10 and drivers["importance_mean"].iloc[0] > 0
     # The calibration plot is a standalone SVG with one point per probability bin.
+    calibration = _frame(segmentation_demo, "select * from ml.churn_calibration")
+    assert len(calibration) >= 2
+    assert calibration[["mean_predicted", "observed_rate"]].stack().between(0, 1).all()
     svg = ElementTree.parse(segmentation_demo / "reports" / "churn_calibration.svg").getroot()
-    assert len(svg.findall("{http://www.w3.org/2000/svg}circle")) >= 5
+    assert len(svg.findall("{http://www.w3.org/2000/svg}circle")) == len(calibration)
 
 
 def test_marts_carry_the_scores_and_revenue_at_risk_adds_up(segmentation_demo):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import io
 import json
 import shutil
 from pathlib import Path
@@ -12,8 +11,6 @@ import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from orchestration.cli import run_pipeline
-from orchestration.settings import Settings
 from tests.pipeline_utils import copy_workdir, query, run
 
 pytestmark = pytest.mark.slow
@@ -155,12 +152,20 @@ def test_scoring_job_assigns_new_customers_without_refitting(segmentation_demo, 
     ) == [(1, 5001)]
 
 
-def test_scoring_job_without_a_saved_model_fails_clearly(segmentation_demo, tmp_path):
+def test_scoring_without_a_saved_model_fails_clearly(segmentation_demo, tmp_path):
+    """Only the scoring step runs (its upstream tables exist in the copied warehouse)."""
+    import dagster as dg
+
+    from orchestration.assets.segmentation import customer_clusters
+    from orchestration.resources import WarehouseResource
+
     workdir = copy_workdir(segmentation_demo, tmp_path / "wd")
     shutil.rmtree(workdir / "models")
     before = _frame(workdir, "select * from ml.customer_clusters order by customer_id")
-    result = run_pipeline(
-        Settings(workdir=str(workdir)), stream=io.StringIO(), job_name="scoring_pipeline"
+    result = dg.materialize(
+        [customer_clusters],
+        resources={"warehouse": WarehouseResource(workdir=str(workdir))},
+        raise_on_error=False,
     )
     assert not result.success
     errors = [e.step_failure_data.error.to_string() for e in result.all_events if e.is_step_failure]

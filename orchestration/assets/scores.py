@@ -210,6 +210,7 @@ def customer_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResou
                 "ml.model_runs": all_runs,
                 "ml.churn_drivers": drivers,
                 "ml.churn_evaluation": evaluation.assign(run_id=context.run_id),
+                "ml.churn_calibration": churn.calibration.assign(run_id=context.run_id),
             },
             casts={
                 "ml.customer_scores": {"as_of_date": "DATE", "scored_at": "TIMESTAMP"},
