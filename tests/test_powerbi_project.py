@@ -1,0 +1,368 @@
+"""The Power BI project in powerbi/: JSON schemas, the TMDL model, the report, the export.
+
+Everything runs offline: Microsoft's PBIP/PBIR schemas are stored in ../shared/schemas/powerbi
+(see its README), the model is read with orchestration.io.powerbi, and the last test loads
+a real export written by a pipeline run.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT7
+
+from orchestration.io import powerbi
+from orchestration.io.powerbi import (
+    check_export,
+    check_model,
+    dax_references,
+    parse_tmdl,
+    read_semantic_model,
+    split_column_ref,
+    visual_fields,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+PROJECT = REPO / "powerbi"
+MODEL_DIR = PROJECT / "CustomerSegmentation.SemanticModel"
+REPORT_DIR = PROJECT / "CustomerSegmentation.Report"
+SCHEMAS = REPO.parent / "shared" / "schemas" / "powerbi"
+PUBLISHED_URL = "https://developer.microsoft.com/json-schemas/"
+MARTS_YAML = REPO / "dbt_project" / "models" / "marts" / "_marts__models.yml"
+
+# File name -> the schema it must declare and validate against (../shared/schemas/powerbi/README.md).
+SCHEMA_BY_NAME = {
+    ".platform": "fabric/gitIntegration/platformProperties/2.1.0/schema.json",
+    "definition.pbir": "fabric/item/report/definitionProperties/2.0.0/schema.json",
+    "definition.pbism": "fabric/item/semanticModel/definitionProperties/1.0.0/schema.json",
+    "version.json": "fabric/item/report/definition/versionMetadata/1.0.0/schema.json",
+    "report.json": "fabric/item/report/definition/report/3.3.0/schema.json",
+    "reportExtensions.json": "fabric/item/report/definition/reportExtension/1.0.0/schema.json",
+    "pages.json": "fabric/item/report/definition/pagesMetadata/1.1.0/schema.json",
+    "page.json": "fabric/item/report/definition/page/2.1.0/schema.json",
+    "visual.json": "fabric/item/report/definition/visualContainer/2.9.0/schema.json",
+    "mobile.json": "fabric/item/report/definition/visualContainerMobileState/2.4.0/schema.json",
+    "bookmarks.json": "fabric/item/report/definition/bookmarksMetadata/1.0.0/schema.json",
+}
+SCHEMA_BY_SUFFIX = {
+    ".pbip": "fabric/pbip/pbipProperties/1.0.0/schema.json",
+    ".bookmark.json": "fabric/item/report/definition/bookmark/2.1.0/schema.json",
+}
+JSON_SUFFIXES = (".json", ".pbip", ".pbir", ".pbism")
+
+# Data roles each visual type is built with here (the schema accepts any role name).
+ROLES = {
+    "card": ({"Values"}, {"Values"}),
+    "tableEx": ({"Values"}, {"Values"}),
+    "clusteredBarChart": ({"Category", "Y"}, {"Category", "Y", "Series"}),
+    "clusteredColumnChart": ({"Category", "Y"}, {"Category", "Y", "Series"}),
+    "lineChart": ({"Category", "Y"}, {"Category", "Y", "Series"}),
+}
+MEASURES = {
+    "Customers",
+    "Active Customers",
+    "Revenue",
+    "Average Order Value",
+    "Revenue Share",
+    "Churn Rate",
+    "Average Churn Probability",
+    "Revenue at Risk",
+    "Average CLV",
+    "Total CLV",
+    "Retention Rate",
+}
+# (from, to, active): the star schema; see docs/powerbi.md for the inactive one.
+RELATIONSHIPS = {
+    ("fct_orders.customer_id", "dim_customer.customer_id", True),
+    ("fct_orders.date_key", "dim_date.date_key", True),
+    ("fct_customer_snapshot.customer_id", "dim_customer.customer_id", True),
+    ("fct_customer_snapshot.date_key", "dim_date.date_key", True),
+    ("dim_customer.cluster_id", "dim_segment.cluster_id", True),
+    ("fct_customer_snapshot.cluster_id", "dim_segment.cluster_id", False),
+}
+EXPORTED = {
+    "dim_customer",
+    "dim_segment",
+    "dim_date",
+    "fct_orders",
+    "fct_customer_snapshot",
+    "mart_segment_summary",
+}
+
+
+def _project_files(pattern: str = "*") -> list[Path]:
+    # .pbi/ holds Desktop's per-user files (localSettings.json, cache.abf), git-ignored.
+    return sorted(p for p in PROJECT.rglob(pattern) if p.is_file() and ".pbi" not in p.parts)
+
+
+JSON_FILES = [
+    p for p in _project_files() if p.name == ".platform" or p.name.endswith(JSON_SUFFIXES)
+]
+VISUALS = _project_files("visual.json")
+
+
+def _rel(path: Path) -> str:
+    return path.relative_to(PROJECT).as_posix()
+
+
+@pytest.fixture(scope="module")
+def registry() -> Registry:
+    """Every stored schema, under its published URL and its declared $id (they differ twice)."""
+    if not SCHEMAS.is_dir():
+        pytest.fail(f"the Power BI JSON schemas are missing: expected them in {SCHEMAS}")
+    resources = []
+    for path in SCHEMAS.rglob("*.json"):
+        contents = json.loads(path.read_text(encoding="utf-8"))
+        resource = Resource.from_contents(contents, default_specification=DRAFT7)
+        resources.append((PUBLISHED_URL + path.relative_to(SCHEMAS).as_posix(), resource))
+        if contents.get("$id"):
+            resources.append((contents["$id"], resource))
+    return Registry().with_resources(resources)
+
+
+@pytest.fixture(scope="module")
+def model() -> powerbi.SemanticModel:
+    return read_semantic_model(MODEL_DIR)
+
+
+def _expected_schema(path: Path) -> str | None:
+    if path.name in SCHEMA_BY_NAME:
+        return SCHEMA_BY_NAME[path.name]
+    return next((s for suffix, s in SCHEMA_BY_SUFFIX.items() if path.name.endswith(suffix)), None)
+
+
+@pytest.mark.parametrize("path", JSON_FILES, ids=_rel)
+def test_json_file_declares_and_validates_against_its_schema(path: Path, registry: Registry):
+    schema_path = _expected_schema(path)
+    assert schema_path, f"{_rel(path)}: no schema in ../shared/schemas/powerbi matches this file"
+    document = json.loads(path.read_text(encoding="utf-8"))
+    assert document.get("$schema") == PUBLISHED_URL + schema_path
+    schema = registry.contents(PUBLISHED_URL + schema_path)
+    validator = jsonschema.Draft7Validator(schema, registry=registry)
+    errors = [
+        f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+        for e in validator.iter_errors(document)
+    ]
+    assert not errors, "\n".join(errors)
+
+
+def test_project_layout():
+    assert len(JSON_FILES) > 10
+    pbip = json.loads((PROJECT / "CustomerSegmentation.pbip").read_text(encoding="utf-8"))
+    assert [a["report"]["path"] for a in pbip["artifacts"]] == [REPORT_DIR.name]
+    pbir = json.loads((REPORT_DIR / "definition.pbir").read_text(encoding="utf-8"))
+    assert (REPORT_DIR / pbir["datasetReference"]["byPath"]["path"]).resolve() == MODEL_DIR
+    for name in ("database", "model", "expressions", "relationships"):
+        assert (MODEL_DIR / "definition" / f"{name}.tmdl").is_file()
+    platforms = [json.loads((d / ".platform").read_text()) for d in (MODEL_DIR, REPORT_DIR)]
+    assert [p["metadata"]["type"] for p in platforms] == ["SemanticModel", "Report"]
+    unexpected = [
+        _rel(p)
+        for p in _project_files()
+        if p not in JSON_FILES and p.suffix != ".tmdl" and p.name != ".gitignore"
+    ]
+    assert not unexpected, f"files the tests do not check: {unexpected}"
+
+
+def test_pages_and_visual_folders_match_their_names():
+    pages_dir = REPORT_DIR / "definition" / "pages"
+    order = json.loads((pages_dir / "pages.json").read_text(encoding="utf-8"))["pageOrder"]
+    assert len(set(order)) == len(order) == 6
+    assert sorted(order) == sorted(p.name for p in pages_dir.iterdir() if p.is_dir())
+    displayed = []
+    for name in order:
+        page = json.loads((pages_dir / name / "page.json").read_text(encoding="utf-8"))
+        assert page["name"] == name
+        displayed.append(page["displayName"])
+        visuals = sorted((pages_dir / name / "visuals").glob("*/visual.json"))
+        assert 2 <= len(visuals) <= 4, f"page {name} has {len(visuals)} visuals"
+        for path in visuals:
+            assert json.loads(path.read_text(encoding="utf-8"))["name"] == path.parent.name
+    assert displayed == [
+        "Overview",
+        "Segments",
+        "RFM",
+        "Churn & Retention",
+        "Customer Value",
+        "Recommendations",
+    ]
+
+
+# ---- the TMDL reader itself
+
+
+def test_parse_tmdl_objects_properties_descriptions_and_multiline_expressions():
+    text = (
+        "/// Sales, one row per line.\n"
+        "table 'Sales Lines'\n"
+        "\tdataCategory: Time\n\n"
+        "\t/// Net amount.\n"
+        "\tmeasure 'It''s net' =\n"
+        "\t\t\tVAR x = 1\n\n"
+        "\t\t\tRETURN x\n"
+        "\t\tformatString: #,0\n\n"
+        "\tcolumn amount\n"
+        "\t\tdataType: double\n"
+        "\t\tisKey\n\n"
+        "\tpartition 'Sales Lines' = m\n"
+        "\t\tmode: import\n"
+        "\t\tsource =\n"
+        "\t\t\t\tlet\n"
+        "\t\t\t\t\tx = 1\n"
+        "\t\t\t\tin\n"
+        "\t\t\t\t\tx\n"
+    )
+    [table] = parse_tmdl(text)
+    assert (table.keyword, table.name, table.description) == (
+        "table",
+        "Sales Lines",
+        "Sales, one row per line.",
+    )
+    assert table.prop("dataCategory") == "Time"
+    [measure] = table.objects("measure")
+    assert (measure.name, measure.description) == ("It's net", "Net amount.")
+    assert measure.value == "VAR x = 1\n\nRETURN x"
+    assert measure.prop("formatString") == "#,0"
+    [column] = table.objects("column")
+    assert (column.prop("dataType"), column.prop("isKey")) == ("double", "true")
+    [partition] = table.objects("partition")
+    assert partition.value == "m" and partition.prop("source") == "let\n\tx = 1\nin\n\tx"
+    with pytest.raises(powerbi.TmdlError):
+        parse_tmdl("table x\n    column y\n")
+
+
+def test_dax_and_column_references():
+    qualified, bare, tables = dax_references(
+        "CALCULATE ( [Customers], 'dim customer'[recency_days] <= 90, fct[x] = \"[not a ref]\" )"
+        " + COUNTROWS ( 'fct_orders' )"
+    )
+    assert qualified == {("dim customer", "recency_days"), ("fct", "x")}
+    assert (bare, tables) == ({"Customers"}, {"fct_orders"})
+    assert split_column_ref("'A b'.'c.d'") == ("A b", "c.d")
+    assert split_column_ref("fct_orders.customer_id") == ("fct_orders", "customer_id")
+
+
+# ---- the semantic model
+
+
+def test_semantic_model_is_internally_consistent(model):
+    assert set(model.tables) == EXPORTED | {"_Measures"}
+    assert check_model(model) == []
+    definition = MODEL_DIR / "definition"
+    top = parse_tmdl((definition / "model.tmdl").read_text(encoding="utf-8"))
+    assert {n.name for n in top if n.keyword == "ref table"} == set(model.tables)
+    [database] = parse_tmdl((definition / "database.tmdl").read_text(encoding="utf-8"))
+    assert database.keyword == "database" and int(database.prop("compatibilityLevel")) >= 1567
+
+
+def test_every_exported_table_reads_parquet_from_the_export_folder_parameter(model):
+    [parameter] = model.expressions.values()
+    assert parameter.name == "ExportFolder"
+    assert re.fullmatch(
+        r'"C:\\custseg\\exports\\powerbi" meta \[IsParameterQuery=true, Type="Text", '
+        r"IsParameterQueryRequired=true\]",
+        parameter.value,
+    )
+    for table in EXPORTED:
+        source = model.source(table)
+        assert powerbi.parquet_file(source) == f"{table}.parquet"
+        assert f'Parquet.Document(File.Contents(ExportFolder & "\\{table}.parquet"))' in source
+        assert set(powerbi.m_column_types(source).values()) <= set(powerbi.M_TYPES)
+
+
+def test_date_table_keys_and_relationships(model):
+    assert model.tables["dim_date"].prop("dataCategory") == "Time"
+    keys = {
+        (t, c) for t in model.tables for c, col in model.columns(t).items() if col.prop("isKey")
+    }
+    assert keys == {
+        ("dim_date", "date"),
+        ("dim_customer", "customer_id"),
+        ("dim_segment", "cluster_id"),
+    }
+    found = {
+        (r.prop("fromColumn"), r.prop("toColumn"), r.prop("isActive") != "false")
+        for r in model.relationships
+    }
+    assert found == RELATIONSHIPS
+    assert all(
+        r.prop("crossFilteringBehavior") in (None, "oneDirection") for r in model.relationships
+    )
+
+
+def test_measures_have_definitions_formats_and_descriptions(model):
+    measures = model.measures("_Measures")
+    assert set(measures) >= MEASURES
+    assert model.measures() == measures, "measures live in _Measures only"
+    assert "churn_probability] > 0.5" in measures["Churn Rate"].value
+
+
+def _contract() -> dict[str, dict[str, str]]:
+    """The dbt contracts of the marts (data_type per column): the export's declared schema."""
+    models = yaml.safe_load(MARTS_YAML.read_text(encoding="utf-8"))["models"]
+    return {
+        m["name"]: {c["name"]: c["data_type"].upper() for c in m["columns"]}
+        for m in models
+        if m.get("config", {}).get("contract", {}).get("enforced")
+    }
+
+
+def test_model_types_fit_the_dbt_contracts_of_the_marts(model):
+    contract = _contract()
+    assert set(contract) >= EXPORTED, (
+        f"marts without an enforced contract: {EXPORTED - set(contract)}"
+    )
+    assert check_export(model, contract) == []
+
+
+# ---- the report
+
+
+@pytest.mark.parametrize("path", VISUALS, ids=_rel)
+def test_visual_uses_existing_fields_and_known_roles(path: Path, model):
+    visual = json.loads(path.read_text(encoding="utf-8"))["visual"]
+    required, allowed = ROLES[visual["visualType"]]
+    state = visual["query"]["queryState"]
+    assert required <= set(state) <= allowed
+    for role in state.values():
+        for projection in role["projections"]:
+            [(_, entity, prop)] = visual_fields(projection["field"])
+            assert projection["queryRef"] == f"{entity}.{prop}"
+    fields = visual_fields(visual)
+    assert fields
+    for kind, entity, prop in fields:
+        assert entity in model.tables, f"unknown table {entity}"
+        if kind == "Measure":
+            assert prop in model.measures(entity), f"unknown measure {entity}[{prop}]"
+        else:
+            column = model.columns(entity).get(prop)
+            assert column is not None, f"unknown column {entity}[{prop}]"
+            assert column.prop("isHidden") is None, f"hidden column {entity}[{prop}] in a visual"
+
+
+# ---- a real export
+
+
+def _export(workdir: Path) -> Path:
+    folder = workdir / "exports" / "powerbi"
+    assert folder.is_dir(), f"no export in {workdir}"
+    return folder
+
+
+def test_real_parquet_export_loads_into_the_model(published_demo, model):
+    folder = _export(published_demo)
+    schemas = {p.stem: powerbi.parquet_schema(p) for p in sorted(folder.glob("*.parquet"))}
+    assert set(schemas) >= EXPORTED, f"missing from the export: {EXPORTED - set(schemas)}"
+    assert check_export(model, schemas) == []
+
+
+def test_real_export_manifest_types_fit_the_model(published_demo, model):
+    manifest = json.loads((_export(published_demo) / "manifest.json").read_text(encoding="utf-8"))
+    schemas = {t["name"]: {c["name"]: c["type"] for c in t["columns"]} for t in manifest["tables"]}
+    assert check_export(model, schemas) == []
