@@ -88,9 +88,11 @@ def test_manifest_matches_the_published_files(demo_run):
     published = workdir / "exports" / "powerbi"
     manifest = json.loads((published / "manifest.json").read_text())
     files = sorted(p.name for p in published.iterdir())
-    assert files == sorted([t["file"] for t in manifest["tables"]] + ["manifest.json"])
-    assert {t["name"] for t in manifest["tables"]} >= {
-        "dim_customer", "dim_date", "fct_orders", "mart_segment_summary"
+    expected = [t["file"] for t in manifest["tables"]] + ["manifest.json", manifest["duckdb_file"]]
+    assert files == sorted(expected)
+    assert {t["name"] for t in manifest["tables"]} == {
+        "dim_customer", "dim_segment", "dim_date", "fct_orders", "fct_customer_snapshot",
+        "mart_segment_summary",
     }  # fmt: skip
     for entry in manifest["tables"]:
         table = pq.read_table(published / entry["file"])
