@@ -101,3 +101,16 @@ def test_marts_duckdb_holds_exactly_the_export_and_stays_readable_during_a_publi
         assert fresh.execute("select count(*) from dim_a").fetchone() == (6,)
     # The live warehouse is never what readers open.
     assert not (exports / PUBLISHED / "w.duckdb").exists()
+
+
+def test_optional_csv_export_round_trips(con, tmp_path):
+    import pandas as pd
+
+    result = publish_marts(con, tmp_path / "exports", "run-csv", None, csv=True)
+    for entry in result.manifest["tables"]:
+        frame = pd.read_csv(result.version_dir / entry["csv_file"])
+        assert len(frame) == entry["rows"]
+        assert list(frame.columns) == [c["name"] for c in entry["columns"]]
+    without = publish_marts(con, tmp_path / "exports2", "run-parquet", None)
+    assert not list(without.version_dir.glob("*.csv"))
+    assert all("csv_file" not in e for e in without.manifest["tables"])

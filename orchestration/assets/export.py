@@ -12,8 +12,9 @@ from orchestration.resources import WarehouseResource
     deps=list(dbt_marts.keys),
     group_name="exports",
     kinds={"parquet"},
-    description="exports/powerbi/: one Parquet file per mart and manifest.json, "
-    "published as a new version and swapped in atomically.",
+    description="exports/powerbi/: one Parquet file per mart, marts.duckdb (the same tables "
+    "for the DuckDB ODBC driver), optional CSV, manifest.json — published as a new version "
+    "and swapped in atomically; the last versions are kept.",
 )
 def powerbi_export(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     with warehouse.connect(read_only=True) as con:
@@ -21,7 +22,15 @@ def powerbi_export(context: dg.AssetExecutionContext, warehouse: WarehouseResour
         (as_of,) = con.execute(
             "select cast(max(as_of_date) as varchar) from marts.dim_customer"
         ).fetchone()
-        result = publish_marts(con, warehouse.exports_dir, context.run_id, as_of)
+        cfg = warehouse.project_config().export
+        result = publish_marts(
+            con,
+            warehouse.exports_dir,
+            context.run_id,
+            as_of,
+            keep=cfg.keep_versions,
+            csv=cfg.csv,
+        )
     tables = {t["name"]: t["rows"] for t in result.manifest["tables"]}
     return dg.MaterializeResult(
         metadata={

@@ -179,6 +179,15 @@ class ScoringConfig(BaseModel):
         return self
 
 
+class ExportConfig(BaseModel):
+    """The Power BI export (orchestration/io/export.py)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    csv: bool = False  # also write <table>.csv next to the Parquet files
+    keep_versions: int = Field(default=3, ge=1)  # published versions kept on disk
+
+
 class ProjectConfig(BaseModel):
     """A whole project: the transactions source and the optional ones."""
 
@@ -191,6 +200,7 @@ class ProjectConfig(BaseModel):
     events: SourceConfig | None = None
     segmentation: SegmentationConfig = Field(default_factory=SegmentationConfig)
     scoring: ScoringConfig = Field(default_factory=ScoringConfig)
+    export: ExportConfig = Field(default_factory=ExportConfig)
     ground_truth: GroundTruthConfig | None = None
     # Set by load_config: the folder relative paths resolve against.
     base_dir: str = "."

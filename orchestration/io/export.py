@@ -55,7 +55,14 @@ def publish_marts(
     as_of_date: str | None,
     schema: str = "marts",
     keep: int = 3,
+    csv: bool = False,
 ) -> ExportResult:
+    """Write every table of ``schema`` as a new export version and publish it atomically.
+
+    Parquet per table (the recommended Power Query route), ``marts.duckdb`` with the
+    same tables, ``manifest.json``, and with ``csv`` also ``<table>.csv`` (UTF-8,
+    header, ISO dates). The last ``keep`` versions are kept.
+    """
     exports_dir = Path(exports_dir)
     versions = exports_dir / "versions"
     versions.mkdir(parents=True, exist_ok=True)
@@ -80,10 +87,19 @@ def publish_marts(
                 [schema, table],
             ).fetchall()
             rows = con.execute(f"select count(*) from {ident(schema)}.{ident(table)}").fetchone()[0]
+            extra = {}
+            if csv:
+                csv_target = tmp / f"{table}.csv"
+                con.execute(
+                    f"copy (select * from {ident(schema)}.{ident(table)}) to "
+                    f"{literal(str(csv_target))} (format csv, header true)"
+                )
+                extra["csv_file"] = csv_target.name
             entries.append(
                 {
                     "name": table,
                     "file": target.name,
+                    **extra,
                     "rows": rows,
                     "columns": [{"name": c, "type": t} for c, t in columns],
                 }
