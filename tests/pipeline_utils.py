@@ -40,7 +40,8 @@ def publish_demo(workdir: Path, customers: int, seed: int) -> Path:
     from orchestration.io.generate import generate
 
     generate(workdir / "demo_data", customers=customers, seed=seed)
-    run(workdir)
+    _, output = run(workdir)
+    (workdir / "logs" / "progress.txt").write_text(output, encoding="utf-8")
     return workdir
 
 
