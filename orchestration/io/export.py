@@ -79,7 +79,7 @@ def publish_marts(
             target = tmp / f"{table}.parquet"
             con.execute(
                 f"copy (select * from {ident(schema)}.{ident(table)}) to {literal(str(target))} "
-                "(format parquet, compression zstd)"
+                "(format parquet, compression snappy)"  # every Parquet reader (Power Query) reads it
             )
             columns = con.execute(
                 "select column_name, data_type from information_schema.columns "
