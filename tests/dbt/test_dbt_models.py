@@ -26,6 +26,10 @@ MARTS = (
     "dim_segment",
     "fct_customer_snapshot",
     "fct_orders",
+    "mart_churn_by_segment",
+    "mart_cohort_retention",
+    "mart_segment_migration",
+    "mart_segment_retention",
     "mart_segment_summary",
 )
 

@@ -54,6 +54,9 @@ TABLES = {
     "marts.fct_customer_snapshot": ("customer_id",),
     "marts.fct_orders": ("order_id",),
     "marts.mart_segment_summary": ("segment_type", "segment_name"),
+    "marts.mart_cohort_retention": ("cohort_month", "months_since_first"),
+    "marts.mart_segment_retention": ("segment_name", "months_since_first"),
+    "marts.mart_churn_by_segment": ("snapshot_date", "segment_name"),
 }
 
 

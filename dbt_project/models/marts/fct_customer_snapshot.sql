@@ -34,7 +34,14 @@ final as (
         revenue_at_risk,
         recency_days,
         frequency,
-        monetary_total
+        monetary_total,
+        {#
+            The segment's name as well as its id: an older snapshot's cluster_id may
+            belong to an older segmentation model, whose ids dim_segment no longer
+            describes. Last, so that tables created before it existed (the column is
+            appended by on_schema_change) and new tables have the same column order.
+        #}
+        cluster_label as segment_name
 
     from customers
 
