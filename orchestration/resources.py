@@ -89,9 +89,12 @@ class WarehouseResource(dg.ConfigurableResource):
             con.close()
 
     def dbt_vars(self) -> dict:
+        config = self.project_config()
         out: dict = {
             "warehouse_path": str(self.warehouse_path.resolve()),
-            "drop_exact_duplicates": self.project_config().transactions.drop_exact_duplicates,
+            "drop_exact_duplicates": config.transactions.drop_exact_duplicates,
+            # One churn horizon for the scores (Python) and the observed churn (dbt marts).
+            "churn_horizon_days": config.scoring.churn_horizon_days,
         }
         if self.as_of_date:
             out["as_of_date"] = self.as_of_date

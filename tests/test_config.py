@@ -58,3 +58,20 @@ def test_cli_reports_a_missing_config_file_without_a_traceback(tmp_path, capsys)
     assert code == 2
     err = capsys.readouterr().err
     assert "config file not found" in err and "nope.yaml" in err and "Traceback" not in err
+
+
+def test_dbt_vars_carry_the_configured_churn_horizon(tmp_path):
+    """Scores (Python) and observed churn (dbt marts) use one horizon from the config."""
+    from orchestration.resources import WarehouseResource
+
+    config = tmp_path / "shop.yaml"
+    config.write_text(
+        "transactions:\n"
+        "  path: t.csv\n"
+        "  columns: {customer_id: c, ordered_at: d, amount: a}\n"
+        "scoring: {churn_horizon_days: 60}\n"
+    )
+    resource = WarehouseResource(workdir=str(tmp_path / "wd"), config_path=str(config))
+    assert resource.dbt_vars()["churn_horizon_days"] == 60
+    demo = WarehouseResource(workdir=str(tmp_path / "demo"))
+    assert demo.dbt_vars()["churn_horizon_days"] == 90
