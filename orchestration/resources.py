@@ -95,6 +95,7 @@ class WarehouseResource(dg.ConfigurableResource):
             "drop_exact_duplicates": config.transactions.drop_exact_duplicates,
             # One churn horizon for the scores (Python) and the observed churn (dbt marts).
             "churn_horizon_days": config.scoring.churn_horizon_days,
+            "campaign_min_expected_value": config.campaign.min_expected_value,
         }
         if self.as_of_date:
             out["as_of_date"] = self.as_of_date

@@ -70,8 +70,11 @@ def test_dbt_vars_carry_the_configured_churn_horizon(tmp_path):
         "  path: t.csv\n"
         "  columns: {customer_id: c, ordered_at: d, amount: a}\n"
         "scoring: {churn_horizon_days: 60}\n"
+        "campaign: {min_expected_value: 25}\n"
     )
     resource = WarehouseResource(workdir=str(tmp_path / "wd"), config_path=str(config))
     assert resource.dbt_vars()["churn_horizon_days"] == 60
+    assert resource.dbt_vars()["campaign_min_expected_value"] == 25
     demo = WarehouseResource(workdir=str(tmp_path / "demo"))
     assert demo.dbt_vars()["churn_horizon_days"] == 90
+    assert demo.dbt_vars()["campaign_min_expected_value"] == 1.0

@@ -91,7 +91,7 @@ def test_manifest_matches_the_published_files(demo_run):
     assert {t["name"] for t in manifest["tables"]} == {
         "dim_customer", "dim_segment", "dim_date", "fct_orders", "fct_customer_snapshot",
         "mart_segment_summary", "mart_cohort_retention", "mart_segment_retention",
-        "mart_churn_by_segment", "mart_segment_migration",
+        "mart_churn_by_segment", "mart_segment_migration", "mart_campaign_targets",
     }  # fmt: skip
     for entry in manifest["tables"]:
         table = pq.read_table(published / entry["file"])

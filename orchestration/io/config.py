@@ -179,6 +179,17 @@ class ScoringConfig(BaseModel):
         return self
 
 
+class CampaignConfig(BaseModel):
+    """Campaign selection (marts.mart_campaign_targets); per-segment actions and save
+    rates are in the playbook seed dbt_project/seeds/segment_actions.csv."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Customers whose expected value (CLV x churn probability x save rate) is below it
+    # are not selected.
+    min_expected_value: float = Field(default=1.0, ge=0)
+
+
 class ExportConfig(BaseModel):
     """The Power BI export (orchestration/io/export.py)."""
 
@@ -201,6 +212,7 @@ class ProjectConfig(BaseModel):
     segmentation: SegmentationConfig = Field(default_factory=SegmentationConfig)
     scoring: ScoringConfig = Field(default_factory=ScoringConfig)
     export: ExportConfig = Field(default_factory=ExportConfig)
+    campaign: CampaignConfig = Field(default_factory=CampaignConfig)
     ground_truth: GroundTruthConfig | None = None
     # Set by load_config: the folder relative paths resolve against.
     base_dir: str = "."

@@ -17,6 +17,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from tests.conftest import REPO
 from tests.dbt._dbt_helpers import create_ml_stand_ins, run_dbt
 
 POWER_BI_TYPES = {"BIGINT", "INTEGER", "DOUBLE", "BOOLEAN", "VARCHAR", "DATE", "TIMESTAMP"}
@@ -26,6 +27,7 @@ MARTS = (
     "dim_segment",
     "fct_customer_snapshot",
     "fct_orders",
+    "mart_campaign_targets",
     "mart_churn_by_segment",
     "mart_cohort_retention",
     "mart_segment_migration",
@@ -533,3 +535,48 @@ def test_customer_snapshot_keeps_earlier_dates_and_replaces_its_own(
     )
     (customers_then,) = _rows(db_path, "select count(*) from features.customer_features")[0]
     assert snapshots == {first[0][0]: 4, dt.date(2024, 2, 15): customers_then}
+
+
+def test_campaign_targets_follow_the_playbook_and_rank_by_expected_value(
+    warehouse: Path, tmp_path: Path
+) -> None:
+    import pandas as pd
+
+    db_path = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(warehouse, db_path)
+    labels = {"00001": "Lapsing big spenders", "00002": "Lapsing big spenders"}
+    labels |= {"00003": "One-time low-spend buyers", "00004": "High-value loyalists"}
+    ids = {"Lapsing big spenders": 0, "One-time low-spend buyers": 1, "High-value loyalists": 2}
+    values = ", ".join(f"('{c}', {ids[label]}, '{label}')" for c, label in labels.items())
+    with duckdb.connect(str(db_path)) as con:
+        create_ml_stand_ins(
+            con, f"select * from (values {values}) as t(customer_id, cluster_id, cluster_label)"
+        )
+    variables = {"warehouse_path": str(db_path), "campaign_min_expected_value": 0.5}
+    _dbt(tmp_path, "build", "--select", "tag:post_ml", variables=variables)
+
+    # Expected, from the playbook CSV and dim_customer, computed here.
+    playbook = pd.read_csv(REPO / "dbt_project" / "seeds" / "segment_actions.csv")
+    save_rate = {"Lapsing big spenders": 0.15, "High-value loyalists": 0.30}
+    assert set(playbook.loc[playbook["in_campaign"], "name_pattern"]) >= {"%Lapsing%", "%loyalist%"}
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        customers = con.execute(
+            "select customer_id, cluster_label, clv_12m, churn_probability from marts.dim_customer"
+        ).df()
+        targets = con.execute("select * from marts.mart_campaign_targets order by target_rank").df()
+    customers = customers[customers["cluster_label"].isin(save_rate)]  # one-timers: not in campaign
+    customers["ev"] = (
+        customers["clv_12m"]
+        * customers["churn_probability"]
+        * customers["cluster_label"].map(save_rate)
+    )
+    expected = customers[customers["ev"] >= 0.5].sort_values(
+        ["ev", "customer_id"], ascending=[False, True]
+    )
+    assert targets["customer_id"].tolist() == expected["customer_id"].tolist()
+    assert targets["target_rank"].tolist() == list(range(1, len(expected) + 1))
+    assert targets["expected_value"].tolist() == pytest.approx(expected["ev"].tolist())
+    assert "00003" not in set(targets["customer_id"])
+    first = targets.iloc[0]
+    assert f"assumed save rate {save_rate[first['segment_name']]}" in first["reason"]
+    assert first["recommended_action"] in first["reason"]

@@ -1,7 +1,8 @@
 {#
     One row per segment of the production segmentation (ml.customer_clusters):
     name, size, shares, a one-line profile and the recommended action from the
-    editable seed segment_actions.
+    editable playbook seed segment_actions (action, channel, priority, message, assumed
+    save rate, whether the segment enters mart_campaign_targets).
 #}
 
 with
@@ -83,7 +84,12 @@ final as (
             dbt.safe_cast(dbt.safe_cast('round(per_segment.mean_monetary_total)', dbt.type_bigint()), dbt.type_string()),
             "' per customer'",
         ]) }} as description,
-        actions.recommended_action
+        actions.recommended_action,
+        actions.channel,
+        actions.campaign_priority,
+        actions.message_idea,
+        {{ dbt.safe_cast('actions.save_rate', type_double()) }} as save_rate,
+        actions.in_campaign
 
     from per_segment
     inner join matched
