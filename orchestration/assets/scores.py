@@ -25,7 +25,7 @@ from ml.scores import (
     value_scores,
 )
 from orchestration.assets.common import FEATURES, markdown, ml_table_spec
-from orchestration.cutoffs import build_features_as_of, cutoff_dates
+from orchestration.cutoffs import build_features_as_of, cutoff_dates, cutoff_schema_suffix
 from orchestration.io.tables import replace_tables, table_exists
 from orchestration.resources import WarehouseResource
 
@@ -84,29 +84,30 @@ def churn_training_features(context: dg.AssetExecutionContext, warehouse: Wareho
 
 def _labelled(warehouse: WarehouseResource, name: str) -> tuple[pd.DataFrame, np.ndarray]:
     """Features of cut-off ``name`` whose outcome horizon is complete, and the churn labels."""
+    schema = f"features{cutoff_schema_suffix(name)}"  # where build_features_as_of wrote
     with warehouse.connect(read_only=True) as con:
-        if not table_exists(con, f"features_{name}.customer_features"):
+        if not table_exists(con, f"{schema}.customer_features"):
             raise FileNotFoundError(
-                f"features_{name}.customer_features does not exist: materialise "
+                f"{schema}.customer_features does not exist: materialise "
                 "`churn_training_features` first"
             )
         frame = con.execute(
-            f"select f.*, o.churned from features_{name}.customer_features f "
-            f"join features_{name}.customer_outcomes o using (customer_id) "
+            f"select f.*, o.churned from {schema}.customer_features f "
+            f"join {schema}.customer_outcomes o using (customer_id) "
             "where o.churned is not null order by f.customer_id"
         ).df()
     return frame.drop(columns=["churned"]), frame["churned"].to_numpy(dtype=bool)
 
 
-def _fit_cutoff(features: pd.DataFrame, horizon: int):
-    """(churn frame, value models) of one cut-off; (None, None) when BTYD is not identified."""
+def _churn_inputs(features: pd.DataFrame, horizon: int) -> pd.DataFrame | None:
+    """The churn model's input at one cut-off; None when BTYD is not identified there."""
     if features.empty:
-        return None, None
+        return None
     try:
         models = fit_value_models(features)
     except ValueError:
-        return None, None
-    return churn_frame(features, models, horizon), models
+        return None
+    return churn_frame(features, models, horizon)
 
 
 @dg.multi_asset(
@@ -156,8 +157,8 @@ def customer_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResou
         )
         train_f, train_y = _labelled(warehouse, CUTOFFS[0])
         eval_f, eval_y = _labelled(warehouse, CUTOFFS[1])
-        train_X, _ = _fit_cutoff(train_f, h)
-        eval_X, _ = _fit_cutoff(eval_f, h)
+        train_X = _churn_inputs(train_f, h)
+        eval_X = _churn_inputs(eval_f, h)
         if train_X is None or eval_X is None:
             train_X, train_y = eval_X, eval_y = pd.DataFrame(), np.zeros(0, dtype=bool)
         context.log.info(
