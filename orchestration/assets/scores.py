@@ -24,6 +24,7 @@ from ml.scores import (
     risk_band,
     value_scores,
 )
+from ml.threads import native_threads
 from orchestration.assets.common import FEATURES, markdown, ml_table_spec
 from orchestration.cutoffs import build_features_as_of, cutoff_dates, cutoff_schema_suffix
 from orchestration.io.tables import replace_tables, table_exists
@@ -144,7 +145,7 @@ def customer_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     train_cutoff, eval_cutoff = cutoff_dates(as_of, h)
 
     context.log.info(f"Fitting BG/NBD + Gamma-Gamma on {len(features):,} customers (days)")
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught, native_threads(len(features)):
         warnings.simplefilter("always")
         value_models = fit_value_models(features)
         scores = value_scores(

@@ -23,6 +23,7 @@ from ml.segmentation import (
     score_customers,
     segment_migration,
 )
+from ml.threads import native_threads
 from orchestration.assets.common import FEATURES, markdown, ml_table_spec
 from orchestration.io.tables import replace_tables, table_exists
 from orchestration.resources import WarehouseResource
@@ -66,20 +67,21 @@ def segmentation_model(context: dg.AssetExecutionContext, warehouse: WarehouseRe
         max_noise_share=cfg.max_noise_share,
         min_segment_share=cfg.min_segment_share,
     )
-    result = fit_candidates(
-        features,
-        algorithms=cfg.algorithms,
-        production=cfg.production,
-        params=cfg.params,
-        features=cfg.features,
-        feature_groups=cfg.feature_groups,
-        eval_size=cfg.eval_size,
-        n_resamples=cfg.n_resamples,
-        resample_size=cfg.resample_size,
-        rule=rule,
-        random_state=cfg.random_state,
-        ground_truth=truth_labels,
-    )
+    with native_threads(len(features)):
+        result = fit_candidates(
+            features,
+            algorithms=cfg.algorithms,
+            production=cfg.production,
+            params=cfg.params,
+            features=cfg.features,
+            feature_groups=cfg.feature_groups,
+            eval_size=cfg.eval_size,
+            n_resamples=cfg.n_resamples,
+            resample_size=cfg.resample_size,
+            rule=rule,
+            random_state=cfg.random_state,
+            ground_truth=truth_labels,
+        )
     path = save_model(
         result.model,
         warehouse.models_dir / MODEL_DIR,
@@ -180,7 +182,8 @@ def customer_clusters(context: dg.AssetExecutionContext, warehouse: WarehouseRes
         f"Scoring {len(features):,} customers with segmentation model {meta['version']} "
         f"({meta['algorithm']}, {meta['n_segments']} segments)"
     )
-    assignments = score_customers(model, features)
+    with native_threads(len(features)):
+        assignments = score_customers(model, features)
     names = dict(enumerate(model.segment_names_))
     scored_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     assignments["is_noise"] = assignments["cluster_id"] == (
