@@ -293,6 +293,28 @@ def test_drop_cutoff_schemas_drops_only_the_copies(demo: Demo, tmp_path: Path) -
     assert _schemas(copy) == demo.schemas_before
 
 
+def test_a_later_cutoff_reuses_the_parse_with_its_own_date_and_horizon(
+    demo: Demo, tmp_path: Path
+) -> None:
+    """dbt runs in-process on a manifest parsed once per name: the date and horizon still apply.
+
+    Afterwards this process can open the warehouse read-only (dbt's connection is closed).
+    """
+    db_path = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(demo.production, db_path)
+    _, later = cutoff_dates(demo.as_of, HORIZON)
+    dbt_vars = WarehouseResource(workdir=str(tmp_path)).dbt_vars()  # as the demo's, but here
+    assert dbt_vars["warehouse_path"] == str(db_path)
+    tables = build_features_as_of(later, name="cutoff_train", dbt_vars=dbt_vars, horizon_days=30)
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        as_of_dates = con.execute(f"select distinct as_of_date from {tables.features}").fetchall()
+        horizons = con.execute(
+            f"select distinct outcome_horizon_days, horizon_end_date - as_of_date from {tables.outcomes}"
+        ).fetchall()
+    assert as_of_dates == [(later,)] != [(demo.tables.cutoff,)]
+    assert horizons == [(30, 30)]
+
+
 def test_invalid_names_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="a-z, 0-9"):
         cutoff_schema_suffix("Cutoff-1")
