@@ -9,8 +9,10 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import pandas as pd
+from pydantic import PrivateAttr
 
 from orchestration.io.config import ProjectConfig, demo_config, load_config
+from orchestration.io.lock import WorkdirLock
 
 DEMO_CUSTOMERS = 20_000
 DEMO_SEED = 42
@@ -20,13 +22,34 @@ class WarehouseResource(dg.ConfigurableResource):
     """The project's workdir: DuckDB warehouse, exports, reports, and the project config.
 
     DuckDB allows one writer at a time; the job runs its steps in one process,
-    one after another, and every asset opens the file through this resource.
+    one after another, and every asset opens the file through this resource. A run
+    holds the workdir's lock (``orchestration/io/lock.py``) from the moment this
+    resource is set up until the run ends: a second run on the same workdir waits up
+    to ``lock_timeout`` seconds, then fails naming the run that holds it.
     """
 
     workdir: str
     config_path: str | None = None
     data_root: str | None = None
     as_of_date: str | None = None
+    lock_timeout: float = 600.0
+    _lock: WorkdirLock | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        run_id = getattr(context, "run_id", None)
+        lock = WorkdirLock(
+            self.root,
+            owner=f"run {run_id}" if run_id else "a Dagster run",
+            timeout=self.lock_timeout,
+            log=context.log.warning if context.log else None,
+        )
+        lock.acquire()
+        self._lock = lock
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     @property
     def root(self) -> Path:

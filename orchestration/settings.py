@@ -7,6 +7,7 @@ from it). Variables:
 ``CUSTSEG_CONFIG``      project config YAML; unset means the built-in demo data
 ``CUSTSEG_DATA_ROOT``   overrides ``data_root`` of the config file
 ``CUSTSEG_AS_OF_DATE``  ``YYYY-MM-DD``; unset means the day after the last transaction
+``CUSTSEG_LOCK_TIMEOUT`` seconds a run waits for another run on the same workdir (600)
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ class Settings:
     config_path: str | None = None
     data_root: str | None = None
     as_of_date: str | None = None
+    lock_timeout: float = 600.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -32,6 +34,7 @@ class Settings:
             config_path=os.environ.get("CUSTSEG_CONFIG") or None,
             data_root=os.environ.get("CUSTSEG_DATA_ROOT") or None,
             as_of_date=os.environ.get("CUSTSEG_AS_OF_DATE") or None,
+            lock_timeout=float(os.environ.get("CUSTSEG_LOCK_TIMEOUT") or 600.0),
         )
 
     def resolved(self) -> Settings:
@@ -45,4 +48,5 @@ class Settings:
             config_path=_abs(self.config_path),
             data_root=_abs(self.data_root),
             as_of_date=self.as_of_date,
+            lock_timeout=self.lock_timeout,
         )
