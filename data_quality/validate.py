@@ -3,14 +3,19 @@
 Row-level expectations see every row up to ``sample_rows`` and a repeatable
 reservoir sample above that; table-level metrics are computed by DuckDB in SQL
 and validated exactly. Results are stored by a GE file context under
-``gx_dir`` and rendered as Data Docs under ``docs_dir``.
+``gx_dir`` and rendered as Data Docs under ``docs_dir``; a plain summary of the
+latest outcome of each suite goes to ``gx_dir/validation/<suite>.json`` (read by
+the HTML report).
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -156,6 +161,39 @@ def _plain(value):
     return str(value)
 
 
+def write_summary(outcome: ValidationOutcome, folder: str | Path) -> Path | None:
+    """The outcome in a few fields as ``folder/<suite>.json``, replaced atomically."""
+    summary = {
+        "suite": outcome.suite,
+        "table": outcome.table,
+        "rows": outcome.rows,
+        "rows_validated": outcome.rows_validated,
+        "expectations": len(outcome.expectations),
+        "passed": outcome.passed,
+        "failed": [
+            {
+                "expectation": e.expectation,
+                "column": e.column,
+                "severity": e.severity,
+                "unexpected_count": _plain(e.unexpected_count),
+            }
+            for e in outcome.failed
+        ],
+        "validated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "docs_index": outcome.docs_index,
+    }
+    path = Path(folder) / f"{outcome.suite}.json"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:  # the summary is a report, never a reason to fail validation
+        logging.getLogger(__name__).warning("validation summary not written: %s", exc)
+        return None
+    return path
+
+
 def validate(
     con: duckdb.DuckDBPyConnection,
     suite: StageSuite,
@@ -206,7 +244,7 @@ def validate(
     except Exception as exc:  # docs are a report, never a reason to fail validation
         logging.getLogger(__name__).warning("Data Docs not built: %s", exc)
     bad_rows = frame.loc[sorted(bad_index)[:5]] if bad_index else frame.iloc[0:0]
-    return ValidationOutcome(
+    outcome = ValidationOutcome(
         suite=suite.name,
         table=suite.table,
         rows=int(rows),
@@ -218,3 +256,5 @@ def validate(
         ],
         docs_index=docs,
     )
+    write_summary(outcome, gx_dir / "validation")
+    return outcome

@@ -12,16 +12,24 @@ results. Time unit: days everywhere (the dbt lifetimes columns are in days).
 * :func:`fit_churn` - train on an earlier cut-off, evaluate out of time on a later
   one next to the BG/NBD baselines, then refit on the later one for production.
 * :func:`risk_band` - ``low`` / ``medium`` / ``high`` from a churn probability.
+* :func:`save_value_models` / :func:`load_value_models` - the fitted value and churn
+  models under ``<store>/<version>/`` with ``LATEST``, so scoring needs no refit.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
+import joblib
 import numpy as np
 import pandas as pd
+import sklearn
 from sklearn.calibration import calibration_curve
 
 from ml.btyd import (
@@ -40,6 +48,7 @@ from ml.churn import (
     churn_drivers,
     compare_with_baseline,
 )
+from ml.segmentation import LATEST_FILE, METADATA_FILE, atomic_write
 
 __all__ = [
     "CHURN_INPUT_COLUMNS",
@@ -348,3 +357,61 @@ def risk_band(probability: np.ndarray, thresholds: Sequence[float] = (0.3, 0.6))
         raise ValueError(f"risk band thresholds must be 0 <= low <= high <= 1, got {thresholds}")
     p = np.asarray(probability, dtype=float)
     return np.where(p >= high, "high", np.where(p < low, "low", "medium")).astype(object)
+
+
+VALUE_MODEL_FILE = "value_models.joblib"
+
+
+def save_value_models(
+    directory: str | Path,
+    models: ValueModels,
+    churn: ChurnResult,
+    metadata: Mapping[str, Any],
+    version: str | None = None,
+) -> Path:
+    """Save the value models and the churn result under ``directory/<version>/``.
+
+    Writes ``value_models.joblib`` and ``metadata.json`` (``metadata`` plus version,
+    time and library versions), then points ``directory/LATEST`` at the version.
+    """
+    root = Path(directory)
+    version = version or dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    target = root / version
+    target.mkdir(parents=True, exist_ok=True)
+    ignore = root / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("# fitted models are artefacts, never committed\n*\n")
+    meta = {
+        **dict(metadata),
+        "version": version,
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "churn_fallback": churn.fallback,
+        "versions": {"scikit-learn": sklearn.__version__, "numpy": np.__version__},
+    }
+    payload = {"models": models, "churn": churn}
+    atomic_write(target / VALUE_MODEL_FILE, lambda p: joblib.dump(payload, p, compress=3))
+    atomic_write(
+        target / METADATA_FILE,
+        lambda p: Path(p).write_text(json.dumps(meta, indent=2, default=str)),
+    )
+    atomic_write(root / LATEST_FILE, lambda p: Path(p).write_text(version + "\n"))
+    return target
+
+
+def load_value_models(directory: str | Path) -> tuple[ValueModels, ChurnResult, dict]:
+    """``(models, churn, metadata)`` of the ``LATEST`` version saved by :func:`save_value_models`."""
+    root = Path(directory)
+    latest = root / LATEST_FILE
+    if not latest.exists():
+        raise FileNotFoundError(f"no saved value and churn models under {root}")
+    target = root / latest.read_text().strip()
+    metadata = json.loads((target / METADATA_FILE).read_text())
+    saved = metadata.get("versions", {}).get("scikit-learn")
+    if saved != sklearn.__version__:
+        warnings.warn(
+            f"value models saved with scikit-learn {saved}, running {sklearn.__version__}",
+            UserWarning,
+            stacklevel=2,
+        )
+    payload = joblib.load(target / VALUE_MODEL_FILE)
+    return payload["models"], payload["churn"], metadata

@@ -887,15 +887,15 @@ def save_model(
         },
         **dict(extra or {}),
     }
-    _atomic_write(target / MODEL_FILE, lambda p: joblib.dump(model, p, compress=3))
-    _atomic_write(
+    atomic_write(target / MODEL_FILE, lambda p: joblib.dump(model, p, compress=3))
+    atomic_write(
         target / METADATA_FILE, lambda p: Path(p).write_text(json.dumps(metadata, indent=2))
     )
-    _atomic_write(root / LATEST_FILE, lambda p: Path(p).write_text(version + "\n"))
+    atomic_write(root / LATEST_FILE, lambda p: Path(p).write_text(version + "\n"))
     return target
 
 
-def _atomic_write(path: Path, write) -> None:
+def atomic_write(path: Path, write) -> None:
     tmp = path.with_name(path.name + ".tmp")
     write(tmp)
     os.replace(tmp, path)

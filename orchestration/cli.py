@@ -27,7 +27,7 @@ def _cmd_parse(_args: argparse.Namespace) -> int:
     return 0
 
 
-JOBS = ("full_pipeline", "scoring_pipeline", "refit_segmentation")
+JOBS = ("full_pipeline", "scoring_pipeline", "refit_models")
 
 
 def run_pipeline(
@@ -101,6 +101,7 @@ def _print_summary(settings: Settings) -> None:
     print(summary.to_string(index=False))
     print(f"Warehouse:      {wh}")
     print(f"Power BI files: {Path(s.workdir) / 'exports' / 'powerbi'}")
+    print(f"Report:         {Path(s.workdir) / 'reports' / 'latest.html'}")
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -109,6 +110,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         config_path=args.config,
         data_root=args.data_root,
         as_of_date=args.as_of,
+        lock_timeout=args.lock_timeout,
     )
     if args.config is not None:
         from orchestration.io.config import load_config
@@ -137,6 +139,25 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from orchestration.report import latest_report
+
+    path = latest_report(args.workdir).resolve()
+    if not path.is_file():
+        print(
+            f"custseg: error: no report yet: expected {path}. Run `custseg run --workdir "
+            f"{args.workdir}` first; every run writes one.",
+            file=sys.stderr,
+        )
+        return 1
+    print(path)
+    if args.open:
+        import webbrowser
+
+        webbrowser.open(path.as_uri())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     env = Settings.from_env()
     p = argparse.ArgumentParser(prog="custseg", description=__doc__)
@@ -153,15 +174,26 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--workdir", default=env.workdir or DEFAULT_WORKDIR)
     r.add_argument("--data-root", default=env.data_root, help="override the config's data_root")
     r.add_argument("--as-of", default=env.as_of_date, help="as-of date YYYY-MM-DD")
+    r.add_argument(
+        "--lock-timeout",
+        type=float,
+        default=env.lock_timeout,
+        help="seconds to wait while another run uses the workdir (default 600)",
+    )
     r.add_argument("--verbose", action="store_true", help="print dbt's and Dagster's own logs")
     r.add_argument(
         "--job",
         choices=JOBS,
         default="full_pipeline",
         help="full_pipeline (default: everything, refits the segmentation), scoring_pipeline "
-        "(assign customers to the saved segmentation model, no refit) or refit_segmentation",
+        "(segments and scores from the saved models, no refit) or refit_models",
     )
     r.set_defaults(func=_cmd_run)
+
+    rep = sub.add_parser("report", help="print the path of the latest HTML report (and open it)")
+    rep.add_argument("--workdir", default=env.workdir or DEFAULT_WORKDIR)
+    rep.add_argument("--open", action="store_true", help="open it in the web browser")
+    rep.set_defaults(func=_cmd_report)
 
     pr = sub.add_parser("parse", help="parse the dbt project (writes the manifest Dagster loads)")
     pr.set_defaults(func=_cmd_parse)

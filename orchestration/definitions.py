@@ -16,7 +16,8 @@ from orchestration.assets.checks import GX_CHECKS
 from orchestration.assets.dbt import dbt_features, dbt_marts
 from orchestration.assets.export import powerbi_export
 from orchestration.assets.ingest import ingest_sources
-from orchestration.assets.scores import churn_training_features, customer_scores
+from orchestration.assets.report import customer_report
+from orchestration.assets.scores import churn_training_features, customer_scores, value_models
 from orchestration.assets.segmentation import customer_clusters, segmentation_model
 from orchestration.dbt import dbt_executable, dbt_project
 from orchestration.resources import WarehouseResource
@@ -28,45 +29,61 @@ ALL_ASSETS = [
     segmentation_model,
     customer_clusters,
     churn_training_features,
+    value_models,
     customer_scores,
     dbt_marts,
     powerbi_export,
+    customer_report,
 ]
 
-REFIT = dg.AssetSelection.assets("segmentation_model")
+# The refit: re-choose and refit the segmentation, rebuild the churn cut-offs and refit
+# the value and churn models. Everything else only applies the saved models.
+REFIT = dg.AssetSelection.assets(segmentation_model, churn_training_features, value_models)
 
 full_pipeline = dg.define_asset_job(
     "full_pipeline",
     selection=dg.AssetSelection.all(),
-    description="Everything: ingest -> dbt features -> refit segmentation (choose among the "
-    "candidates) -> assign segments; CLV and churn models on earlier cut-offs -> scores -> "
-    "dbt marts -> Power BI export.",
+    description="Everything: ingest -> dbt features -> refit the segmentation (choose among "
+    "the candidates) and the value and churn models (on earlier cut-offs) -> score customers "
+    "-> dbt marts -> Power BI export -> report.",
 )
 
 scoring_pipeline = dg.define_asset_job(
     "scoring_pipeline",
     selection=dg.AssetSelection.all() - REFIT,
-    description="Ingest -> dbt features -> assign customers to the SAVED segmentation model "
-    "(no refit) -> dbt marts -> Power BI export. Needs a model from `refit_segmentation` or "
-    "`full_pipeline`.",
+    description="The daily job: ingest -> dbt features -> assign segments and scores with the "
+    "SAVED models (no refit) -> dbt marts -> Power BI export -> report. Needs models from "
+    "`refit_models` or `full_pipeline`.",
 )
 
-refit_segmentation = dg.define_asset_job(
-    "refit_segmentation",
+refit_models = dg.define_asset_job(
+    "refit_models",
     selection=REFIT.downstream(),
-    description="Refit: re-choose and refit the segmentation on the current features, then "
-    "re-score customers, rebuild the marts and publish.",
+    description="The weekly job: re-choose and refit the segmentation, refit the value (BG/NBD, "
+    "Gamma-Gamma) and churn models, then re-score customers, rebuild the marts and publish.",
 )
 
-JOBS = [full_pipeline, scoring_pipeline, refit_segmentation]
+JOBS = [full_pipeline, scoring_pipeline, refit_models]
 
-daily_schedule = dg.ScheduleDefinition(
-    name="daily_full_pipeline",
-    job=full_pipeline,
+daily_scoring = dg.ScheduleDefinition(
+    name="daily_scoring",
+    job=scoring_pipeline,
     cron_schedule="0 3 * * *",
     default_status=dg.DefaultScheduleStatus.STOPPED,
-    description="Runs the whole pipeline every day at 03:00. Off until turned on in the UI.",
+    description="Every day at 03:00: load the data, re-score customers with the saved models, "
+    "rebuild the marts, publish the export and the report. Off until turned on in the UI.",
 )
+
+weekly_refit = dg.ScheduleDefinition(
+    name="weekly_refit",
+    job=refit_models,
+    cron_schedule="0 2 * * 0",
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+    description="Sundays at 02:00: refit the segmentation and the value and churn models, then "
+    "everything downstream. Off until turned on in the UI.",
+)
+
+SCHEDULES = [daily_scoring, weekly_refit]
 
 
 def build_definitions(settings: Settings, loggers: dict | None = None) -> dg.Definitions:
@@ -75,13 +92,14 @@ def build_definitions(settings: Settings, loggers: dict | None = None) -> dg.Def
         assets=ALL_ASSETS,
         asset_checks=GX_CHECKS,
         jobs=JOBS,
-        schedules=[daily_schedule],
+        schedules=SCHEDULES,
         resources={
             "warehouse": WarehouseResource(
                 workdir=s.workdir,
                 config_path=s.config_path,
                 data_root=s.data_root,
                 as_of_date=s.as_of_date,
+                lock_timeout=s.lock_timeout,
             ),
             "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()),
         },

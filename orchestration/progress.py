@@ -14,9 +14,11 @@ _STAGE_NAMES = {
     "segmentation_model": "segmentation refit (fit and compare the candidates)",
     "customer_clusters": "segment assignment (saved model)",
     "churn_training_features": "dbt features as of the churn cut-offs",
-    "customer_scores": "CLV and churn scores",
+    "value_models": "CLV and churn model refit",
+    "customer_scores": "CLV and churn scores (saved models)",
     "dbt_marts": "dbt marts (with tests)",
     "powerbi_export": "Power BI export",
+    "customer_report": "HTML report",
 }
 
 

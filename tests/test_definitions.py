@@ -75,24 +75,34 @@ def test_scoring_job_never_refits_and_refit_job_republishes(defs):
         return {k.to_user_string() for k in graph.executable_asset_keys}
 
     everything = keys("full_pipeline")
-    assert "segmentation_model" in everything
-    assert keys("scoring_pipeline") == everything - {"segmentation_model"}
-    refit = keys("refit_segmentation")
-    assert {
+    fits = {
         "segmentation_model",
+        "churn_training_features",
+        "value_models",
+        "model_runs",
+        "churn_drivers",
+    }
+    assert fits <= everything
+    assert keys("scoring_pipeline") == everything - fits
+    refit = keys("refit_models")
+    assert fits | {
         "customer_clusters",
+        "customer_scores",
         "marts/dim_customer",
         "powerbi_export",
+        "customer_report",
     } <= refit
     assert "raw_transactions" not in refit and "features/customer_features" not in refit
 
 
-def test_dbt_tests_are_asset_checks_and_schedule_is_off(defs):
+def test_dbt_tests_are_asset_checks_and_schedules_are_off(defs):
     graph = defs.resolve_asset_graph()
     checked = {c.asset_key.to_user_string() for c in graph.asset_check_keys}
     assert {"features/customer_features", "marts/dim_customer", "marts/fct_orders"} <= checked
-    (schedule,) = defs.schedules
-    assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED
+    schedules = {s.name: s for s in defs.schedules}
+    assert schedules["daily_scoring"].job_name == "scoring_pipeline"
+    assert schedules["weekly_refit"].job_name == "refit_models"
+    assert all(s.default_status == dg.DefaultScheduleStatus.STOPPED for s in schedules.values())
 
 
 def test_importing_definitions_does_no_work(tmp_path):

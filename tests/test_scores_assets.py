@@ -112,3 +112,49 @@ def test_marts_carry_the_scores_and_revenue_at_risk_adds_up(segmentation_demo):
     np.testing.assert_allclose(
         summary.loc[expected.index, "clv_12m"], expected["clv_12m_ml"], rtol=1e-6
     )
+
+
+def test_scoring_without_saved_value_models_fails_clearly(segmentation_demo, tmp_path):
+    """Only the scoring step runs (its upstream tables exist in the copied warehouse)."""
+    import shutil
+
+    import dagster as dg
+
+    from orchestration.assets.scores import customer_scores
+    from orchestration.resources import WarehouseResource
+    from tests.pipeline_utils import copy_workdir
+
+    workdir = copy_workdir(segmentation_demo, tmp_path / "wd")
+    shutil.rmtree(workdir / "models" / "value")
+    before = _frame(workdir, "select * from ml.customer_scores order by customer_id")
+    result = dg.materialize(
+        [customer_scores],
+        resources={"warehouse": WarehouseResource(workdir=str(workdir))},
+        raise_on_error=False,
+    )
+    assert not result.success
+    errors = [e.step_failure_data.error.to_string() for e in result.all_events if e.is_step_failure]
+    assert any("no saved value and churn models" in e and "value_models" in e for e in errors)
+    pd.testing.assert_frame_equal(
+        before, _frame(workdir, "select * from ml.customer_scores order by customer_id")
+    )
+
+
+def test_saved_value_models_reproduce_the_published_scores(segmentation_demo):
+    """Scoring from the saved files gives exactly the table the run wrote."""
+    import duckdb
+
+    from ml.scores import load_value_models
+    from orchestration.assets.scores import _score
+    from orchestration.resources import WarehouseResource
+
+    warehouse = WarehouseResource(workdir=str(segmentation_demo))
+    models, churn, meta = load_value_models(segmentation_demo / "models" / "value")
+    cfg = warehouse.project_config().scoring
+    with duckdb.connect(str(warehouse.warehouse_path), read_only=True) as con:
+        features = con.execute("select * from features.customer_features order by customer_id").df()
+    scores = _score(features, models, churn, cfg, meta["horizon_days"])
+    published = _frame(segmentation_demo, "select * from ml.customer_scores order by customer_id")
+    for column in ["p_alive", "churn_probability", "clv_12m"]:
+        np.testing.assert_allclose(scores[column], published[column], rtol=1e-12)
+    assert meta["n_customers"] == len(features) == 5000

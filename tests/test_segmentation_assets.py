@@ -124,9 +124,22 @@ def test_scoring_job_assigns_new_customers_without_refitting(segmentation_demo, 
     version = _latest(workdir)
     model_files = sorted(p.name for p in (workdir / "models" / "segmentation").iterdir())
     candidates_before = _frame(workdir, "select * from ml.segmentation_candidates")
+    value_version = (workdir / "models" / "value" / "LATEST").read_text()
+    (model_runs,) = query(workdir, "select count(*) from ml.model_runs")[0]
+    scores_before = _frame(workdir, "select * from ml.customer_scores order by customer_id")
     new_id = _add_new_customer(workdir)
 
     run(workdir, job_name="scoring_pipeline")
+
+    # The value and churn models are applied, not refitted; old customers' scores stand.
+    assert (workdir / "models" / "value" / "LATEST").read_text() == value_version
+    assert query(workdir, "select count(*) from ml.model_runs")[0][0] == model_runs
+    scores = _frame(workdir, "select * from ml.customer_scores order by customer_id")
+    assert set(scores["value_model_version"]) == {value_version.strip()}
+    assert len(scores) == 5001 and new_id in set(scores["customer_id"])
+    old_scores = scores[scores["customer_id"] != new_id].reset_index(drop=True)
+    columns = ["customer_id", "p_alive", "churn_probability", "clv_12m", "revenue_at_risk"]
+    pd.testing.assert_frame_equal(old_scores[columns], scores_before[columns])
 
     assert _latest(workdir) == version
     assert sorted(p.name for p in (workdir / "models" / "segmentation").iterdir()) == model_files
@@ -177,7 +190,7 @@ def test_scoring_without_a_saved_model_fails_clearly(segmentation_demo, tmp_path
 def test_refit_job_saves_a_new_version_and_migration_compares_the_two(segmentation_demo, tmp_path):
     workdir = copy_workdir(segmentation_demo, tmp_path / "wd")
     old_version = _latest(workdir)
-    run(workdir, job_name="refit_segmentation")
+    run(workdir, job_name="refit_models")
     new_version = _latest(workdir)
     assert new_version != old_version
     assert (workdir / "models" / "segmentation" / old_version / "model.joblib").exists()

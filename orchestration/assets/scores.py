@@ -3,9 +3,10 @@
 ``churn_training_features`` runs the production dbt feature models again as of two
 earlier cut-offs (``orchestration/cutoffs.py``): training (as-of minus two horizons)
 and evaluation (as-of minus one horizon), each with its outcome in the horizon
-after it. ``customer_scores`` fits the value models and the churn model on them,
-evaluates out of time next to the BG/NBD baselines, and scores every current
-customer.
+after it. ``value_models`` (the refit) fits the value models and the churn model on
+them, evaluates out of time next to the BG/NBD baselines and saves the models under
+``WORKDIR/models/value/<version>/``. ``customer_scores`` scores every current customer
+with the saved models, so the daily job re-scores without refitting.
 """
 
 import datetime as dt
@@ -21,7 +22,9 @@ from ml.scores import (
     churn_frame,
     fit_churn,
     fit_value_models,
+    load_value_models,
     risk_band,
+    save_value_models,
     value_scores,
 )
 from ml.threads import native_threads
@@ -111,19 +114,55 @@ def _churn_inputs(features: pd.DataFrame, horizon: int) -> pd.DataFrame | None:
     return churn_frame(features, models, horizon)
 
 
+VALUE_STORE = "value"
+
+
+def _current_features(warehouse: WarehouseResource) -> pd.DataFrame:
+    with warehouse.connect(read_only=True) as con:
+        features = con.execute("select * from features.customer_features order by customer_id").df()
+    if features.empty:
+        raise ValueError("features.customer_features is empty: nothing to score")
+    return features
+
+
+def _score(features: pd.DataFrame, value_models, churn, cfg, horizon: int) -> pd.DataFrame:
+    """Scores of every current customer from fitted models (no fitting here)."""
+    scores = value_scores(
+        features,
+        value_models,
+        short_horizon_days=horizon,
+        long_horizon_days=365,
+        clv_horizon_days=cfg.clv_horizon_days,
+        annual_discount_rate=cfg.annual_discount_rate,
+    )
+    scores["churn_probability"] = churn.predict(
+        churn_frame(features, value_models, horizon), horizon
+    )
+    clv = next(c for c in scores.columns if c.startswith("clv_"))
+    scores["churn_risk_band"] = risk_band(scores["churn_probability"], cfg.risk_band_thresholds)
+    scores["revenue_at_risk"] = scores[clv] * scores["churn_probability"]
+    scores = scores.rename(columns={clv: "clv_12m"}) if clv != "clv_12m" else scores
+    scores["as_of_date"] = pd.Timestamp(features["as_of_date"].max()).date()
+    return scores
+
+
 @dg.multi_asset(
     specs=[
-        ml_table_spec(
-            "customer_scores",
-            "churn_training_features",
-            "one row per customer: p_alive, churn_probability, churn_risk_band, expected "
-            "purchases in 90 and 365 days, expected spend per purchase, CLV over 12 months "
-            "(BG/NBD + Gamma-Gamma, discounted) and revenue at risk = CLV x churn probability.",
+        dg.AssetSpec(
+            "value_models",
+            deps=[FEATURES, "churn_training_features"],
+            group_name="ml",
+            kinds={"scikitlearn"},
+            description="The refit of the value and churn models, saved under "
+            "WORKDIR/models/value/<version>/ (LATEST): BG/NBD + Gamma-Gamma fitted in days on "
+            "the current customers; the churn classifier trained on the training cut-off, "
+            "evaluated out of time on the evaluation cut-off next to the BG/NBD baselines, "
+            "then refitted on the evaluation cut-off.",
         ),
         ml_table_spec(
             "model_runs",
             "churn_training_features",
-            "one row per model per run (appended): model, parameters, metrics, data window, "
+            "one row per model per refit (appended): model, parameters, metrics, data window, "
             "run id — the history of every fit.",
         ),
         ml_table_spec(
@@ -134,28 +173,17 @@ def _churn_inputs(features: pd.DataFrame, horizon: int) -> pd.DataFrame | None:
     ],
     can_subset=False,
 )
-def customer_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+def value_models(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     cfg = warehouse.project_config().scoring
     h = cfg.churn_horizon_days
-    with warehouse.connect(read_only=True) as con:
-        features = con.execute("select * from features.customer_features order by customer_id").df()
-    if features.empty:
-        raise ValueError("features.customer_features is empty: nothing to score")
+    features = _current_features(warehouse)
     as_of = pd.Timestamp(features["as_of_date"].max()).date()
     train_cutoff, eval_cutoff = cutoff_dates(as_of, h)
 
     context.log.info(f"Fitting BG/NBD + Gamma-Gamma on {len(features):,} customers (days)")
     with warnings.catch_warnings(record=True) as caught, native_threads(len(features)):
         warnings.simplefilter("always")
-        value_models = fit_value_models(features)
-        scores = value_scores(
-            features,
-            value_models,
-            short_horizon_days=h,
-            long_horizon_days=365,
-            clv_horizon_days=cfg.clv_horizon_days,
-            annual_discount_rate=cfg.annual_discount_rate,
-        )
+        models = fit_value_models(features)
         train_f, train_y = _labelled(warehouse, CUTOFFS[0])
         eval_f, eval_y = _labelled(warehouse, CUTOFFS[1])
         train_X = _churn_inputs(train_f, h)
@@ -175,29 +203,34 @@ def customer_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResou
             min_customers=cfg.min_training_customers,
             random_state=cfg.random_state,
         )
-        production_X = churn_frame(features, value_models, h)
-        scores["churn_probability"] = churn.predict(production_X, h)
+        scores = _score(features, models, churn, cfg, h)
     notes = sorted({str(w.message) for w in caught if issubclass(w.category, UserWarning)})
     for note in notes:
         context.log.warning(note)
     if churn.fallback:
         context.log.warning(f"Churn model fallback: {churn.fallback}")
 
-    clv = next(c for c in scores.columns if c.startswith("clv_"))
-    scores["churn_risk_band"] = risk_band(scores["churn_probability"], cfg.risk_band_thresholds)
-    scores["revenue_at_risk"] = scores[clv] * scores["churn_probability"]
-    scores = scores.rename(columns={clv: "clv_12m"}) if clv != "clv_12m" else scores
-    scored_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    scores["as_of_date"] = as_of
-    scores["scored_at"] = scored_at
-
+    trained_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     truth = _ground_truth_auc(warehouse, scores)
     runs = _model_runs(
-        context.run_id, value_models, churn, as_of, train_cutoff, eval_cutoff, h, truth, scored_at
+        context.run_id, models, churn, as_of, train_cutoff, eval_cutoff, h, truth, trained_at
     )
     runs["n_customers"] = [len(features), len(features), len(train_y)]
+    path = save_value_models(
+        warehouse.models_dir / VALUE_STORE,
+        models,
+        churn,
+        {
+            "as_of_date": as_of.isoformat(),
+            "train_cutoff": train_cutoff.isoformat(),
+            "eval_cutoff": eval_cutoff.isoformat(),
+            "horizon_days": h,
+            "n_customers": len(features),
+            "run_id": context.run_id,
+        },
+    )
     evaluation = churn.evaluation.reset_index(names="scorer")
-    drivers = churn.drivers.assign(run_id=context.run_id, scored_at=scored_at)
+    drivers = churn.drivers.assign(run_id=context.run_id, scored_at=trained_at)
     with warehouse.connect() as con:
         history = (
             con.execute("select * from ml.model_runs").df()
@@ -208,14 +241,12 @@ def customer_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResou
         replace_tables(
             con,
             {
-                "ml.customer_scores": scores,
                 "ml.model_runs": all_runs,
                 "ml.churn_drivers": drivers,
                 "ml.churn_evaluation": evaluation.assign(run_id=context.run_id),
                 "ml.churn_calibration": churn.calibration.assign(run_id=context.run_id),
             },
             casts={
-                "ml.customer_scores": {"as_of_date": "DATE", "scored_at": "TIMESTAMP"},
                 "ml.model_runs": {
                     "as_of_date": "DATE",
                     "train_cutoff": "DATE",
@@ -232,40 +263,88 @@ def customer_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResou
         plot = warehouse.root / "reports" / "churn_calibration.svg"
         plot.parent.mkdir(parents=True, exist_ok=True)
         plot.write_text(calibration_svg(churn.calibration), encoding="utf-8")
-    bands = scores["churn_risk_band"].value_counts().reindex(["low", "medium", "high"]).fillna(0)
     yield dg.MaterializeResult(
-        asset_key="customer_scores",
+        asset_key="value_models",
+        metadata={
+            "version": path.name,
+            "path": dg.MetadataValue.path(str(path)),
+            "bg_nbd_params": dg.MetadataValue.json(models.purchases.params_),
+            "gamma_gamma_params": dg.MetadataValue.json(models.spend.params_),
+            "churn_evaluation": markdown(churn.evaluation, index=True)
+            if not churn.evaluation.empty
+            else churn.fallback or "",
+            "calibration": markdown(churn.calibration),
+            **({"calibration_plot": dg.MetadataValue.path(str(plot))} if plot else {}),
+            "churn_fallback": churn.fallback or "",
+            "ground_truth_roc_auc": dg.MetadataValue.json(truth),
+            "train_cutoff": train_cutoff.isoformat(),
+            "eval_cutoff": eval_cutoff.isoformat(),
+            "warnings": dg.MetadataValue.json(notes),
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key="model_runs", metadata={"dagster/row_count": len(all_runs)}
+    )
+    yield dg.MaterializeResult(
+        asset_key="churn_drivers",
+        metadata={"dagster/row_count": len(drivers), "drivers": markdown(churn.drivers.head(15))},
+    )
+
+
+@dg.asset(
+    key="customer_scores",
+    deps=[FEATURES, "value_models"],
+    group_name="ml",
+    kinds={"scikitlearn", "duckdb"},
+    description="ml.customer_scores: one row per current customer from the SAVED value and "
+    "churn models (no refit): p_alive, churn_probability, churn_risk_band, expected purchases "
+    "in 90 and 365 days, expected spend per purchase, CLV over 12 months (discounted) and "
+    "revenue at risk = CLV x churn probability.",
+)
+def customer_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    cfg = warehouse.project_config().scoring
+    h = cfg.churn_horizon_days
+    store = warehouse.models_dir / VALUE_STORE
+    try:
+        models, churn, meta = load_value_models(store)
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(
+            f"{exc}. Materialise `value_models` first (job `refit_models` or `full_pipeline`); "
+            "the scoring job only applies saved models."
+        ) from exc
+    if meta["horizon_days"] != h:
+        raise ValueError(
+            f"the saved value models {meta['version']} predict churn over {meta['horizon_days']} "
+            f"days but scoring.churn_horizon_days is {h}: refit (job `refit_models`)"
+        )
+    features = _current_features(warehouse)
+    context.log.info(
+        f"Scoring {len(features):,} customers with value models {meta['version']} "
+        f"(fitted as of {meta['as_of_date']})"
+    )
+    with native_threads(len(features)):
+        scores = _score(features, models, churn, cfg, h)
+    scores["value_model_version"] = meta["version"]
+    scores["scored_at"] = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    with warehouse.connect() as con:
+        replace_tables(
+            con,
+            {"ml.customer_scores": scores},
+            casts={"ml.customer_scores": {"as_of_date": "DATE", "scored_at": "TIMESTAMP"}},
+        )
+    bands = scores["churn_risk_band"].value_counts().reindex(["low", "medium", "high"]).fillna(0)
+    return dg.MaterializeResult(
         metadata={
             "dagster/row_count": len(scores),
+            "value_model_version": meta["version"],
             "total_clv_12m": dg.MetadataValue.float(float(scores["clv_12m"].sum())),
             "revenue_at_risk": dg.MetadataValue.float(float(scores["revenue_at_risk"].sum())),
             "mean_churn_probability": dg.MetadataValue.float(
                 float(scores["churn_probability"].mean())
             ),
             "risk_bands": dg.MetadataValue.json({k: int(v) for k, v in bands.items()}),
-            "churn_fallback": churn.fallback or "",
-            "ground_truth_roc_auc": dg.MetadataValue.json(truth),
-            "warnings": dg.MetadataValue.json(notes),
+            "ground_truth_roc_auc": dg.MetadataValue.json(_ground_truth_auc(warehouse, scores)),
         },
-    )
-    yield dg.MaterializeResult(
-        asset_key="model_runs",
-        metadata={
-            "dagster/row_count": len(all_runs),
-            "bg_nbd_params": dg.MetadataValue.json(value_models.purchases.params_),
-            "gamma_gamma_params": dg.MetadataValue.json(value_models.spend.params_),
-            "churn_evaluation": markdown(churn.evaluation, index=True)
-            if not churn.evaluation.empty
-            else churn.fallback or "",
-            "calibration": markdown(churn.calibration),
-            **({"calibration_plot": dg.MetadataValue.path(str(plot))} if plot else {}),
-            "train_cutoff": train_cutoff.isoformat(),
-            "eval_cutoff": eval_cutoff.isoformat(),
-        },
-    )
-    yield dg.MaterializeResult(
-        asset_key="churn_drivers",
-        metadata={"dagster/row_count": len(drivers), "drivers": markdown(churn.drivers.head(15))},
     )
 
 

@@ -168,7 +168,7 @@ def customer_clusters(context: dg.AssetExecutionContext, warehouse: WarehouseRes
         model, meta = load_model(store)
     except FileNotFoundError as exc:
         raise FileNotFoundError(
-            f"{exc}. Materialise `segmentation_model` first (job `refit_segmentation` or "
+            f"{exc}. Materialise `segmentation_model` first (job `refit_models` or "
             "`full_pipeline`); the scoring job only assigns customers to a saved model."
         ) from exc
     features = _read_features(warehouse)
@@ -176,7 +176,7 @@ def customer_clusters(context: dg.AssetExecutionContext, warehouse: WarehouseRes
     if missing:
         raise ValueError(
             f"the saved segmentation model {meta['version']} needs feature column(s) {missing} "
-            "that features.customer_features no longer has: refit (job `refit_segmentation`)"
+            "that features.customer_features no longer has: refit (job `refit_models`)"
         )
     context.log.info(
         f"Scoring {len(features):,} customers with segmentation model {meta['version']} "

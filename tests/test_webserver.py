@@ -1,0 +1,159 @@
+"""The Dagster UI as operators use it: `dagster dev` from workspace.yaml, driven through GraphQL.
+
+Starts the webserver (with the daemon, as `make dev` does: the instance queues runs,
+one at a time) on a free loopback port, reads the asset graph, jobs and schedules
+through the GraphQL API, launches the daily job and waits for it to succeed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.conftest import REPO
+from tests.pipeline_utils import copy_workdir, query
+
+pytestmark = pytest.mark.slow
+
+ASSETS = """
+{ assetNodes { assetKey { path } groupName description } }
+"""
+REPOSITORIES = """
+{ repositoriesOrError { __typename ... on RepositoryConnection { nodes {
+    name location { name }
+    jobs { name description }
+    schedules { name cronSchedule scheduleState { status } pipelineName }
+} } } }
+"""
+LAUNCH = """
+mutation ($params: ExecutionParams!) { launchRun(executionParams: $params) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on PythonError { message }
+    ... on InvalidSubsetError { message }
+    ... on RunConfigValidationInvalid { errors { message } }
+} }
+"""
+RUN = """
+query ($runId: ID!) { runOrError(runId: $runId) {
+    __typename ... on Run { status }
+} }
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _graphql(url: str, query_text: str, variables: dict | None = None) -> dict:
+    response = requests.post(
+        url, json={"query": query_text, "variables": variables or {}}, timeout=60
+    )
+    response.raise_for_status()
+    body = response.json()
+    assert "errors" not in body, body["errors"]
+    return body["data"]
+
+
+@pytest.fixture
+def dagster_ui(published_demo, tmp_path):
+    """`dagster dev -w workspace.yaml` on a free port, on a copy of the published demo."""
+    workdir = copy_workdir(published_demo, tmp_path / "wd")
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copyfile(REPO / "orchestration" / "dagster.yaml", home / "dagster.yaml")
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "CUSTSEG_WORKDIR": str(workdir),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    log = (tmp_path / "dagster_dev.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml",
+         "-h", "127.0.0.1", "-p", str(port)],
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}/graphql"
+    deadline = time.monotonic() + 180
+    try:
+        while True:
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/server_info", timeout=5).ok:
+                    break
+            except requests.ConnectionError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(
+                    "dagster dev did not come up:\n" + (tmp_path / "dagster_dev.log").read_text()
+                )
+            time.sleep(1)
+        yield url, workdir, tmp_path / "dagster_dev.log"
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+
+
+def test_ui_serves_the_graph_and_runs_the_daily_job(dagster_ui):
+    url, workdir, log = dagster_ui
+
+    nodes = _graphql(url, ASSETS)["assetNodes"]
+    groups = {"/".join(n["assetKey"]["path"]): n["groupName"] for n in nodes}
+    assert {"ingest", "staging", "features", "ml", "marts", "exports"} <= set(groups.values())
+    assert groups["raw_transactions"] == "ingest"
+    assert groups["customer_scores"] == "ml"
+    assert groups["powerbi_export"] == "exports"
+    assert all(n["description"] for n in nodes), [
+        n["assetKey"]["path"] for n in nodes if not n["description"]
+    ]
+
+    repos = _graphql(url, REPOSITORIES)["repositoriesOrError"]["nodes"]
+    (repo,) = repos
+    assert repo["location"]["name"] == "custseg"
+    jobs = {j["name"] for j in repo["jobs"]}
+    assert {"full_pipeline", "scoring_pipeline", "refit_models"} <= jobs
+    schedules = {s["name"]: s for s in repo["schedules"]}
+    assert schedules["daily_scoring"]["pipelineName"] == "scoring_pipeline"
+    assert schedules["weekly_refit"]["pipelineName"] == "refit_models"
+    assert {s["scheduleState"]["status"] for s in schedules.values()} == {"STOPPED"}
+
+    (before,) = query(workdir, "select max(scored_at) from ml.customer_scores")[0]
+    params = {
+        "selector": {
+            "repositoryLocationName": "custseg",
+            "repositoryName": repo["name"],
+            "jobName": "scoring_pipeline",
+        },
+        "runConfigData": {},
+    }
+    launched = _graphql(url, LAUNCH, {"params": params})["launchRun"]
+    assert launched["__typename"] == "LaunchRunSuccess", launched
+    run_id = launched["run"]["runId"]
+
+    status, deadline = None, time.monotonic() + 600
+    while time.monotonic() < deadline:
+        status = _graphql(url, RUN, {"runId": run_id})["runOrError"]["status"]
+        if status in {"SUCCESS", "FAILURE", "CANCELED"}:
+            break
+        time.sleep(2)
+    assert status == "SUCCESS", log.read_text()[-5000:]
+    (after,) = query(workdir, "select max(scored_at) from ml.customer_scores")[0]
+    assert after > before
+    assert (workdir / "reports" / "latest.html").is_file()
