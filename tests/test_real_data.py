@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.conftest import REPO
 from tests.pipeline_utils import query, run
 
 pytestmark = pytest.mark.slow
+
+
+def online_retail_parquet_run(tmp_path_factory) -> Path:
+    """The workdir of one run of examples/online_retail.yaml per test session.
+
+    Shared with tests/test_database_source.py, which compares its marts with a run from
+    PostgreSQL; the tests only read it. (A plain session fixture would run once per module
+    that uses it, hence the marker file.)
+    """
+    workdir = tmp_path_factory.getbasetemp() / "online_retail_parquet" / "wd"
+    done = workdir.parent / "complete"
+    if not done.exists():
+        run(workdir, REPO / "examples" / "online_retail.yaml")
+        done.touch()
+    return workdir
 
 
 @pytest.mark.parametrize(
@@ -21,10 +38,13 @@ pytestmark = pytest.mark.slow
     ],
 )
 def test_real_data_set_end_to_end(
-    tmp_path, shared_data, config, rows_read, customers, quarantined, revenue
+    tmp_path, tmp_path_factory, shared_data, config, rows_read, customers, quarantined, revenue
 ):
-    workdir = tmp_path / "wd"
-    run(workdir, REPO / "examples" / config)
+    if config == "online_retail.yaml":
+        workdir = online_retail_parquet_run(tmp_path_factory)
+    else:
+        workdir = tmp_path / "wd"
+        run(workdir, REPO / "examples" / config)
 
     log = query(
         workdir, "select sum(rows_read), sum(rows_loaded), sum(rows_rejected) from raw.load_log"

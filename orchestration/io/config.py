@@ -3,7 +3,9 @@
 A config file is YAML (see ``examples/``). Paths inside it are relative to
 ``data_root``, which is itself relative to the config file's folder. The
 built-in demo config (:func:`demo_config`) points at generated data in the
-workdir.
+workdir. A source is either files (``path``) or a SQL database (``database`` +
+``table`` or ``query``, docs/database_source.md); database credentials are never
+in the file, only the names of the environment variables that hold them.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
 
 FileFormat = Literal["csv", "parquet", "whitespace", "fixed_width"]
 
@@ -58,12 +62,66 @@ class ConfigError(ValueError):
     """A config file that cannot be used; the message names the file and the key."""
 
 
-class SourceConfig(BaseModel):
-    """One input: a file (or glob) and how to read it."""
+ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+class DatabaseConfig(BaseModel):
+    """Where a database source connects: a URL without its password, or the name of an
+    environment variable holding the whole URL; the password only ever comes from the
+    environment (``password_env``, or inside ``url_env``'s value)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    path: str | list[str]
+    # e.g. postgresql://user@host:5432/db (libpq URI: ADBC driver); any other SQLAlchemy URL
+    # (mysql+pymysql://..., sqlite:////abs/path.db) goes through SQLAlchemy with its own driver.
+    url: str | None = None
+    url_env: str | None = Field(default=None, pattern=ENV_NAME)
+    password_env: str | None = Field(default=None, pattern=ENV_NAME)
+    connect_timeout: int = Field(default=10, ge=1, le=600)  # seconds (PostgreSQL)
+    batch_rows: int = Field(default=100_000, ge=1)  # rows per Arrow batch into DuckDB
+
+    @model_validator(mode="after")
+    def _check(self) -> DatabaseConfig:
+        if (self.url is None) == (self.url_env is None):
+            raise ValueError(
+                "database needs exactly one of `url` (without the password) and `url_env` "
+                "(the name of an environment variable holding the URL)"
+            )
+        if self.url is not None:
+            url = parse_url(self.url, "database.url")
+            if url.password is not None or "password" in url.query:
+                raise ValueError(
+                    "database.url must not contain a password: name the environment variable "
+                    "that holds it in `password_env` (or put the whole URL in one and use `url_env`)"
+                )
+        return self
+
+
+def parse_url(text: str, where: str) -> URL:
+    """A SQLAlchemy URL; the error never repeats ``text`` (it may hold a password)."""
+    try:
+        return make_url(text)
+    except (ArgumentError, ValueError):
+        raise ValueError(
+            f"{where} is not a database URL like postgresql://user@host:5432/dbname"
+        ) from None
+
+
+# Keys that only mean something for files; a database source must not set them.
+FILE_ONLY = ("format", "delimiter", "quote", "encoding", "header", "widths", "max_line_size")
+
+
+class SourceConfig(BaseModel):
+    """One input: a file (or glob) and how to read it, or a database table or query."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str | list[str] | None = None
+    # Database source: `database` with exactly one of `table` ([schema.]name, quoted as
+    # given) and `query` (a SELECT); no `path`.
+    database: DatabaseConfig | None = None
+    table: str | None = Field(default=None, min_length=1)
+    query: str | None = Field(default=None, min_length=1)
     format: FileFormat | None = None  # inferred from the extension when omitted
     delimiter: str | None = None  # csv only; sniffed when omitted
     quote: str = '"'  # csv only
@@ -95,6 +153,19 @@ class SourceConfig(BaseModel):
     def _check(self) -> SourceConfig:
         if self.format == "fixed_width" and not self.widths:
             raise ValueError("format fixed_width needs `widths: {column: [start, end]}`")
+        if self.database is None:
+            if self.table is not None or self.query is not None:
+                raise ValueError("`table` and `query` need a `database:` (url or url_env)")
+            if self.path is None:
+                raise ValueError("a source needs `path` (files) or `database` (a SQL database)")
+            return self
+        if self.path is not None:
+            raise ValueError("a source has either `path` or `database`, not both")
+        if (self.table is None) == (self.query is None):
+            raise ValueError("a database source needs exactly one of `table` and `query`")
+        file_only = sorted(set(FILE_ONLY) & self.model_fields_set)
+        if file_only:
+            raise ValueError(f"{file_only} apply to files only, not to a database source")
         return self
 
 
@@ -275,7 +346,8 @@ def load_config(path: str | Path) -> ProjectConfig:
             f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}"
             for err in exc.errors()
         )
-        raise ConfigError(f"{path}: {details}") from exc
+        # Not chained: pydantic's own text repeats the input, which may hold a database URL.
+        raise ConfigError(f"{path}: {details}") from None
 
 
 def demo_config(data_dir: str | Path) -> ProjectConfig:

@@ -6,7 +6,9 @@ records rows read / loaded / rejected per file, and rows read always equals
 loaded + rejected. A file that cannot be read at all, or lacks a required
 column, raises :class:`IngestError` naming the file and the column; the
 previous raw tables are left untouched because the swap happens in one
-transaction at the end.
+transaction at the end. A database source (orchestration/io/database.py) is
+streamed into the same ``src`` relation a file gets and goes through the same
+rules; it is named by its URL without the password.
 
 Row-level rules (each failing rule adds ``<rule> <canonical> (<your column>)`` to the
 row's reason; several are joined with ``'; '``):
@@ -33,6 +35,7 @@ from __future__ import annotations
 import codecs
 import datetime as dt
 import glob
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -298,7 +301,7 @@ def _date_formats(cfg: SourceConfig) -> list[str]:
 
 
 def _build_select(
-    source: str, cfg: SourceConfig, src_types: dict[str, str], path: Path, today: dt.date
+    source: str, cfg: SourceConfig, src_types: dict[str, str], origin: str, today: dt.date
 ) -> str:
     """SELECT over ``src`` giving canonical columns + ``_reason`` (empty string when valid).
 
@@ -368,7 +371,7 @@ def _build_select(
     select = ", ".join(f"{expr} as {ident(name)}" for name, expr in exprs.items())
     reason = f"concat_ws('; ', {', '.join(reasons)})" if reasons else "''"
     return (
-        f"select {select}, {literal(str(path))} as _source_file, _source_row, "
+        f"select {select}, {literal(origin)} as _source_file, _source_row, "
         f"{reason} as _reason from (select {', '.join(inner)} from src)"
     )
 
@@ -376,8 +379,8 @@ def _build_select(
 DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 
 
-def _check_columns(source: str, cfg: SourceConfig, src_types: dict[str, str], path: Path) -> None:
-    """Every mapped column must be in the file; the error lists all missing ones."""
+def _check_columns(source: str, cfg: SourceConfig, src_types: dict[str, str], name: str) -> None:
+    """Every mapped column must be in the file (or table); the error lists all missing ones."""
     present = [c for c in src_types if c != "_source_row"]
     missing = [
         f"{col!r} (mapped to {canonical}{', required' if canonical in REQUIRED[source] else ''})"
@@ -388,7 +391,7 @@ def _check_columns(source: str, cfg: SourceConfig, src_types: dict[str, str], pa
         return
     which = "required column" if len(missing) == 1 and "required" in missing[0] else "column"
     msg = (
-        f"{path}: {which}{'s' if len(missing) > 1 else ''} not found: {', '.join(missing)}; "
+        f"{name}: {which}{'s' if len(missing) > 1 else ''} not found: {', '.join(missing)}; "
         f"columns present: {present}"
     )
     if len(present) == 1:
@@ -449,10 +452,12 @@ def ingest(
     data_root: str | None = None,
     log=print,
     today: dt.date | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> IngestResult:
     """Full load of every configured source into ``raw.*``, replacing the previous load.
 
-    ``today`` is the load date for the "date in the future" rule (default: the local date).
+    ``today`` is the load date for the "date in the future" rule (default: the local date);
+    ``environ`` holds database credentials (default: the process environment).
     """
     root = config.resolve_root(data_root)
     today = today or dt.date.today()
@@ -464,34 +469,43 @@ def ingest(
     for source, cfg in config.sources().items():
         if cfg is None:
             continue
+        if cfg.database is not None:
+            # Imported here: the database drivers load only for a database source.
+            from orchestration.io.database import stage_source
+
+            name = stage_source(con, source, cfg, log, environ)
+            result.files.append(_load_src(con, source, cfg, name, run_id, today))
+            _log_counts(log, result.files[-1])
+            continue
         for path in resolve_files(cfg, root, source):
             log(f"  reading {source}: {path}")
             try:
-                result.files.append(_load_file(con, source, cfg, path, run_id, today))
+                _register_source(con, cfg, path)
+                result.files.append(_load_src(con, source, cfg, str(path), run_id, today))
             except duckdb.Error as exc:
                 # E.g. a Parquet page that is corrupt although the footer reads.
                 raise _read_error(path, _infer_format(cfg, path), cfg, exc) from exc
-            f = result.files[-1]
-            log(
-                f"    {f.rows_read:,} rows read, {f.rows_loaded:,} loaded, "
-                f"{f.rows_rejected:,} quarantined"
-            )
+            _log_counts(log, result.files[-1])
     _publish(con, result)
     return result
 
 
-def _load_file(
+def _log_counts(log, f: FileLoad) -> None:
+    log(f"    {f.rows_read:,} rows read, {f.rows_loaded:,} loaded, {f.rows_rejected:,} quarantined")
+
+
+def _load_src(
     con: duckdb.DuckDBPyConnection,
     source: str,
     cfg: SourceConfig,
-    path: Path,
+    name: str,
     run_id: str,
     today: dt.date,
 ) -> FileLoad:
-    _register_source(con, cfg, path)
+    """Parse the registered ``src`` relation into ``_ok_<source>`` / ``_bad_<source>``."""
     src_types = dict(con.execute("select column_name, column_type from (describe src)").fetchall())
-    _check_columns(source, cfg, src_types, path)
-    select = _build_select(source, cfg, src_types, path, today)
+    _check_columns(source, cfg, src_types, name)
+    select = _build_select(source, cfg, src_types, name, today)
     con.execute(f"create or replace temp table _parsed as {select}")
     if cfg.unique_key:
         _quarantine_duplicate_keys(con, source, cfg.unique_key)
@@ -511,7 +525,7 @@ def _load_file(
             f"from _parsed p join src s on s._source_row = p._source_row "
             f"where p._reason <> ''"
         )
-    return FileLoad(source, str(path), read, read - bad, bad)
+    return FileLoad(source, name, read, read - bad, bad)
 
 
 def _publish(con: duckdb.DuckDBPyConnection, result: IngestResult) -> None:
