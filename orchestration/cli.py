@@ -100,7 +100,8 @@ def _print_summary(settings: Settings) -> None:
     print(f"\nSegments (production segmentation: {algorithm}):")
     print(summary.to_string(index=False))
     print(f"Warehouse:      {wh}")
-    print(f"Power BI files: {Path(s.workdir) / 'exports' / 'powerbi'}")
+    exports = Path(s.export_dir) if s.export_dir else Path(s.workdir) / "exports"
+    print(f"Power BI files: {exports / 'powerbi'}")
     print(f"Report:         {Path(s.workdir) / 'reports' / 'latest.html'}")
 
 
@@ -111,6 +112,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         data_root=args.data_root,
         as_of_date=args.as_of,
         lock_timeout=args.lock_timeout,
+        export_dir=args.export_dir,
+        env=args.env,
     )
     if args.config is not None:
         from orchestration.io.config import load_config
@@ -173,6 +176,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--config", default=env.config_path, help="project config YAML (default: demo)")
     r.add_argument("--workdir", default=env.workdir or DEFAULT_WORKDIR)
     r.add_argument("--data-root", default=env.data_root, help="override the config's data_root")
+    r.add_argument(
+        "--export-dir",
+        default=env.export_dir,
+        help="publish the Power BI export here (default WORKDIR/exports)",
+    )
+    r.set_defaults(env=env.env)
     r.add_argument("--as-of", default=env.as_of_date, help="as-of date YYYY-MM-DD")
     r.add_argument(
         "--lock-timeout",
@@ -201,8 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     try:
+        args = build_parser().parse_args(argv)
         return args.func(args)
     except (ValueError, FileNotFoundError) as exc:
         print(f"custseg: error: {exc}", file=sys.stderr)

@@ -100,6 +100,7 @@ def build_definitions(settings: Settings, loggers: dict | None = None) -> dg.Def
                 data_root=s.data_root,
                 as_of_date=s.as_of_date,
                 lock_timeout=s.lock_timeout,
+                export_dir=s.export_dir,
             ),
             "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()),
         },

@@ -33,6 +33,7 @@ class WarehouseResource(dg.ConfigurableResource):
     data_root: str | None = None
     as_of_date: str | None = None
     lock_timeout: float = 600.0
+    export_dir: str | None = None
     _lock: WorkdirLock | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
@@ -61,7 +62,8 @@ class WarehouseResource(dg.ConfigurableResource):
 
     @property
     def exports_dir(self) -> Path:
-        return self.root / "exports"
+        """Where the Power BI export is published: ``export_dir`` or ``WORKDIR/exports``."""
+        return Path(self.export_dir) if self.export_dir else self.root / "exports"
 
     @property
     def data_docs_dir(self) -> Path:

@@ -1,22 +1,39 @@
-"""The one place that reads the environment.
+"""The one place that reads the environment (database passwords aside, see below).
 
 Everything else receives a :class:`Settings` (or the Dagster resources built
-from it). Variables:
+from it). Variables (``.env.example`` lists them with examples):
 
-``CUSTSEG_WORKDIR``     where the warehouse, exports and reports live (default ``.custseg``)
-``CUSTSEG_CONFIG``      project config YAML; unset means the built-in demo data
-``CUSTSEG_DATA_ROOT``   overrides ``data_root`` of the config file
-``CUSTSEG_AS_OF_DATE``  ``YYYY-MM-DD``; unset means the day after the last transaction
+``CUSTSEG_ENV``          ``dev`` (default) or ``prod``
+``CUSTSEG_WORKDIR``      where the warehouse, models, reports (and by default the exports)
+                         live (default ``.custseg``; required in ``prod``)
+``CUSTSEG_CONFIG``       project config YAML; unset means the built-in demo data (dev
+                         only: ``prod`` requires a config)
+``CUSTSEG_DATA_ROOT``    overrides ``data_root`` of the config file
+``CUSTSEG_EXPORT_DIR``   where the Power BI export is published (default
+                         ``WORKDIR/exports``), e.g. a shared folder the gateway reads
+``CUSTSEG_AS_OF_DATE``   ``YYYY-MM-DD``; unset means the day after the last transaction
 ``CUSTSEG_LOCK_TIMEOUT`` seconds a run waits for another run on the same workdir (600)
+
+``dev`` runs on local files and, without a config, on generated demo data. ``prod``
+refuses to start without an explicit workdir and config, so a production deployment
+never falls back to demo data by accident. Database passwords are named by the config
+(``password_env`` / ``url_env``) and read only when the ingest connects
+(``orchestration/io/database.py``), so they never sit in a settings object.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_WORKDIR = ".custseg"
+ENVIRONMENTS = ("dev", "prod")
+
+
+class SettingsError(ValueError):
+    """The environment variables do not make a usable configuration."""
 
 
 @dataclass(frozen=True)
@@ -26,15 +43,35 @@ class Settings:
     data_root: str | None = None
     as_of_date: str | None = None
     lock_timeout: float = 600.0
+    export_dir: str | None = None
+    env: str = "dev"
 
     @classmethod
-    def from_env(cls) -> Settings:
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        e = os.environ if environ is None else environ
+        env = (e.get("CUSTSEG_ENV") or "dev").strip().lower()
+        if env not in ENVIRONMENTS:
+            raise SettingsError(f"CUSTSEG_ENV must be one of {ENVIRONMENTS}, got {env!r}")
+        if env == "prod":
+            missing = [v for v in ("CUSTSEG_WORKDIR", "CUSTSEG_CONFIG") if not e.get(v)]
+            if missing:
+                raise SettingsError(
+                    f"CUSTSEG_ENV=prod needs {' and '.join(missing)}: production never runs "
+                    "on the demo data or in a default folder (see .env.example)"
+                )
+        timeout = e.get("CUSTSEG_LOCK_TIMEOUT") or "600"
+        try:
+            lock_timeout = float(timeout)
+        except ValueError:
+            raise SettingsError(f"CUSTSEG_LOCK_TIMEOUT must be seconds, got {timeout!r}") from None
         return cls(
-            workdir=os.environ.get("CUSTSEG_WORKDIR") or DEFAULT_WORKDIR,
-            config_path=os.environ.get("CUSTSEG_CONFIG") or None,
-            data_root=os.environ.get("CUSTSEG_DATA_ROOT") or None,
-            as_of_date=os.environ.get("CUSTSEG_AS_OF_DATE") or None,
-            lock_timeout=float(os.environ.get("CUSTSEG_LOCK_TIMEOUT") or 600.0),
+            workdir=e.get("CUSTSEG_WORKDIR") or DEFAULT_WORKDIR,
+            config_path=e.get("CUSTSEG_CONFIG") or None,
+            data_root=e.get("CUSTSEG_DATA_ROOT") or None,
+            as_of_date=e.get("CUSTSEG_AS_OF_DATE") or None,
+            lock_timeout=lock_timeout,
+            export_dir=e.get("CUSTSEG_EXPORT_DIR") or None,
+            env=env,
         )
 
     def resolved(self) -> Settings:
@@ -49,4 +86,6 @@ class Settings:
             data_root=_abs(self.data_root),
             as_of_date=self.as_of_date,
             lock_timeout=self.lock_timeout,
+            export_dir=_abs(self.export_dir),
+            env=self.env,
         )

@@ -42,7 +42,7 @@ def _href(target: Path, start: Path) -> str:
     return quote(Path(os.path.relpath(target, start)).as_posix())
 
 
-def _links(workdir: Path, data: ReportData) -> dict[str, str]:
+def _links(workdir: Path, data: ReportData, exports_dir: Path | None = None) -> dict[str, str]:
     out = reports_dir(workdir)
     links = {}
     docs = [out / "data_docs" / "index.html"]
@@ -50,7 +50,7 @@ def _links(workdir: Path, data: ReportData) -> dict[str, str]:
     existing = next((p for p in docs if p.is_file()), None)
     if existing:
         links["data_docs"] = _href(existing, out)
-    powerbi = workdir / "exports" / "powerbi"
+    powerbi = (exports_dir or workdir / "exports") / "powerbi"
     if powerbi.exists():
         links["powerbi"] = _href(powerbi, out) + "/"
     return links
@@ -69,6 +69,7 @@ def write_report(
     churn_horizon_days: int = 90,
     min_expected_value: float = 1.0,
     now: datetime | None = None,
+    exports_dir: Path | None = None,
 ) -> ReportResult:
     """Render the report of the warehouse ``con`` to ``WORKDIR/reports/``.
 
@@ -79,7 +80,7 @@ def write_report(
     workdir = Path(workdir)
     now = now or datetime.now(UTC)
     data = load_report_data(con, workdir, churn_horizon_days, min_expected_value)
-    data.links = _links(workdir, data)
+    data.links = _links(workdir, data, exports_dir)
     html = render_report(data, run_id, now)
     out = reports_dir(workdir)
     out.mkdir(parents=True, exist_ok=True)
