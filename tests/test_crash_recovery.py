@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
-import pytest
 
 from tests.conftest import REPO
 from tests.pipeline_utils import copy_workdir, run
@@ -47,21 +46,22 @@ def _start_and_kill(workdir: Path, when: str, delay: float) -> None:
     assert any(when in s for s in seen), "".join(seen)
 
 
-@pytest.mark.parametrize(
-    ("stage", "delay"),
-    [
-        ("▶ dbt features", 3.0),  # inside the dbt subprocess
-        ("▶ segmentation refit", 1.0),  # inside the Python ML step
-    ],
-)
-def test_sigkill_mid_run_then_rerun_succeeds(published_demo, tmp_path, stage, delay):
+KILLS = [
+    ("▶ dbt features", 3.0),  # inside the dbt subprocess
+    ("▶ segmentation refit", 1.0),  # inside the Python ML step
+]
+
+
+def test_sigkill_mid_run_then_rerun_succeeds(published_demo, tmp_path):
+    """Killed twice in a row (in dbt, then in the ML step); one plain rerun recovers."""
     workdir = tmp_path / "wd"
     copy_workdir(published_demo, workdir)
     first = _assert_complete_export(workdir)
 
-    _start_and_kill(workdir, stage, delay)
-    # Readers see a complete export: the old one (or the new one, if the swap happened).
-    _assert_complete_export(workdir)
+    for stage, delay in KILLS:
+        _start_and_kill(workdir, stage, delay)
+        # Readers see a complete export: the old one (or the new one, if the swap happened).
+        _assert_complete_export(workdir)
 
     run(workdir)  # no manual cleanup
     assert _assert_complete_export(workdir) != first

@@ -2,11 +2,15 @@
 
 Starts the webserver (with the daemon, as `make dev` does: the instance queues runs,
 one at a time) on a free loopback port, reads the asset graph, jobs and schedules
-through the GraphQL API, launches the daily job and waits for it to succeed.
+through the GraphQL API, launches the daily job and waits for it to succeed. While it
+runs, a second pipeline run on the same workdir (as `custseg run` would start) must
+fail naming it, and the first run's results must be complete.
 """
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import shutil
 import signal
@@ -16,9 +20,13 @@ import sys
 import time
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 import requests
 
+from orchestration.cli import run_pipeline
+from orchestration.io.lock import LOCK_FILE
+from orchestration.settings import Settings
 from tests.conftest import REPO
 from tests.pipeline_utils import copy_workdir, query
 
@@ -147,6 +155,26 @@ def test_ui_serves_the_graph_and_runs_the_daily_job(dagster_ui):
     assert launched["__typename"] == "LaunchRunSuccess", launched
     run_id = launched["run"]["runId"]
 
+    # A second run on the same workdir while this one runs: it fails naming the first.
+    lock = workdir / LOCK_FILE
+    deadline = time.monotonic() + 300
+    while not (lock.exists() and run_id in lock.read_text()):
+        assert time.monotonic() < deadline, "the launched run never took the workdir"
+        time.sleep(0.5)
+    second = run_pipeline(
+        Settings(workdir=str(workdir), lock_timeout=1.0),
+        stream=io.StringIO(),
+        job_name="scoring_pipeline",
+    )
+    assert not second.success
+    errors = " ".join(
+        e.event_specific_data.error.to_string()
+        for e in second.all_events
+        if e.is_failure and getattr(e.event_specific_data, "error", None) is not None
+    )
+    assert f"is in use by run {run_id}" in errors and "waited" in errors, errors
+    assert not any(e.is_step_success for e in second.all_events)
+
     status, deadline = None, time.monotonic() + 600
     while time.monotonic() < deadline:
         status = _graphql(url, RUN, {"runId": run_id})["runOrError"]["status"]
@@ -157,3 +185,11 @@ def test_ui_serves_the_graph_and_runs_the_daily_job(dagster_ui):
     (after,) = query(workdir, "select max(scored_at) from ml.customer_scores")[0]
     assert after > before
     assert (workdir / "reports" / "latest.html").is_file()
+    # Nothing corrupted: the published export is complete and matches the warehouse.
+    published = workdir / "exports" / "powerbi"
+    manifest = json.loads((published / "manifest.json").read_text())
+    assert manifest["run_id"] == run_id
+    for entry in manifest["tables"]:
+        assert pq.read_table(published / entry["file"]).num_rows == entry["rows"]
+    rows = {e["name"]: e["rows"] for e in manifest["tables"]}
+    assert query(workdir, "select count(*) from marts.dim_customer")[0][0] == rows["dim_customer"]
