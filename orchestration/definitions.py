@@ -10,17 +10,17 @@ else: no dbt run, no database.
 from __future__ import annotations
 
 import dagster as dg
-from dagster_dbt import DbtCliResource
 
 from orchestration.assets.checks import GX_CHECKS
 from orchestration.assets.dbt import dbt_features, dbt_marts
 from orchestration.assets.export import powerbi_export
-from orchestration.assets.ingest import ingest_sources
+from orchestration.assets.ingest import ingest_run_config, ingest_sources
 from orchestration.assets.report import customer_report
 from orchestration.assets.scores import churn_training_features, customer_scores, value_models
 from orchestration.assets.segmentation import customer_clusters, segmentation_model
-from orchestration.dbt import dbt_executable, dbt_project
+from orchestration.dbt import CustsegDbtCli, dbt_executable, dbt_project
 from orchestration.resources import WarehouseResource
+from orchestration.sensors import build_inbox_sensor
 from orchestration.settings import Settings
 
 ALL_ASSETS = [
@@ -63,7 +63,17 @@ refit_models = dg.define_asset_job(
     "Gamma-Gamma) and churn models, then re-score customers, rebuild the marts and publish.",
 )
 
-JOBS = [full_pipeline, scoring_pipeline, refit_models]
+incremental_scoring = dg.define_asset_job(
+    "incremental_scoring",
+    selection=dg.AssetSelection.all() - REFIT,
+    config=ingest_run_config("incremental"),
+    description="Run by `inbox_sensor`: APPEND the new inbox files to raw.transactions (each "
+    "file once; content loaded before is skipped), then as `scoring_pipeline`: dbt features -> "
+    "segments and scores with the SAVED models -> dbt marts -> Power BI export -> report. "
+    "Launched by hand it loads every inbox file not loaded yet.",
+)
+
+JOBS = [full_pipeline, scoring_pipeline, refit_models, incremental_scoring]
 
 daily_scoring = dg.ScheduleDefinition(
     name="daily_scoring",
@@ -88,21 +98,23 @@ SCHEDULES = [daily_scoring, weekly_refit]
 
 def build_definitions(settings: Settings, loggers: dict | None = None) -> dg.Definitions:
     s = settings.resolved()
+    warehouse = WarehouseResource(
+        workdir=s.workdir,
+        config_path=s.config_path,
+        data_root=s.data_root,
+        as_of_date=s.as_of_date,
+        lock_timeout=s.lock_timeout,
+        export_dir=s.export_dir,
+    )
     return dg.Definitions(
         assets=ALL_ASSETS,
         asset_checks=GX_CHECKS,
         jobs=JOBS,
         schedules=SCHEDULES,
+        sensors=[build_inbox_sensor(warehouse, incremental_scoring)],
         resources={
-            "warehouse": WarehouseResource(
-                workdir=s.workdir,
-                config_path=s.config_path,
-                data_root=s.data_root,
-                as_of_date=s.as_of_date,
-                lock_timeout=s.lock_timeout,
-                export_dir=s.export_dir,
-            ),
-            "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()),
+            "warehouse": warehouse,
+            "dbt": CustsegDbtCli(project_dir=dbt_project, dbt_executable=dbt_executable()),
         },
         # DuckDB takes one writer at a time: run the steps one after another in one process.
         executor=dg.in_process_executor,
