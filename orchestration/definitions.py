@@ -23,7 +23,7 @@ from orchestration.resources import WarehouseResource
 from orchestration.sensors import build_inbox_sensor
 from orchestration.settings import Settings
 
-ALL_ASSETS = [
+_ASSETS = [
     ingest_sources,
     dbt_features,
     segmentation_model,
@@ -35,6 +35,27 @@ ALL_ASSETS = [
     powerbi_export,
     customer_report,
 ]
+
+# Who to ask about each stage, shown in the UI and searchable (owner:, tag:stage=).
+OWNERS = {
+    "ingest": "team:data-engineering",
+    "staging": "team:data-engineering",
+    "features": "team:data-engineering",
+    "ml": "team:data-science",
+    "marts": "team:analytics-engineering",
+    "exports": "team:analytics",
+}
+
+
+def _owned(spec: dg.AssetSpec) -> dg.AssetSpec:
+    stage = spec.group_name or "default"
+    return spec.replace_attributes(
+        owners=[OWNERS.get(stage, "team:data-engineering")],
+        tags={**spec.tags, "stage": stage},
+    )
+
+
+ALL_ASSETS = dg.map_asset_specs(_owned, _ASSETS)
 
 # The refit: re-choose and refit the segmentation, rebuild the churn cut-offs and refit
 # the value and churn models. Everything else only applies the saved models.

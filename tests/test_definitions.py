@@ -127,3 +127,17 @@ def test_dagster_definitions_validate_loads_the_workspace(tmp_path):
     )  # fmt: skip
     assert out.returncode == 0, out.stdout + out.stderr
     assert "All code locations passed validation" in out.stdout + out.stderr
+
+
+def test_every_asset_has_an_owner_and_its_stage_tag(defs):
+    specs = {
+        spec.key.to_user_string(): spec
+        for assets_def in defs.resolve_asset_graph().assets_defs
+        for spec in assets_def.specs
+    }
+    assert len(specs) > 30
+    for key, spec in specs.items():
+        assert spec.owners and spec.owners[0].startswith("team:"), key
+        assert spec.tags.get("stage") == spec.group_name, key
+    assert specs["customer_scores"].owners == ["team:data-science"]
+    assert specs["raw_transactions"].owners == ["team:data-engineering"]
