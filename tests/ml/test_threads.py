@@ -21,3 +21,23 @@ def test_large_inputs_keep_the_default_threads():
     before = _max_threads()
     with native_threads(SMALL_ROWS):
         assert _max_threads() == before
+
+
+def _wait_policy_after_import(module: str, preset: str | None) -> str:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if preset:
+        env["OMP_WAIT_POLICY"] = preset
+    code = f"import {module}, os; print(os.environ['OMP_WAIT_POLICY'])"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+def test_openmp_threads_sleep_while_waiting_unless_the_user_says_otherwise():
+    assert _wait_policy_after_import("ml", None) == "PASSIVE"
+    assert _wait_policy_after_import("orchestration", None) == "PASSIVE"
+    assert _wait_policy_after_import("ml", "ACTIVE") == "ACTIVE"
