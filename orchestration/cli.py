@@ -27,7 +27,7 @@ def _cmd_parse(_args: argparse.Namespace) -> int:
     return 0
 
 
-JOBS = ("full_pipeline", "scoring_pipeline", "refit_models")
+JOBS = ("full_pipeline", "scoring_pipeline", "refit_models", "incremental_scoring")
 
 
 def run_pipeline(
@@ -36,10 +36,12 @@ def run_pipeline(
     verbose: bool = False,
     timings: dict | None = None,
     job_name: str = "full_pipeline",
+    run_config: dict | None = None,
 ):
     """Materialise a job's assets (default: the whole graph) in this process.
 
-    Returns the Dagster result.
+    Returns the Dagster result. ``run_config`` (e.g. a sensor's request) replaces the job's
+    own default config; the loggers are added to it.
 
     Progress lines go to ``stream`` (stdout); dbt's own output goes to
     ``WORKDIR/logs/last_run.log`` unless ``verbose``.
@@ -76,8 +78,9 @@ def run_pipeline(
         stack.callback(instance.dispose)
         # Only the progress logger: Dagster's console logger prints every event at DEBUG.
         loggers = {"progress": {}} if not verbose else {"progress": {}, "console": {}}
+        config = run_config if run_config is not None else (job.run_config or {})
         return job.execute_in_process(
-            instance=instance, raise_on_error=False, run_config={"loggers": loggers}
+            instance=instance, raise_on_error=False, run_config={**config, "loggers": loggers}
         )
 
 
@@ -195,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=JOBS,
         default="full_pipeline",
         help="full_pipeline (default: everything, refits the segmentation), scoring_pipeline "
-        "(segments and scores from the saved models, no refit) or refit_models",
+        "(segments and scores from the saved models, no refit), refit_models or incremental_scoring (append new inbox files, then score)",
     )
     r.set_defaults(func=_cmd_run)
 

@@ -5,7 +5,9 @@ A config file is YAML (see ``examples/``). Paths inside it are relative to
 built-in demo config (:func:`demo_config`) points at generated data in the
 workdir. A source is either files (``path``) or a SQL database (``database`` +
 ``table`` or ``query``, docs/database_source.md); database credentials are never
-in the file, only the names of the environment variables that hold them.
+in the file, only the names of the environment variables that hold them. The
+transactions source may name an ``inbox``: a folder of new deliveries in the same
+format, loaded incrementally (orchestration/sensors.py) and by every full load.
 """
 
 from __future__ import annotations
@@ -14,7 +16,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -107,8 +116,22 @@ def parse_url(text: str, where: str) -> URL:
         ) from None
 
 
+class InboxConfig(BaseModel):
+    """A folder new transaction files are dropped into (same format and columns as
+    ``path``). The sensor ``inbox_sensor`` loads each new file once, incrementally; a full
+    load reads the configured files and then every inbox file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str  # a folder, relative to data_root
+    pattern: str = "*"  # glob of the files in it; hidden and *.tmp / *.part files never match
+    # Files modified more recently than this are still being written: left for the next look.
+    settle_seconds: float = Field(default=2.0, ge=0)
+
+
 # Keys that only mean something for files; a database source must not set them.
 FILE_ONLY = ("format", "delimiter", "quote", "encoding", "header", "widths", "max_line_size")
+FILE_ONLY += ("inbox",)
 
 
 class SourceConfig(BaseModel):
@@ -148,6 +171,14 @@ class SourceConfig(BaseModel):
     unique_key: list[str] | None = None
     # csv / line-based readers: longest accepted line in bytes (DuckDB's own default is 2 MB).
     max_line_size: int = Field(default=64 * 1024 * 1024, gt=0)
+    # transactions only: a folder of new files, e.g. `inbox: inbox/transactions` or
+    # `inbox: {path: inbox, pattern: "*.csv"}`.
+    inbox: InboxConfig | None = None
+
+    @field_validator("inbox", mode="before")
+    @classmethod
+    def _inbox_shorthand(cls, value: Any) -> Any:
+        return {"path": value} if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _check(self) -> SourceConfig:
@@ -294,6 +325,8 @@ class ProjectConfig(BaseModel):
             cfg = getattr(self, source)
             if cfg is None:
                 continue
+            if cfg.inbox is not None and source != "transactions":
+                raise ValueError(f"{source}.inbox: only the transactions source has an inbox")
             unknown = sorted(set(cfg.columns) - set(CANONICAL[source]))
             if unknown:
                 raise ValueError(
@@ -318,6 +351,16 @@ class ProjectConfig(BaseModel):
         if data_root_override:
             return Path(data_root_override).expanduser().resolve()
         return (Path(self.base_dir) / self.data_root).resolve()
+
+    def inbox_dir(self, data_root_override: str | None = None) -> Path | None:
+        """The transactions inbox folder (it need not exist yet), or None without one."""
+        inbox = self.transactions.inbox
+        if inbox is None:
+            return None
+        path = Path(inbox.path).expanduser()
+        if not path.is_absolute():
+            path = self.resolve_root(data_root_override) / path
+        return path.resolve()
 
     def sources(self) -> dict[str, SourceConfig | None]:
         return {
@@ -370,6 +413,8 @@ def demo_config(data_dir: str | Path) -> ProjectConfig:
                 "channel": "channel",
                 "country": "country",
             },
+            # `make dev`: drop more transaction files here; `inbox_sensor` loads them.
+            inbox=InboxConfig(path="inbox", pattern="*.csv"),
         ),
         customers=SourceConfig(
             path="customers.csv",

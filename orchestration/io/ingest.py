@@ -28,6 +28,15 @@ and byte offset), a line longer than ``max_line_size``, an unreadable or corrupt
 A header-only file is a valid empty delivery: 0 rows, logged in ``raw.load_log``.
 ``_source_row`` / ``source_row`` is the 1-based *data row* (a quoted field spanning several
 physical lines is one row; the header is not counted).
+
+Two modes. :func:`ingest` (full) replaces ``raw.*`` with the configured sources and then
+every file in the transactions inbox (``transactions.inbox``). :func:`ingest_incremental`
+appends inbox files to ``raw.transactions`` / ``raw.quarantine_transactions``, with the
+same rules (a duplicate key is checked against the rows already loaded too). Each file's
+SHA-256 is in ``raw.load_log``; content already loaded since the last full load is skipped,
+so a retried or repeated request loads nothing twice, and the append and its log rows are
+one transaction. An inbox file whose name was loaded with other content is an error:
+deliveries are immutable (a full load reads the current content).
 """
 
 from __future__ import annotations
@@ -35,13 +44,14 @@ from __future__ import annotations
 import codecs
 import datetime as dt
 import glob
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 
 from orchestration.io.config import CANONICAL, REQUIRED, ProjectConfig, SourceConfig
+from orchestration.io.inbox import inbox_path, list_inbox, sha256_file
 from orchestration.io.sql import ident, literal
 
 NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
@@ -60,12 +70,16 @@ class FileLoad:
     rows_read: int
     rows_loaded: int
     rows_rejected: int
+    content_sha256: str | None = None  # None for a database source
 
 
 @dataclass
 class IngestResult:
     run_id: str
     files: list[FileLoad] = field(default_factory=list)
+    mode: str = "full"  # or "incremental"
+    # Inbox files not loaded because their content already was: {file, reason}.
+    skipped: list[dict] = field(default_factory=list)
 
     def totals(self, source: str) -> tuple[int, int, int]:
         rows = [f for f in self.files if f.source == source]
@@ -92,6 +106,9 @@ LOAD_LOG_DDL = (
     "run_id VARCHAR, source VARCHAR, file VARCHAR, rows_read BIGINT, rows_loaded BIGINT, "
     "rows_rejected BIGINT, loaded_at TIMESTAMP"
 )
+# Added with incremental loads (older warehouses get them on their next load): the load's
+# mode, its number (a full load starts a new generation of raw.*) and the file's SHA-256.
+LOAD_LOG_ADDED = {"mode": "VARCHAR", "load_seq": "BIGINT", "content_sha256": "VARCHAR"}
 
 
 def resolve_files(cfg: SourceConfig, root: Path, source: str) -> list[Path]:
@@ -405,11 +422,14 @@ def _check_columns(source: str, cfg: SourceConfig, src_types: dict[str, str], na
     raise IngestError(msg)
 
 
-def _quarantine_duplicate_keys(con: duckdb.DuckDBPyConnection, source: str, key: list[str]):
+def _quarantine_duplicate_keys(
+    con: duckdb.DuckDBPyConnection, source: str, key: list[str], earlier: str
+):
     """Mark later rows of ``_parsed`` whose key was seen before with different values.
 
-    Only otherwise-valid rows take part; the first one of a key (earlier files first,
-    then by row) wins, and exact repeats of it stay (``drop_exact_duplicates`` decides).
+    Only otherwise-valid rows take part; the first one of a key (``earlier``: rows of
+    earlier files, or already loaded; then by row) wins, and exact repeats of it stay
+    (``drop_exact_duplicates`` decides).
     """
     cols = _row_columns(source)
 
@@ -424,7 +444,7 @@ def _quarantine_duplicate_keys(con: duckdb.DuckDBPyConnection, source: str, key:
     con.execute(
         f"""
         with cand as (select * from _parsed where _reason = ''),
-        earlier as (select {keys}, any_value({row("o")}) as ref from _ok_{source} o group by all),
+        earlier as (select {keys}, any_value({row("o")}) as ref from {earlier} o group by all),
         first_here as (
             select {keys}, arg_min({row("c")}, c._source_row) as ref from cand c group by all
         ),
@@ -463,9 +483,7 @@ def ingest(
     today = today or dt.date.today()
     result = IngestResult(run_id=run_id)
     con.execute("create schema if not exists raw")
-    for source in CANONICAL:
-        con.execute(f"create or replace temp table _ok_{source} ({_table_ddl(source)})")
-        con.execute(f"create or replace temp table _bad_{source} ({QUARANTINE_DDL})")
+    _staging_tables(con, list(CANONICAL))
     for source, cfg in config.sources().items():
         if cfg is None:
             continue
@@ -478,16 +496,164 @@ def ingest(
             _log_counts(log, result.files[-1])
             continue
         for path in resolve_files(cfg, root, source):
-            log(f"  reading {source}: {path}")
-            try:
-                _register_source(con, cfg, path)
-                result.files.append(_load_src(con, source, cfg, str(path), run_id, today))
-            except duckdb.Error as exc:
-                # E.g. a Parquet page that is corrupt although the footer reads.
-                raise _read_error(path, _infer_format(cfg, path), cfg, exc) from exc
-            _log_counts(log, result.files[-1])
+            _load_file(con, source, cfg, path, sha256_file(path), run_id, today, result, log)
+    inbox = config.inbox_dir(data_root)
+    if inbox is not None:
+        cfg = config.transactions
+        loaded = {f.content_sha256: f.file for f in result.files if f.content_sha256}
+        for f in list_inbox(inbox, cfg.inbox):
+            sha = sha256_file(f.path)
+            if sha in loaded:
+                _skip(result, log, str(f.path), f"same content as {loaded[sha]}")
+                continue
+            loaded[sha] = str(f.path)
+            _load_file(con, "transactions", cfg, f.path, sha, run_id, today, result, log)
     _publish(con, result)
     return result
+
+
+def ingest_incremental(
+    con: duckdb.DuckDBPyConnection,
+    config: ProjectConfig,
+    run_id: str,
+    files: Sequence[str] = (),
+    data_root: str | None = None,
+    log=print,
+    today: dt.date | None = None,
+) -> IngestResult:
+    """Append inbox files (names relative to the inbox; none: every complete inbox file)
+    to ``raw.transactions``, each content once (module docstring); nothing else changes."""
+    folder = config.inbox_dir(data_root)
+    cfg = config.transactions
+    if folder is None or cfg.inbox is None:
+        raise IngestError("incremental load: the config has no `transactions.inbox` folder")
+    if not _has_table(con, "raw", "transactions"):
+        raise IngestError(
+            "incremental load: no full load yet (raw.transactions does not exist); "
+            "run a full load first (job full_pipeline)"
+        )
+    today = today or dt.date.today()
+    if files:
+        paths = [inbox_path(folder, name) for name in files]
+    else:
+        paths = [f.path for f in list_inbox(folder, cfg.inbox)]
+    _ensure_load_log(con)
+    loaded = _loaded_content(con)
+    by_name = {file: sha for sha, file in loaded.items()}
+    result = IngestResult(run_id=run_id, mode="incremental")
+    todo: list[tuple[Path, str]] = []
+    for path in paths:
+        if not path.is_file():
+            raise IngestError(f"{path}: no such file in the inbox")
+        sha = sha256_file(path)
+        if sha in loaded:
+            other = "" if loaded[sha] == str(path) else f" as {loaded[sha]} (same content)"
+            _skip(result, log, str(path), f"already loaded{other}")
+            continue
+        if str(path) in by_name:
+            raise IngestError(
+                f"{path}: a file of this name was loaded before with other content; inbox "
+                "files must not change once delivered: give new data a new file name, or run "
+                "a full load (job full_pipeline or scoring_pipeline), which reads it as it is now"
+            )
+        loaded[sha], by_name[str(path)] = str(path), sha
+        todo.append((path, sha))
+    _staging_tables(con, ["transactions"])
+    # The duplicate-key rule sees the rows already loaded before this batch's.
+    con.execute(
+        "create or replace temp view _earlier_transactions as "
+        "select * from raw.transactions union all by name select * from _ok_transactions"
+    )
+    for path, sha in todo:
+        _load_file(
+            con, "transactions", cfg, path, sha, run_id, today, result, log,
+            earlier="_earlier_transactions",
+        )  # fmt: skip
+    if result.files:
+        _append(con, result)
+    else:
+        log("  no new inbox files to load")
+    return result
+
+
+def _staging_tables(con: duckdb.DuckDBPyConnection, sources: list[str]) -> None:
+    for source in sources:
+        con.execute(f"create or replace temp table _ok_{source} ({_table_ddl(source)})")
+        con.execute(f"create or replace temp table _bad_{source} ({QUARANTINE_DDL})")
+
+
+def _load_file(
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    cfg: SourceConfig,
+    path: Path,
+    sha: str,
+    run_id: str,
+    today: dt.date,
+    result: IngestResult,
+    log,
+    earlier: str | None = None,
+) -> None:
+    log(f"  reading {source}: {path}")
+    try:
+        _register_source(con, cfg, path)
+        load = _load_src(con, source, cfg, str(path), run_id, today, earlier)
+    except duckdb.Error as exc:
+        # E.g. a Parquet page that is corrupt although the footer reads.
+        raise _read_error(path, _infer_format(cfg, path), cfg, exc) from exc
+    load.content_sha256 = sha
+    result.files.append(load)
+    _log_counts(log, load)
+
+
+def _skip(result: IngestResult, log, file: str, reason: str) -> None:
+    log(f"  skipping {file}: {reason}")
+    result.skipped.append({"file": file, "reason": reason})
+
+
+def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    return bool(
+        con.execute(
+            "select count(*) from information_schema.tables where table_schema = ? "
+            "and table_name = ?",
+            [schema, table],
+        ).fetchone()[0]
+    )
+
+
+def _ensure_load_log(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("create schema if not exists raw")
+    con.execute(f"create table if not exists raw.load_log ({LOAD_LOG_DDL})")
+    for name, typ in LOAD_LOG_ADDED.items():
+        con.execute(f"alter table raw.load_log add column if not exists {name} {typ}")
+
+
+def _loaded_content(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """SHA-256 -> file of the transaction files whose rows are in raw.* now: those of the
+    last full load and of the incremental loads after it (rows logged before load_seq
+    existed have no hash, and their full load counts as number 0)."""
+    rows = con.execute(
+        """
+        select content_sha256, file from raw.load_log
+        where source = 'transactions' and content_sha256 is not null
+          and load_seq >= coalesce((select max(load_seq) from raw.load_log where mode = 'full'), 0)
+        order by load_seq
+        """
+    ).fetchall()
+    return dict(rows)
+
+
+def _log_rows(con: duckdb.DuckDBPyConnection, result: IngestResult) -> None:
+    """``raw.load_log`` rows for ``result``, numbered after every earlier load."""
+    (seq,) = con.execute("select coalesce(max(load_seq), 0) + 1 from raw.load_log").fetchone()
+    for f in result.files:
+        con.execute(
+            "insert into raw.load_log (run_id, source, file, rows_read, rows_loaded, "
+            "rows_rejected, loaded_at, mode, load_seq, content_sha256) "
+            "values (?, ?, ?, ?, ?, ?, current_localtimestamp(), ?, ?, ?)",
+            [result.run_id, f.source, f.file, f.rows_read, f.rows_loaded, f.rows_rejected,
+             result.mode, seq, f.content_sha256],
+        )  # fmt: skip
 
 
 def _log_counts(log, f: FileLoad) -> None:
@@ -501,14 +667,18 @@ def _load_src(
     name: str,
     run_id: str,
     today: dt.date,
+    earlier: str | None = None,
 ) -> FileLoad:
-    """Parse the registered ``src`` relation into ``_ok_<source>`` / ``_bad_<source>``."""
+    """Parse the registered ``src`` relation into ``_ok_<source>`` / ``_bad_<source>``.
+
+    ``earlier``: the rows a duplicate key is checked against (default: this load's).
+    """
     src_types = dict(con.execute("select column_name, column_type from (describe src)").fetchall())
     _check_columns(source, cfg, src_types, name)
     select = _build_select(source, cfg, src_types, name, today)
     con.execute(f"create or replace temp table _parsed as {select}")
     if cfg.unique_key:
-        _quarantine_duplicate_keys(con, source, cfg.unique_key)
+        _quarantine_duplicate_keys(con, source, cfg.unique_key, earlier or f"_ok_{source}")
     names = ", ".join(ident(c) for c in _row_columns(source))
     con.execute(
         f"insert into _ok_{source} select {names}, _source_file, _source_row "
@@ -532,7 +702,7 @@ def _publish(con: duckdb.DuckDBPyConnection, result: IngestResult) -> None:
     """Swap the new load in, all or nothing."""
     con.execute("begin transaction")
     try:
-        con.execute(f"create table if not exists raw.load_log ({LOAD_LOG_DDL})")
+        _ensure_load_log(con)
         for source in CANONICAL:
             con.execute(
                 f"create or replace table raw.{source} as select * from _ok_{source} order by _source_file, _source_row"
@@ -540,11 +710,32 @@ def _publish(con: duckdb.DuckDBPyConnection, result: IngestResult) -> None:
             con.execute(
                 f"create or replace table raw.quarantine_{source} as select * from _bad_{source} order by source_file, source_row"
             )
-        for f in result.files:
-            con.execute(
-                "insert into raw.load_log values (?, ?, ?, ?, ?, ?, current_localtimestamp())",
-                [result.run_id, f.source, f.file, f.rows_read, f.rows_loaded, f.rows_rejected],
-            )
+        _log_rows(con, result)
+        con.execute("commit")
+    except Exception:
+        con.execute("rollback")
+        raise
+
+
+def _append(con: duckdb.DuckDBPyConnection, result: IngestResult) -> None:
+    """Append an incremental load and its log rows, all or nothing."""
+    con.execute("begin transaction")
+    try:
+        # Checked again where it is written. Runs hold the workdir lock, so nothing
+        # should have loaded these files since; if something did, load nothing.
+        again = _loaded_content(con)
+        twice = [f.file for f in result.files if f.content_sha256 in again]
+        if twice:
+            raise IngestError(f"loaded by another run meanwhile, nothing appended: {twice}")
+        con.execute(
+            "insert into raw.transactions by name select * from _ok_transactions "
+            "order by _source_file, _source_row"
+        )
+        con.execute(
+            "insert into raw.quarantine_transactions by name select * from _bad_transactions "
+            "order by source_file, source_row"
+        )
+        _log_rows(con, result)
         con.execute("commit")
     except Exception:
         con.execute("rollback")

@@ -1,0 +1,238 @@
+"""Incremental load benchmark: 1 % new transactions into a ~1,000,000-line warehouse.
+
+Generates the demo data (~1M transaction lines), runs ``full_pipeline`` once, drops 1 %
+new lines as one file into the inbox and times the run the inbox sensor asks for
+(``incremental_scoring``: append the file, dbt features, scores with the saved models,
+marts, export, report). Then, for comparison, ``scoring_pipeline`` (the daily job: a
+full reload of every file, including the new one, without refits). Writes
+benchmarks/results/incremental.{md,json} with every stage of the three runs.
+
+    .venv/bin/python benchmarks/bench_incremental.py [--customers 77500] [--workdir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import platform
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+import psutil
+
+from orchestration.assets.ingest import ingest_run_config
+from orchestration.cli import run_pipeline
+from orchestration.io.generate import generate
+from orchestration.settings import Settings
+
+RESULTS = Path(__file__).parent / "results"
+TARGET = 0.25  # the incremental run must take less than this share of a full run
+DELTA = "delta_0001.csv"
+
+
+def _run(workdir: Path, job: str, run_config: dict | None = None) -> tuple[float, dict]:
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    result = run_pipeline(
+        Settings(workdir=str(workdir)),
+        stream=io.StringIO(),
+        timings=timings,
+        job_name=job,
+        run_config=run_config,
+    )
+    took = time.perf_counter() - t0
+    if not result.success:
+        raise SystemExit(f"{job} FAILED; logs in {workdir / 'logs' / 'last_run.log'}")
+    print(f"{job}: {took:.1f} s")
+    return took, timings
+
+
+def _write_delta(data: Path, share: float, seed: int) -> int:
+    """About ``share`` of the lines (whole orders, sampled over the history, new order ids),
+    dated the day after the last one: a daily delivery. Returns its number of lines."""
+    inbox = data / "inbox"
+    inbox.mkdir(parents=True, exist_ok=True)
+    src = str(data / "transactions.csv").replace("'", "''")
+    out = str(inbox / DELTA).replace("'", "''")
+    with duckdb.connect() as con:
+        con.execute(f"create view t as select * from read_csv('{src}', all_varchar = true)")
+        (last,) = con.execute("select max(cast(order_date as date)) from t").fetchone()
+        con.execute(
+            f"""
+            create table delta as
+            select 'N' || order_id as order_id, customer_id,
+                   strftime(date '{last}' + interval 1 day
+                            + (cast(order_date as timestamp) - cast(order_date as date)),
+                            '%Y-%m-%d %H:%M:%S') as order_date,
+                   product_id, category, quantity, unit_price, channel, country
+            from t
+            where order_id in (
+                select order_id from (select distinct order_id from t)
+                using sample {100 * share:.4f} percent (bernoulli, {seed})
+            )
+            """
+        )
+        con.execute(f"copy delta to '{out}' (header, delimiter ',')")
+        return con.execute("select count(*) from delta").fetchone()[0]
+
+
+def _machine() -> str:
+    return (
+        f"{platform.machine()}, {psutil.cpu_count()} cores, "
+        f"{psutil.virtual_memory().total / 2**30:.0f} GiB"
+    )
+
+
+REFITS = ("churn_training_features", "segmentation_model", "value_models")
+# Stages that recompute every customer from all of raw.transactions, whatever is new.
+WHOLE_TABLE = ("dbt_features", "customer_clusters", "customer_scores", "dbt_marts")
+RUNS = ("full_pipeline", "incremental_scoring", "scoring_pipeline")
+
+
+def _stage_table(report: dict) -> list[str]:
+    runs = report["stages_s"]
+    steps: list[str] = []
+    for timings in runs.values():
+        steps += [s for s in timings if s not in steps]
+    lines = ["| stage | " + " | ".join(RUNS) + " |", "|---|" + "---:|" * len(RUNS)]
+    for step in steps:
+        cells = [f"{runs[n][step]:.1f}" if step in runs[n] else "—" for n in RUNS]
+        lines.append(f"| {step} | " + " | ".join(cells) + " |")
+    overhead = [report[f"{n}_s"] - sum(runs[n].values()) for n in RUNS]
+    lines.append(
+        "| Dagster start-up and between steps | " + " | ".join(f"{x:.1f}" for x in overhead) + " |"
+    )
+    lines.append(
+        "| **end to end** | " + " | ".join(f"**{report[f'{n}_s']:.1f}**" for n in RUNS) + " |"
+    )
+    return lines
+
+
+def render(report: dict) -> str:
+    """The note (benchmarks/results/incremental.md) for a measured ``report``."""
+    full, inc, daily = (report[f"{n}_s"] for n in RUNS)
+    stages = report["stages_s"]["incremental_scoring"]
+    refit = sum(v for k, v in report["stages_s"]["full_pipeline"].items() if k in REFITS)
+    whole = sum(v for k, v in stages.items() if k in WHOLE_TABLE)
+    checks = sum(v for k, v in stages.items() if "_gx_" in k)
+    top = sorted(stages.items(), key=lambda kv: kv[1], reverse=True)[:3]
+    ratio = inc / full
+    verdict = "meets" if ratio < TARGET else "does NOT meet"
+    lines = [
+        f"# Incremental load: {report['new_lines']:,} new lines into "
+        f"{report['transactions']:,} ({report['customers']:,} customers)",
+        "",
+        f"Machine: {report['machine']}; 1-minute load average before / between / after the "
+        f"runs: {' / '.join(f'{x:.1f}' for x in report['load_average_1m'])} (other work was "
+        "running: above 2 means steps waited for a core).",
+        "",
+        f"* `full_pipeline` (full load, refits, everything): **{full:.1f} s**",
+        f"* `incremental_scoring` (the inbox sensor's run: append one file of "
+        f"{report['new_lines']:,} lines, then features, scores, marts, export, report): "
+        f"**{inc:.1f} s = {100 * ratio:.0f} %** of the full run: it {verdict} the "
+        f"< {100 * TARGET:.0f} % target.",
+        f"* `scoring_pipeline` (the daily job: full reload of every file, no refits): "
+        f"{daily:.1f} s; the incremental run is **{100 * inc / daily:.0f} %** of it.",
+        f"* After the runs raw.transactions holds {report['raw_rows_after']:,} rows = "
+        f"{report['transactions']:,} + {report['new_lines']:,}: the new file once.",
+        "",
+        *_stage_table(report),
+        "",
+        "## Where the incremental run's time goes",
+        "",
+        f"The append itself (ingest_sources) takes {stages.get('ingest_sources', 0):.1f} s "
+        f"against {report['stages_s']['full_pipeline'].get('ingest_sources', 0):.1f} s for a "
+        f"full reload. Largest stages: {', '.join(f'{k} {v:.1f} s' for k, v in top)}. The "
+        f"stages that recompute every customer from all of raw.transactions ("
+        f"{', '.join(WHOLE_TABLE)}) take {whole:.1f} s = {100 * whole / inc:.0f} % of the run, "
+        f"the Great Expectations checks {checks:.1f} s. The refits ({', '.join(REFITS)}) take "
+        f"{refit:.1f} s = {100 * refit / full:.0f} % of the full run, which is why the "
+        "incremental run is a small share of it while it saves little against the daily "
+        "`scoring_pipeline`: apart from ingest_sources the two run the same steps on the same "
+        "data (+1 %), so other differences between their columns are run-to-run noise of a "
+        "busy machine.",
+        "",
+        "What would make it proportional to the new data: dbt incremental models keyed on "
+        "the load (`_source_file` / `raw.load_log.load_seq`) or the order date for the "
+        "transaction-grain models (stg_transactions, int_transactions_deduped, int_orders, "
+        "fct_orders), and per-customer aggregates that do not depend on the as-of date "
+        "(first / last order, counts, sums, purchase days) merged for the customers with new "
+        "rows only; the as-of-dependent columns (recency, T, 90-day windows) are then a cheap "
+        "projection over one row per customer. Scoring only the changed customers is "
+        "possible only with a fixed as-of date: when it moves, every customer's recency and "
+        "T change and so do their scores (BG/NBD, churn).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--customers", type=int, default=77_500, help="≈ 12.9 lines per customer")
+    ap.add_argument("--share", type=float, default=0.01, help="new lines / existing lines")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--workdir", default=None, help="default: a temp dir, removed afterwards")
+    ap.add_argument(
+        "--render-only", action="store_true", help="rewrite the .md from the saved .json"
+    )
+    args = ap.parse_args()
+    if args.render_only:
+        report = json.loads((RESULTS / "incremental.json").read_text(encoding="utf-8"))
+        (RESULTS / "incremental.md").write_text(render(report), encoding="utf-8")
+        return 0
+
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="custseg-bench-inc-"))
+    try:
+        gen = generate(workdir / "demo_data", customers=args.customers, seed=args.seed)
+        print(f"generated {gen.transactions:,} lines for {args.customers:,} customers")
+        load = [os.getloadavg()[0]]
+        full_s, full = _run(workdir, "full_pipeline")
+        new_lines = _write_delta(workdir / "demo_data", args.share, args.seed)
+        print(f"inbox file: {new_lines:,} new lines ({100 * new_lines / gen.transactions:.2f} %)")
+        load.append(os.getloadavg()[0])
+        inc_s, inc = _run(workdir, "incremental_scoring", ingest_run_config("incremental", [DELTA]))
+        load.append(os.getloadavg()[0])
+        daily_s, daily = _run(workdir, "scoring_pipeline")
+        load.append(os.getloadavg()[0])
+        wh = workdir / "warehouse.duckdb"
+        with duckdb.connect(str(wh), read_only=True) as con:
+            (rows,) = con.execute("select count(*) from raw.transactions").fetchone()
+
+        report = {
+            "transactions": gen.transactions,
+            "customers": args.customers,
+            "new_lines": new_lines,
+            "raw_rows_after": rows,
+            "full_pipeline_s": round(full_s, 2),
+            "incremental_scoring_s": round(inc_s, 2),
+            "scoring_pipeline_s": round(daily_s, 2),
+            "ratio_incremental_to_full": round(inc_s / full_s, 3),
+            "ratio_incremental_to_scoring": round(inc_s / daily_s, 3),
+            "target_ratio": TARGET,
+            "meets_target": inc_s / full_s < TARGET,
+            "stages_s": {
+                n: {k: round(v, 2) for k, v in t.items()}
+                for n, t in zip(RUNS, (full, inc, daily), strict=True)
+            },
+            "load_average_1m": [round(x, 2) for x in load],
+            "machine": _machine(),
+        }
+        md = render(report)
+        print(md)
+        RESULTS.mkdir(exist_ok=True)
+        (RESULTS / "incremental.md").write_text(md, encoding="utf-8")
+        (RESULTS / "incremental.json").write_text(
+            json.dumps(report, indent=2) + "\n", encoding="utf-8"
+        )
+        return 0
+    finally:
+        if args.workdir is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
