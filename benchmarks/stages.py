@@ -1,0 +1,154 @@
+"""Per-stage wall time, CPU time and peak memory of one pipeline run.
+
+``run_pipeline`` reports stage starts and ends as progress lines on a stream and
+the wall time of each finished step in a ``timings`` dict. :class:`StageMeter`
+is that stream: on each start/end line it reads the CPU time of the process
+(plus reaped children, e.g. the dbt subprocess), and a sampling thread keeps the
+peak resident memory of the process tree (every 50 ms) per running step. Steps
+run one after another (in-process executor), so a sample belongs to one step.
+
+Steps are then grouped into the issue's stage names (:data:`GROUPS`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+
+import psutil
+
+# step key -> stage; checks (keys containing "_gx_") are "validation".
+GROUPS = {
+    "ingest_sources": "ingest",
+    "dbt_features": "dbt",
+    "segmentation_model": "clustering",
+    "customer_clusters": "clustering",
+    "churn_training_features": "CLV/churn",
+    "value_models": "CLV/churn",
+    "customer_scores": "CLV/churn",
+    "dbt_marts": "marts",
+    "powerbi_export": "export",
+    "customer_report": "report",
+}
+STAGE_ORDER = [
+    "ingest",
+    "dbt",
+    "validation",
+    "clustering",
+    "CLV/churn",
+    "marts",
+    "export",
+    "report",
+    "other",
+]
+OVERHEAD = "Dagster start-up and between steps"
+
+
+def stage_of(step: str) -> str:
+    return "validation" if "_gx_" in step else GROUPS.get(step, "other")
+
+
+def _cpu_seconds() -> float:
+    t = os.times()  # children_* = reaped children (the dbt subprocess once it ended)
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def _tree_rss(me: psutil.Process) -> int:
+    total = 0
+    for p in [me, *me.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            total += p.memory_info().rss
+    return total
+
+
+class StageMeter:
+    """A write-only text stream for ``run_pipeline(stream=...)`` that measures each step.
+
+    Use as a context manager around the run; afterwards ``cpu_s[step]`` and
+    ``peak_rss[step]`` hold the CPU seconds and peak bytes of each finished step,
+    ``peak`` the peak of the whole run, ``lines`` the progress lines.
+    """
+
+    def __init__(self, timings: dict[str, float], interval: float = 0.05) -> None:
+        self.timings = timings
+        self.interval = interval
+        self.cpu_s: dict[str, float] = {}
+        self.peak_rss: dict[str, int] = {}
+        self.peak = 0
+        self.lines: list[str] = []
+        self._current: str | None = None
+        self._cpu_start = 0.0
+        self._step_peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    # -- stream protocol ------------------------------------------------- #
+    def write(self, text: str) -> int:
+        for line in text.splitlines():
+            if line.strip():
+                self._event(line.strip())
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def _event(self, line: str) -> None:
+        self.lines.append(line)
+        if line.startswith("▶"):
+            self._current = line
+            self._cpu_start = _cpu_seconds()
+            self._step_peak = _tree_rss(psutil.Process())
+        elif line.startswith(("✓", "✗")) and self._current is not None:
+            # the progress logger stores the step's time just before printing this line
+            step = next(reversed(self.timings)) if line.startswith("✓") else line
+            self.cpu_s[step] = _cpu_seconds() - self._cpu_start
+            self.peak_rss[step] = self._step_peak
+            self._current = None
+
+    # -- sampling -------------------------------------------------------- #
+    def _sample(self) -> None:
+        me = psutil.Process()
+        while not self._stop.is_set():
+            rss = _tree_rss(me)
+            self.peak = max(self.peak, rss)
+            if self._current is not None:
+                self._step_peak = max(self._step_peak, rss)
+            time.sleep(self.interval)
+
+    def __enter__(self) -> StageMeter:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def stage_table(timings: dict, cpu_s: dict, peak_rss: dict, total_s: float) -> list[dict]:
+    """Rows (stage, wall_s, cpu_s, peak_rss_mb, steps) in STAGE_ORDER, plus the overhead row."""
+    rows = []
+    for stage in STAGE_ORDER:
+        steps = [s for s in timings if stage_of(s) == stage]
+        if not steps:
+            continue
+        rows.append(
+            {
+                "stage": stage,
+                "wall_s": round(sum(timings[s] for s in steps), 2),
+                "cpu_s": round(sum(cpu_s.get(s, 0.0) for s in steps), 2),
+                "peak_rss_mb": round(max(peak_rss.get(s, 0) for s in steps) / 2**20),
+                "steps": steps,
+            }
+        )
+    rows.append(
+        {
+            "stage": OVERHEAD,
+            "wall_s": round(total_s - sum(timings.values()), 2),
+            "cpu_s": None,
+            "peak_rss_mb": None,
+            "steps": [],
+        }
+    )
+    return rows
