@@ -48,7 +48,14 @@ from ml.churn import (
     churn_drivers,
     compare_with_baseline,
 )
-from ml.segmentation import LATEST_FILE, METADATA_FILE, atomic_write
+from ml.segmentation import (
+    METADATA_FILE,
+    atomic_write,
+    new_version_dir,
+    point_latest,
+    version_dir,
+    warn_if_other_sklearn,
+)
 
 __all__ = [
     "CHURN_INPUT_COLUMNS",
@@ -375,15 +382,10 @@ def save_value_models(
     time and library versions), then points ``directory/LATEST`` at the version.
     """
     root = Path(directory)
-    version = version or dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    target = root / version
-    target.mkdir(parents=True, exist_ok=True)
-    ignore = root / ".gitignore"
-    if not ignore.exists():
-        ignore.write_text("# fitted models are artefacts, never committed\n*\n")
+    target = new_version_dir(root, version)
     meta = {
         **dict(metadata),
-        "version": version,
+        "version": target.name,
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "churn_fallback": churn.fallback,
         "versions": {"scikit-learn": sklearn.__version__, "numpy": np.__version__},
@@ -394,24 +396,14 @@ def save_value_models(
         target / METADATA_FILE,
         lambda p: Path(p).write_text(json.dumps(meta, indent=2, default=str)),
     )
-    atomic_write(root / LATEST_FILE, lambda p: Path(p).write_text(version + "\n"))
+    point_latest(root, target.name)
     return target
 
 
 def load_value_models(directory: str | Path) -> tuple[ValueModels, ChurnResult, dict]:
     """``(models, churn, metadata)`` of the ``LATEST`` version saved by :func:`save_value_models`."""
-    root = Path(directory)
-    latest = root / LATEST_FILE
-    if not latest.exists():
-        raise FileNotFoundError(f"no saved value and churn models under {root}")
-    target = root / latest.read_text().strip()
+    target = version_dir(Path(directory), None, "value and churn models")
     metadata = json.loads((target / METADATA_FILE).read_text())
-    saved = metadata.get("versions", {}).get("scikit-learn")
-    if saved != sklearn.__version__:
-        warnings.warn(
-            f"value models saved with scikit-learn {saved}, running {sklearn.__version__}",
-            UserWarning,
-            stacklevel=2,
-        )
+    warn_if_other_sklearn(metadata, "value models")
     payload = joblib.load(target / VALUE_MODEL_FILE)
     return payload["models"], payload["churn"], metadata

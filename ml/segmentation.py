@@ -853,14 +853,8 @@ def save_model(
     """
     check_is_fitted(model, ("clusterer_", "preprocessor_"))
     root = Path(directory)
-    version = version or dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    if not version or any(ch in version for ch in "/\\") or version.startswith("."):
-        raise ValueError(f"invalid model version {version!r}")
-    target = root / version
-    target.mkdir(parents=True, exist_ok=True)
-    ignore = root / ".gitignore"
-    if not ignore.exists():
-        ignore.write_text("# fitted models are artefacts, never committed\n*\n")
+    target = new_version_dir(root, version)
+    version = target.name
     metadata = {
         "version": version,
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -891,8 +885,48 @@ def save_model(
     atomic_write(
         target / METADATA_FILE, lambda p: Path(p).write_text(json.dumps(metadata, indent=2))
     )
-    atomic_write(root / LATEST_FILE, lambda p: Path(p).write_text(version + "\n"))
+    point_latest(root, version)
     return target
+
+
+def new_version_dir(root: Path, version: str | None = None) -> Path:
+    """``root/<version>/`` created (default version: UTC timestamp), with a ``.gitignore``
+    of ``*`` in ``root`` so a model is never committed by accident."""
+    version = version or dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    if not version or any(ch in version for ch in "/\\") or version.startswith("."):
+        raise ValueError(f"invalid model version {version!r}")
+    target = root / version
+    target.mkdir(parents=True, exist_ok=True)
+    ignore = root / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("# fitted models are artefacts, never committed\n*\n")
+    return target
+
+
+def point_latest(root: Path, version: str) -> None:
+    """Make ``version`` the one ``root/LATEST`` names (atomically)."""
+    atomic_write(root / LATEST_FILE, lambda p: Path(p).write_text(version + "\n"))
+
+
+def version_dir(root: Path, version: str | None, what: str) -> Path:
+    """``root/<version>/``, by default the one ``LATEST`` names; ``what`` is for the error."""
+    if version is None:
+        latest = root / LATEST_FILE
+        if not latest.exists():
+            raise FileNotFoundError(f"no saved {what} under {root}")
+        version = latest.read_text().strip()
+    return root / version
+
+
+def warn_if_other_sklearn(metadata: Mapping[str, Any], what: str) -> None:
+    """Pickles are only reliable within one scikit-learn version: warn when it differs."""
+    saved = metadata.get("versions", {}).get("scikit-learn")
+    if saved != sklearn.__version__:
+        warnings.warn(
+            f"{what} saved with scikit-learn {saved}, running {sklearn.__version__}",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def atomic_write(path: Path, write) -> None:
@@ -909,21 +943,10 @@ def load_model(
     Warns if the model was saved with another scikit-learn version (pickles
     are only reliable within one version).
     """
-    root = Path(directory)
-    if version is None:
-        latest = root / LATEST_FILE
-        if not latest.exists():
-            raise FileNotFoundError(f"no saved segmentation model under {root}")
-        version = latest.read_text().strip()
-    metadata = json.loads((root / version / METADATA_FILE).read_text())
-    saved = metadata.get("versions", {}).get("scikit-learn")
-    if saved != sklearn.__version__:
-        warnings.warn(
-            f"model saved with scikit-learn {saved}, running {sklearn.__version__}",
-            UserWarning,
-            stacklevel=2,
-        )
-    model = joblib.load(root / version / MODEL_FILE)
+    target = version_dir(Path(directory), version, "segmentation model")
+    metadata = json.loads((target / METADATA_FILE).read_text())
+    warn_if_other_sklearn(metadata, "model")
+    model = joblib.load(target / MODEL_FILE)
     return model, metadata
 
 

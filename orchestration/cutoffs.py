@@ -32,7 +32,7 @@ from pathlib import Path
 
 import duckdb
 
-from orchestration.dbt import DBT_PROJECT_DIR
+from orchestration.dbt import DBT_PROJECT_DIR, project_mtime
 
 _NAME = re.compile(r"^[a-z0-9_]+$")
 _LOG_TAIL_LINES = 40
@@ -158,7 +158,7 @@ def _parsed_manifest(variables: dict, common: list[str]):
     key = (
         json.dumps({**parse_vars, "warehouse_path": Path(parse_vars["warehouse_path"]).name},
                    sort_keys=True),
-        _project_mtime(),
+        project_mtime(),
     )  # fmt: skip
     if key not in _MANIFESTS:
         result = _dbt(["parse", *common, "--vars", json.dumps(parse_vars)])
@@ -168,13 +168,6 @@ def _parsed_manifest(variables: dict, common: list[str]):
             _MANIFESTS.pop(next(iter(_MANIFESTS)))
         _MANIFESTS[key] = result.result
     return _MANIFESTS[key]
-
-
-def _project_mtime() -> float:
-    files = [DBT_PROJECT_DIR / "dbt_project.yml", DBT_PROJECT_DIR / "profiles.yml"]
-    for sub in ("models", "seeds", "macros", "tests"):
-        files += [f for f in (DBT_PROJECT_DIR / sub).rglob("*") if f.is_file()]
-    return max(f.stat().st_mtime for f in files if f.exists())
 
 
 def _close_dbt_connection() -> None:

@@ -51,13 +51,16 @@ def dbt_executable() -> str:
     return shutil.which("dbt") or "dbt"
 
 
-def _sources_newer_than(manifest: Path) -> bool:
-    mtime = manifest.stat().st_mtime
+def project_mtime() -> float:
+    """When a file of the dbt project (models, seeds, macros, tests, project, profiles) changed last."""
+    files = [DBT_PROJECT_DIR / "dbt_project.yml", DBT_PROJECT_DIR / "profiles.yml"]
     for sub in ("models", "seeds", "macros", "tests"):
-        for f in (DBT_PROJECT_DIR / sub).rglob("*"):
-            if f.is_file() and f.stat().st_mtime > mtime:
-                return True
-    return (DBT_PROJECT_DIR / "dbt_project.yml").stat().st_mtime > mtime
+        files += [f for f in (DBT_PROJECT_DIR / sub).rglob("*") if f.is_file()]
+    return max(f.stat().st_mtime for f in files if f.exists())
+
+
+def _sources_newer_than(manifest: Path) -> bool:
+    return project_mtime() > manifest.stat().st_mtime
 
 
 def ensure_manifest(force: bool = False) -> Path:

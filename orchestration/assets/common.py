@@ -20,6 +20,12 @@ def ml_table_spec(key: str, upstream: str, description: str) -> dg.AssetSpec:
     )
 
 
+def read_features(warehouse) -> pd.DataFrame:
+    """features.customer_features, one row per current customer, ordered by customer id."""
+    with warehouse.connect(read_only=True) as con:
+        return con.execute("select * from features.customer_features order by customer_id").df()
+
+
 def markdown(frame: pd.DataFrame, digits: int = 4, index: bool = False) -> dg.MetadataValue:
     """A frame as a Markdown table for Dagster metadata (numbers rounded, timestamps as is)."""
     numeric = frame.select_dtypes("number").columns

@@ -28,7 +28,7 @@ from ml.scores import (
     value_scores,
 )
 from ml.threads import native_threads
-from orchestration.assets.common import FEATURES, markdown, ml_table_spec
+from orchestration.assets.common import FEATURES, markdown, ml_table_spec, read_features
 from orchestration.cutoffs import build_features_as_of, cutoff_dates, cutoff_schema_suffix
 from orchestration.io.tables import replace_tables, table_exists
 from orchestration.resources import WarehouseResource
@@ -118,8 +118,7 @@ VALUE_STORE = "value"
 
 
 def _current_features(warehouse: WarehouseResource) -> pd.DataFrame:
-    with warehouse.connect(read_only=True) as con:
-        features = con.execute("select * from features.customer_features order by customer_id").df()
+    features = read_features(warehouse)
     if features.empty:
         raise ValueError("features.customer_features is empty: nothing to score")
     return features
@@ -203,7 +202,10 @@ def value_models(context: dg.AssetExecutionContext, warehouse: WarehouseResource
             min_customers=cfg.min_training_customers,
             random_state=cfg.random_state,
         )
-        scores = _score(features, models, churn, cfg, h)
+        # Production scores here only to evaluate against ground truth; customer_scores
+        # writes them.
+        gt = warehouse.project_config().ground_truth
+        scores = _score(features, models, churn, cfg, h) if gt and gt.churn_column else None
     notes = sorted({str(w.message) for w in caught if issubclass(w.category, UserWarning)})
     for note in notes:
         context.log.warning(note)
@@ -211,7 +213,7 @@ def value_models(context: dg.AssetExecutionContext, warehouse: WarehouseResource
         context.log.warning(f"Churn model fallback: {churn.fallback}")
 
     trained_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    truth = _ground_truth_auc(warehouse, scores)
+    truth = _ground_truth_auc(warehouse, scores) if scores is not None else {}
     runs = _model_runs(
         context.run_id, models, churn, as_of, train_cutoff, eval_cutoff, h, truth, trained_at
     )

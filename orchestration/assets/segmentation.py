@@ -24,16 +24,11 @@ from ml.segmentation import (
     segment_migration,
 )
 from ml.threads import native_threads
-from orchestration.assets.common import FEATURES, markdown, ml_table_spec
+from orchestration.assets.common import FEATURES, markdown, ml_table_spec, read_features
 from orchestration.io.tables import replace_tables, table_exists
 from orchestration.resources import WarehouseResource
 
 MODEL_DIR = "segmentation"
-
-
-def _read_features(warehouse: WarehouseResource) -> pd.DataFrame:
-    with warehouse.connect(read_only=True) as con:
-        return con.execute("select * from features.customer_features order by customer_id").df()
 
 
 @dg.asset(
@@ -50,7 +45,7 @@ def _read_features(warehouse: WarehouseResource) -> pd.DataFrame:
 )
 def segmentation_model(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     cfg = warehouse.project_config().segmentation
-    features = _read_features(warehouse)
+    features = read_features(warehouse)
     if features.empty:
         raise ValueError("features.customer_features is empty: nothing to segment")
     truth = warehouse.ground_truth()
@@ -171,7 +166,7 @@ def customer_clusters(context: dg.AssetExecutionContext, warehouse: WarehouseRes
             f"{exc}. Materialise `segmentation_model` first (job `refit_models` or "
             "`full_pipeline`); the scoring job only assigns customers to a saved model."
         ) from exc
-    features = _read_features(warehouse)
+    features = read_features(warehouse)
     missing = [c for c in meta["features"] if c not in features.columns]
     if missing:
         raise ValueError(
