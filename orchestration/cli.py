@@ -117,6 +117,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         lock_timeout=args.lock_timeout,
         export_dir=args.export_dir,
         env=args.env,
+        duckdb_memory_limit=args.memory_limit,
     )
     if args.config is not None:
         from orchestration.io.config import load_config
@@ -184,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=env.export_dir,
         help="publish the Power BI export here (default WORKDIR/exports)",
     )
-    r.set_defaults(env=env.env)
+    r.set_defaults(env=env.env, memory_limit=env.duckdb_memory_limit)
     r.add_argument("--as-of", default=env.as_of_date, help="as-of date YYYY-MM-DD")
     r.add_argument(
         "--lock-timeout",

@@ -126,6 +126,7 @@ def build_definitions(settings: Settings, loggers: dict | None = None) -> dg.Def
         as_of_date=s.as_of_date,
         lock_timeout=s.lock_timeout,
         export_dir=s.export_dir,
+        duckdb_memory_limit=s.duckdb_memory_limit,
     )
     return dg.Definitions(
         assets=ALL_ASSETS,

@@ -13,6 +13,7 @@ from pydantic import PrivateAttr
 
 from orchestration.io.config import ProjectConfig, demo_config, load_config
 from orchestration.io.lock import WorkdirLock
+from orchestration.settings import DEFAULT_MEMORY_LIMIT
 
 DEMO_CUSTOMERS = 20_000
 DEMO_SEED = 42
@@ -34,6 +35,9 @@ class WarehouseResource(dg.ConfigurableResource):
     as_of_date: str | None = None
     lock_timeout: float = 600.0
     export_dir: str | None = None
+    # DuckDB's memory_limit for every connection of the run (settings.py); dbt gets it
+    # through the var duckdb_memory_limit (profiles.yml).
+    duckdb_memory_limit: str = DEFAULT_MEMORY_LIMIT
     _lock: WorkdirLock | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
@@ -107,7 +111,11 @@ class WarehouseResource(dg.ConfigurableResource):
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         self.root.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(str(self.warehouse_path), read_only=read_only)
+        con = duckdb.connect(
+            str(self.warehouse_path),
+            read_only=read_only,
+            config={"memory_limit": self.duckdb_memory_limit},
+        )
         try:
             yield con
         finally:
@@ -117,6 +125,7 @@ class WarehouseResource(dg.ConfigurableResource):
         config = self.project_config()
         out: dict = {
             "warehouse_path": str(self.warehouse_path.resolve()),
+            "duckdb_memory_limit": self.duckdb_memory_limit,
             "drop_exact_duplicates": config.transactions.drop_exact_duplicates,
             # One churn horizon for the scores (Python) and the observed churn (dbt marts).
             "churn_horizon_days": config.scoring.churn_horizon_days,

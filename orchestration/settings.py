@@ -13,6 +13,10 @@ from it). Variables (``.env.example`` lists them with examples):
                          ``WORKDIR/exports``), e.g. a shared folder the gateway reads
 ``CUSTSEG_AS_OF_DATE``   ``YYYY-MM-DD``; unset means the day after the last transaction
 ``CUSTSEG_LOCK_TIMEOUT`` seconds a run waits for another run on the same workdir (600)
+``CUSTSEG_DUCKDB_MEMORY_LIMIT`` DuckDB's memory limit for every connection of a run (ingest,
+                         dbt, ML reads, export): ``3GB`` by default; DuckDB spills to
+                         ``WORKDIR/warehouse.duckdb.tmp`` beyond it (DuckDB's own default,
+                         80 % of RAM, let a 10M-line ingest reach 6.5 GB)
 
 ``dev`` runs on local files and, without a config, on generated demo data. ``prod``
 refuses to start without an explicit workdir and config, so a production deployment
@@ -24,11 +28,15 @@ never falls back to demo data by accident. Database passwords are named by the c
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_WORKDIR = ".custseg"
+DEFAULT_MEMORY_LIMIT = "3GB"
+# What DuckDB's memory_limit accepts: a size with a unit, or a share of the RAM.
+_MEMORY_LIMIT = re.compile(r"\s*\d+(\.\d+)?\s*([KMGT]i?B|B|%)\s*", re.IGNORECASE)
 ENVIRONMENTS = ("dev", "prod")
 
 
@@ -45,6 +53,7 @@ class Settings:
     lock_timeout: float = 600.0
     export_dir: str | None = None
     env: str = "dev"
+    duckdb_memory_limit: str = DEFAULT_MEMORY_LIMIT
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -64,6 +73,12 @@ class Settings:
             lock_timeout = float(timeout)
         except ValueError:
             raise SettingsError(f"CUSTSEG_LOCK_TIMEOUT must be seconds, got {timeout!r}") from None
+        memory_limit = e.get("CUSTSEG_DUCKDB_MEMORY_LIMIT") or DEFAULT_MEMORY_LIMIT
+        if not _MEMORY_LIMIT.fullmatch(memory_limit):
+            raise SettingsError(
+                "CUSTSEG_DUCKDB_MEMORY_LIMIT must be a size such as 3GB, 512MB or 25%, "
+                f"got {memory_limit!r}"
+            )
         return cls(
             workdir=e.get("CUSTSEG_WORKDIR") or DEFAULT_WORKDIR,
             config_path=e.get("CUSTSEG_CONFIG") or None,
@@ -72,6 +87,7 @@ class Settings:
             lock_timeout=lock_timeout,
             export_dir=e.get("CUSTSEG_EXPORT_DIR") or None,
             env=env,
+            duckdb_memory_limit=memory_limit.strip(),
         )
 
     def resolved(self) -> Settings:
@@ -88,4 +104,5 @@ class Settings:
             lock_timeout=self.lock_timeout,
             export_dir=_abs(self.export_dir),
             env=self.env,
+            duckdb_memory_limit=self.duckdb_memory_limit,
         )

@@ -45,6 +45,25 @@ def test_bad_values_are_named():
         Settings.from_env({"CUSTSEG_ENV": "staging"})
     with pytest.raises(SettingsError, match="CUSTSEG_LOCK_TIMEOUT must be seconds, got 'soon'"):
         Settings.from_env({"CUSTSEG_LOCK_TIMEOUT": "soon"})
+    with pytest.raises(SettingsError, match="CUSTSEG_DUCKDB_MEMORY_LIMIT must be a size"):
+        Settings.from_env({"CUSTSEG_DUCKDB_MEMORY_LIMIT": "lots"})
+
+
+def test_duckdb_memory_limit_reaches_every_connection(tmp_path):
+    """The limit (default 3GB, DuckDB's own default is 80 % of RAM) is set on the run's
+    connections and handed to dbt's profile as a var."""
+    from orchestration.resources import WarehouseResource
+
+    assert Settings.from_env({}).duckdb_memory_limit == "3GB"
+    s = Settings.from_env({"CUSTSEG_DUCKDB_MEMORY_LIMIT": " 512MB "})
+    assert s.resolved().duckdb_memory_limit == "512MB"
+    resource = WarehouseResource(workdir=str(tmp_path), duckdb_memory_limit=s.duckdb_memory_limit)
+    with resource.connect() as con:
+        (limit,) = con.execute("select current_setting('memory_limit')").fetchone()
+    assert limit == "488.2 MiB"  # DuckDB reports 512 MB (10^6) in MiB
+    assert resource.dbt_vars()["duckdb_memory_limit"] == "512MB"
+    profile = (REPO / "dbt_project" / "profiles.yml").read_text()
+    assert "memory_limit: \"{{ var('duckdb_memory_limit'" in profile
 
 
 def test_env_example_documents_every_variable_settings_reads():
