@@ -41,3 +41,27 @@ def test_openmp_threads_sleep_while_waiting_unless_the_user_says_otherwise():
     assert _wait_policy_after_import("ml", None) == "PASSIVE"
     assert _wait_policy_after_import("orchestration", None) == "PASSIVE"
     assert _wait_policy_after_import("ml", "ACTIVE") == "ACTIVE"
+
+
+def test_btyd_likelihoods_are_evaluated_with_one_native_thread(monkeypatch):
+    import numpy as np
+    import pytest
+
+    from ml.btyd import BetaGeoModel
+
+    if _max_threads() == 1:
+        pytest.skip("one native thread already: nothing to tell apart")
+    seen: list[int] = []
+    loglik = BetaGeoModel._loglik
+
+    def spy(self, params, data, gradient):
+        seen.append(_max_threads())
+        return loglik(self, params, data, gradient)
+
+    monkeypatch.setattr(BetaGeoModel, "_loglik", spy)
+    rng = np.random.default_rng(0)
+    T = rng.integers(30, 400, 300).astype(float)
+    x = rng.poisson(T / 60).astype(float)
+    X = np.column_stack([x, np.where(x > 0, np.floor(rng.random(300) * T), 0.0), T])
+    BetaGeoModel().fit(X)
+    assert seen and set(seen) == {1}
