@@ -346,6 +346,7 @@ def compare_with_baseline(
     *,
     p_alive_column: str = P_ALIVE_COLUMN,
     p_no_purchase_column: str | None = None,
+    proba: ArrayLike | None = None,
 ) -> pd.DataFrame:
     """The churn model's metrics next to the probability-alive-only baseline.
 
@@ -369,6 +370,9 @@ def compare_with_baseline(
     p_no_purchase_column : str, default=None
         Column with the BG/NBD probability of no purchase in the horizon; adds the
         row ``"p_no_purchase_baseline"`` when given.
+    proba : array-like, default=None
+        ``model.predict_proba(X)[:, 1]`` when the caller has it already (predicting
+        is most of the cost on large data); computed when omitted.
 
     Returns
     -------
@@ -378,7 +382,7 @@ def compare_with_baseline(
     """
     p_alive = X[p_alive_column].astype(float)
     rows = {
-        "churn_model": evaluate_churn(y, model.predict_proba(X)),
+        "churn_model": evaluate_churn(y, model.predict_proba(X) if proba is None else proba),
         "p_alive_baseline": evaluate_churn(y, 1.0 - p_alive.fillna(p_alive.mean()).to_numpy()),
     }
     if p_no_purchase_column is not None:

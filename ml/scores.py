@@ -357,6 +357,7 @@ def fit_churn(
     horizon_days: int,
     min_customers: int = 200,
     max_driver_rows: int = 5_000,
+    max_train_rows: int | None = 100_000,
     random_state: int = 0,
 ) -> ChurnResult:
     """Train on the earlier cut-off, evaluate on the later one, refit on the later one.
@@ -367,6 +368,13 @@ def fit_churn(
     (``min_customers``) or a single class, the result is the documented
     fallback: no supervised model, churn probability = BG/NBD probability of no
     purchase in the horizon, and ``fallback`` says why.
+
+    Both fits (the evaluated one and the production refit) learn from at most
+    ``max_train_rows`` customers, a seeded sample stratified by the label (``None`` =
+    all): gradient boosting on 22 inputs gains nothing measurable beyond that. At 10M
+    lines (650k customers at the evaluation cut-off) this function took 112 s on all
+    rows, 43 s with 100k; out-of-time ROC AUC 0.9946 vs 0.9947. The evaluation and the
+    scores use every customer.
     """
     train_y = np.asarray(train_y, dtype=np.int64)
     eval_y = np.asarray(eval_y, dtype=np.int64)
@@ -381,9 +389,12 @@ def fit_churn(
             calibration=pd.DataFrame(columns=["mean_predicted", "observed_rate"]),
             fallback=f"{why}: churn probability = BG/NBD P(no purchase in {horizon_days} d)",
         )
-    trained = ChurnModel(random_state=random_state).fit(train_X, train_y)
-    evaluation = compare_with_baseline(trained, eval_X, eval_y, p_no_purchase_column=none)
+    learn = _stratified_rows(train_y, max_train_rows, random_state)
+    trained = ChurnModel(random_state=random_state).fit(train_X.iloc[learn], train_y[learn])
     proba = trained.predict_proba(eval_X)[:, 1]
+    evaluation = compare_with_baseline(
+        trained, eval_X, eval_y, p_no_purchase_column=none, proba=proba
+    )
     observed, predicted = calibration_curve(eval_y, proba, n_bins=10, strategy="quantile")
     calibration = pd.DataFrame({"mean_predicted": predicted, "observed_rate": observed})
     # Drivers: permutation importance (ROC AUC drop) of the first calibration fold's
@@ -394,10 +405,24 @@ def fit_churn(
     drivers = churn_drivers(
         fold, eval_X.iloc[rows], eval_y[rows], n_repeats=3, random_state=random_state
     )
-    production = ChurnModel(random_state=random_state).fit(eval_X, eval_y)
+    learn = _stratified_rows(eval_y, max_train_rows, random_state)
+    production = ChurnModel(random_state=random_state).fit(eval_X.iloc[learn], eval_y[learn])
     return ChurnResult(
         model=production, evaluation=evaluation, drivers=drivers, calibration=calibration
     )
+
+
+def _stratified_rows(y: np.ndarray, limit: int | None, random_state: int) -> np.ndarray:
+    """Sorted positions of at most ``limit`` rows, each class in its share of ``y``."""
+    if limit is None or len(y) <= limit:
+        return np.arange(len(y))
+    rng = np.random.RandomState(random_state)
+    picked = []
+    for label in np.unique(y):
+        where = np.flatnonzero(y == label)
+        take = max(1, round(limit * len(where) / len(y)))
+        picked.append(rng.choice(where, size=min(take, len(where)), replace=False))
+    return np.sort(np.concatenate(picked))
 
 
 def risk_band(probability: np.ndarray, thresholds: Sequence[float] = (0.3, 0.6)) -> np.ndarray:

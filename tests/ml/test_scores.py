@@ -103,6 +103,34 @@ def test_churn_model_trains_and_reports_baselines():
     assert ((p >= 0) & (p <= 1)).all()
 
 
+def test_churn_model_learns_from_a_stratified_sample_but_is_evaluated_on_everyone(monkeypatch):
+    """``max_train_rows`` caps the rows each ChurnModel fit sees (class shares kept);
+    the out-of-time evaluation still counts every customer."""
+    import ml.scores as scores
+
+    features = _features(n=1200, seed=3)
+    X = churn_frame(features, fit_value_models(features), 90)
+    y = (features["recency_days"] > features["recency_days"].quantile(0.7)).to_numpy()
+    seen = []
+    real_fit = scores.ChurnModel.fit
+
+    def counting_fit(self, X_, y_):
+        seen.append((len(X_), float(np.mean(y_))))
+        return real_fit(self, X_, y_)
+
+    monkeypatch.setattr(scores.ChurnModel, "fit", counting_fit)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = fit_churn(X, y, X, y, horizon_days=90, min_customers=200, max_train_rows=500)
+    assert [n for n, _ in seen] == [500, 500]
+    for _, share in seen:
+        assert share == pytest.approx(y.mean(), abs=0.002)
+    assert result.evaluation.loc["churn_model", "n"] == len(y)
+    seen.clear()
+    fit_churn(X, y, X, y, horizon_days=90, min_customers=200, max_train_rows=None)
+    assert [n for n, _ in seen] == [len(y), len(y)]
+
+
 def test_risk_band_thresholds():
     bands = risk_band(np.array([0.0, 0.29, 0.3, 0.59, 0.6, 1.0]))
     assert bands.tolist() == ["low", "low", "medium", "medium", "high", "high"]
