@@ -20,7 +20,7 @@ from orchestration.assets.scores import churn_training_features, customer_scores
 from orchestration.assets.segmentation import customer_clusters, segmentation_model
 from orchestration.dbt import CustsegDbtCli, dbt_executable, dbt_project
 from orchestration.resources import WarehouseResource
-from orchestration.sensors import build_inbox_sensor
+from orchestration.sensors import build_database_sensor, build_inbox_sensor
 from orchestration.settings import Settings
 
 _ASSETS = [
@@ -88,10 +88,11 @@ incremental_scoring = dg.define_asset_job(
     "incremental_scoring",
     selection=dg.AssetSelection.all() - REFIT,
     config=ingest_run_config("incremental"),
-    description="Run by `inbox_sensor`: APPEND the new inbox files to raw.transactions (each "
-    "file once; content loaded before is skipped), then as `scoring_pipeline`: dbt features -> "
+    description="Run by `inbox_sensor` or `database_sensor`: APPEND the new inbox files, or the "
+    "database rows above the high-water mark, to raw.transactions (each file or row once; what "
+    "was loaded before is skipped), then as `scoring_pipeline`: dbt features -> "
     "segments and scores with the SAVED models -> dbt marts -> Power BI export -> report. "
-    "Launched by hand it loads every inbox file not loaded yet.",
+    "Launched by hand it loads every inbox file (or row) not loaded yet.",
 )
 
 JOBS = [full_pipeline, scoring_pipeline, refit_models, incremental_scoring]
@@ -133,7 +134,10 @@ def build_definitions(settings: Settings, loggers: dict | None = None) -> dg.Def
         asset_checks=GX_CHECKS,
         jobs=JOBS,
         schedules=SCHEDULES,
-        sensors=[build_inbox_sensor(warehouse, incremental_scoring)],
+        sensors=[
+            build_inbox_sensor(warehouse, incremental_scoring),
+            build_database_sensor(warehouse, incremental_scoring),
+        ],
         resources={
             "warehouse": warehouse,
             "dbt": CustsegDbtCli(project_dir=dbt_project, dbt_executable=dbt_executable()),

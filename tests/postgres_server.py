@@ -12,12 +12,15 @@ postgres_server_fixture`` in a test module) or :func:`start_server` in a script.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
 import socket
+import struct
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,6 +71,49 @@ class PostgresServer:
             cur.execute(f"create table {name} ({cols})")
             cur.execute(f"insert into {name} select {casts} from {_ident(staging)}")
             con.commit()
+
+
+class FlakyProxy:
+    """A loopback port in front of ``server`` that resets the first ``failures`` connections
+    (as a restarting server or a dropped network does) and forwards the later ones."""
+
+    def __init__(self, server: PostgresServer, failures: int = 1):
+        self.upstream = (server.host, server.port)
+        self.failures = failures
+        self.accepted = 0
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:  # closed
+                return
+            self.accepted += 1
+            if self.accepted <= self.failures:
+                # SO_LINGER 0: close() sends a reset, not an orderly end.
+                client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                client.close()
+                continue
+            upstream = socket.create_connection(self.upstream)
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=_pipe, args=(a, b), daemon=True).start()
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def _pipe(source: socket.socket, sink: socket.socket) -> None:
+    try:
+        while data := source.recv(1 << 16):
+            sink.sendall(data)
+    except OSError:
+        pass
+    finally:
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
 
 
 def _ident(name: str) -> str:

@@ -1,5 +1,7 @@
 """Database sources: config, streaming, clear errors without secrets, and Online Retail II
-from a real PostgreSQL 15 server giving the same marts as from the Parquet file."""
+from a real PostgreSQL 15 server giving the same marts as from the Parquet file.
+Incremental loads by a high-water mark: tests/test_database_incremental.py; retries of
+transient failures: tests/test_retry.py."""
 
 from __future__ import annotations
 
@@ -310,6 +312,8 @@ def test_wrong_password_fails_the_run_clearly_and_leaks_it_nowhere(
     workdir = tmp_path / "wd"
     result = run_pipeline(Settings(workdir=str(workdir), config_path=str(config)), stream=out)
     assert not result.success
+    # Not transient: failed at once, not retried (orchestration/assets/retry.py).
+    assert not [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
     (failure,) = [e for e in result.all_events if e.is_step_failure]
     error = failure.step_failure_data.error
     # Our error, with the driver's exception not chained onto it.

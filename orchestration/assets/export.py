@@ -3,7 +3,9 @@
 import dagster as dg
 
 from orchestration.assets.dbt import dbt_marts
+from orchestration.assets.retry import TRANSIENT_RETRY, retry_only_if
 from orchestration.io.export import publish_marts
+from orchestration.io.transient import is_transient_write_error
 from orchestration.resources import WarehouseResource
 
 
@@ -15,9 +17,12 @@ from orchestration.resources import WarehouseResource
     description="exports/powerbi/: one Parquet file per mart, marts.duckdb (the same tables "
     "for the DuckDB ODBC driver), optional CSV, manifest.json — published as a new version "
     "and swapped in atomically; the last versions are kept.",
+    # The export folder is often a network share: a failed write is tried again (10 s, then
+    # 20 s; a half-written version is never published); no permission or space fails at once.
+    retry_policy=TRANSIENT_RETRY,
 )
 def powerbi_export(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-    with warehouse.connect(read_only=True) as con:
+    with retry_only_if(is_transient_write_error), warehouse.connect(read_only=True) as con:
         # The as-of date the features were computed for (the dbt default when not configured).
         (as_of,) = con.execute(
             "select cast(max(as_of_date) as varchar) from marts.dim_customer"

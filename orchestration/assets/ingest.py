@@ -4,8 +4,12 @@ from typing import Literal
 
 import dagster as dg
 
+from orchestration.assets.retry import TRANSIENT_RETRY, retry_only_if
+from orchestration.io.database_incremental import ingest_new_rows
 from orchestration.io.generate import generate
+from orchestration.io.high_water import loaded_mark
 from orchestration.io.ingest import ingest, ingest_incremental
+from orchestration.io.transient import is_transient_database_error
 from orchestration.resources import DEMO_CUSTOMERS, DEMO_SEED, WarehouseResource
 
 RAW_KEYS = ("raw_transactions", "raw_customers", "raw_events")
@@ -13,16 +17,30 @@ RAW_KEYS = ("raw_transactions", "raw_customers", "raw_events")
 
 class IngestConfig(dg.Config):
     """``full`` (default) replaces ``raw.*`` with every configured file and every inbox file;
-    ``incremental`` appends the inbox ``files`` (names in the inbox; none = every inbox file
-    not loaded yet) to ``raw.transactions``, skipping content loaded before."""
+    ``incremental`` appends new transactions: the inbox ``files`` (names in the inbox; none =
+    every inbox file not loaded yet), skipping content loaded before, or for a database
+    table with ``incremental:`` its rows above the loaded high-water mark up to
+    ``mark_through`` (none = the table's largest value now); ``mark_after`` is the mark the
+    sensor saw. Marks are ``kind:value``, e.g. ``int:1042``."""
 
     mode: Literal["full", "incremental"] = "full"
     files: list[str] = []
+    mark_after: str | None = None
+    mark_through: str | None = None
 
 
-def ingest_run_config(mode: str, files: list[str] | None = None) -> dict:
-    """Run config selecting the ingest mode (and inbox files) of a job containing the ingest."""
-    return {"ops": {"ingest_sources": {"config": {"mode": mode, "files": list(files or [])}}}}
+def ingest_run_config(
+    mode: str,
+    files: list[str] | None = None,
+    mark_after: str | None = None,
+    mark_through: str | None = None,
+) -> dict:
+    """Run config selecting the ingest mode (and inbox files, or database range) of a job
+    containing the ingest."""
+    config: dict = {"mode": mode, "files": list(files or [])}
+    if mark_through is not None:
+        config |= {"mark_after": mark_after, "mark_through": mark_through}
+    return {"ops": {"ingest_sources": {"config": config}}}
 
 
 @dg.multi_asset(
@@ -37,30 +55,15 @@ def ingest_run_config(mode: str, files: list[str] | None = None) -> dict:
         for key in RAW_KEYS
     ],
     name="ingest_sources",
+    # A database that refuses or drops the connection is tried again (10 s, then 20 s);
+    # a wrong password, a missing table or a bad file fails at once (assets/retry.py).
+    retry_policy=TRANSIENT_RETRY,
 )
 def ingest_sources(
     context: dg.AssetExecutionContext, config: IngestConfig, warehouse: WarehouseResource
 ):
-    if not warehouse.config_path and not (warehouse.demo_data_dir / "transactions.csv").exists():
-        context.log.info(f"No demo data yet: generating {DEMO_CUSTOMERS:,} customers")
-        generate(warehouse.demo_data_dir, customers=DEMO_CUSTOMERS, seed=DEMO_SEED)
-    if config.files and config.mode != "incremental":
-        raise ValueError("ingest_sources: `files` only apply to mode incremental")
-    project = warehouse.project_config()
-    inbox = project.inbox_dir(warehouse.data_root)
-    if not warehouse.config_path and inbox is not None:
-        inbox.mkdir(parents=True, exist_ok=True)  # the demo's inbox, ready for files
-    with warehouse.connect() as con:
-        if config.mode == "incremental":
-            result = ingest_incremental(
-                con, project, context.run_id, config.files, warehouse.data_root, context.log.info
-            )
-        else:
-            result = ingest(con, project, context.run_id, warehouse.data_root, context.log.info)
-        totals = {
-            key: con.execute(f"select count(*) from raw.{key.removeprefix('raw_')}").fetchone()[0]
-            for key in RAW_KEYS
-        }
+    with retry_only_if(is_transient_database_error):
+        result, totals, mark = _ingest(context, config, warehouse)
     for key in RAW_KEYS:
         source = key.removeprefix("raw_")
         read, loaded, rejected = result.totals(source)
@@ -79,6 +82,48 @@ def ingest_sources(
                     if source == "transactions" and result.skipped
                     else {}
                 ),
+                # What database_sensor continues from (orchestration/sensors.py).
+                **({"high_water_mark": mark} if source == "transactions" and mark else {}),
                 "dagster/row_count": totals[key],
             },
         )
+
+
+def _ingest(context: dg.AssetExecutionContext, config: IngestConfig, warehouse: WarehouseResource):
+    """The load itself: (IngestResult, rows per raw table, high-water mark metadata)."""
+    if not warehouse.config_path and not (warehouse.demo_data_dir / "transactions.csv").exists():
+        context.log.info(f"No demo data yet: generating {DEMO_CUSTOMERS:,} customers")
+        generate(warehouse.demo_data_dir, customers=DEMO_CUSTOMERS, seed=DEMO_SEED)
+    project = warehouse.project_config()
+    incremental = project.transactions.incremental
+    if (config.files or config.mark_through) and config.mode != "incremental":
+        raise ValueError("ingest_sources: `files` and marks only apply to mode incremental")
+    if config.files if incremental is not None else config.mark_through:
+        raise ValueError(
+            "ingest_sources: `files` are for an inbox, `mark_*` for a database table with "
+            "`incremental:`"
+        )
+    inbox = project.inbox_dir(warehouse.data_root)
+    if not warehouse.config_path and inbox is not None:
+        inbox.mkdir(parents=True, exist_ok=True)  # the demo's inbox, ready for files
+    log = context.log.info
+    with warehouse.connect() as con:
+        if config.mode == "full":
+            result = ingest(con, project, context.run_id, warehouse.data_root, log)
+        elif incremental is not None:
+            result = ingest_new_rows(
+                con, project, context.run_id, config.mark_after, config.mark_through, log
+            )
+        else:
+            result = ingest_incremental(
+                con, project, context.run_id, config.files, warehouse.data_root, log
+            )
+        totals = {
+            key: con.execute(f"select count(*) from raw.{key.removeprefix('raw_')}").fetchone()[0]
+            for key in RAW_KEYS
+        }
+        mark = None
+        if incremental is not None:
+            through = loaded_mark(con, incremental.column)
+            mark = dg.MetadataValue.json({"column": incremental.column, "through": through})
+    return result, totals, mark

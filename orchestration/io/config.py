@@ -129,6 +129,18 @@ class InboxConfig(BaseModel):
     settle_seconds: float = Field(default=2.0, ge=0)
 
 
+class IncrementalConfig(BaseModel):
+    """A database table loaded incrementally by a high-water mark: ``database_sensor``
+    loads the rows whose ``column`` is above the largest value loaded so far (the mark),
+    each row once (docs/database_source.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # A column of the table (as named there) whose value only grows for new rows:
+    # an identity id, or a timestamp set when the row is written.
+    column: str = Field(min_length=1)
+
+
 # Keys that only mean something for files; a database source must not set them.
 FILE_ONLY = ("format", "delimiter", "quote", "encoding", "header", "widths", "max_line_size")
 FILE_ONLY += ("inbox",)
@@ -174,6 +186,8 @@ class SourceConfig(BaseModel):
     # transactions only: a folder of new files, e.g. `inbox: inbox/transactions` or
     # `inbox: {path: inbox, pattern: "*.csv"}`.
     inbox: InboxConfig | None = None
+    # transactions from a database `table` only: e.g. `incremental: {column: id}`.
+    incremental: IncrementalConfig | None = None
 
     @field_validator("inbox", mode="before")
     @classmethod
@@ -184,6 +198,11 @@ class SourceConfig(BaseModel):
     def _check(self) -> SourceConfig:
         if self.format == "fixed_width" and not self.widths:
             raise ValueError("format fixed_width needs `widths: {column: [start, end]}`")
+        if self.incremental is not None and self.table is None:
+            raise ValueError(
+                "`incremental` needs a database source with `table:` (a `query:` cannot be "
+                "filtered by a high-water mark)"
+            )
         if self.database is None:
             if self.table is not None or self.query is not None:
                 raise ValueError("`table` and `query` need a `database:` (url or url_env)")
@@ -327,6 +346,8 @@ class ProjectConfig(BaseModel):
                 continue
             if cfg.inbox is not None and source != "transactions":
                 raise ValueError(f"{source}.inbox: only the transactions source has an inbox")
+            if cfg.incremental is not None and source != "transactions":
+                raise ValueError(f"{source}.incremental: only transactions load incrementally")
             unknown = sorted(set(cfg.columns) - set(CANONICAL[source]))
             if unknown:
                 raise ValueError(

@@ -71,6 +71,11 @@ class FileLoad:
     rows_loaded: int
     rows_rejected: int
     content_sha256: str | None = None  # None for a database source
+    # A database table with `incremental:`: its column and the rows' range of it,
+    # mark_from < column <= mark_to (orchestration/io/high_water.py); None otherwise.
+    mark_column: str | None = None
+    mark_from: str | None = None
+    mark_to: str | None = None
 
 
 @dataclass
@@ -109,6 +114,8 @@ LOAD_LOG_DDL = (
 # Added with incremental loads (older warehouses get them on their next load): the load's
 # mode, its number (a full load starts a new generation of raw.*) and the file's SHA-256.
 LOAD_LOG_ADDED = {"mode": "VARCHAR", "load_seq": "BIGINT", "content_sha256": "VARCHAR"}
+# Added with database high-water marks: the column and the range of it each load read.
+LOAD_LOG_ADDED |= {"mark_column": "VARCHAR", "mark_from": "VARCHAR", "mark_to": "VARCHAR"}
 
 
 def resolve_files(cfg: SourceConfig, root: Path, source: str) -> list[Path]:
@@ -491,8 +498,10 @@ def ingest(
             # Imported here: the database drivers load only for a database source.
             from orchestration.io.database import stage_source
 
-            name = stage_source(con, source, cfg, log, environ)
-            result.files.append(_load_src(con, source, cfg, name, run_id, today))
+            staged = stage_source(con, source, cfg, log, environ)
+            load = _load_src(con, source, cfg, staged.name, run_id, today)
+            load.mark_column, load.mark_to = staged.mark_column, staged.mark_to
+            result.files.append(load)
             _log_counts(log, result.files[-1])
             continue
         for path in resolve_files(cfg, root, source):
@@ -649,10 +658,11 @@ def _log_rows(con: duckdb.DuckDBPyConnection, result: IngestResult) -> None:
     for f in result.files:
         con.execute(
             "insert into raw.load_log (run_id, source, file, rows_read, rows_loaded, "
-            "rows_rejected, loaded_at, mode, load_seq, content_sha256) "
-            "values (?, ?, ?, ?, ?, ?, current_localtimestamp(), ?, ?, ?)",
+            "rows_rejected, loaded_at, mode, load_seq, content_sha256, mark_column, "
+            "mark_from, mark_to) values (?, ?, ?, ?, ?, ?, current_localtimestamp(), ?, ?, ?, "
+            "?, ?, ?)",
             [result.run_id, f.source, f.file, f.rows_read, f.rows_loaded, f.rows_rejected,
-             result.mode, seq, f.content_sha256],
+             result.mode, seq, f.content_sha256, f.mark_column, f.mark_from, f.mark_to],
         )  # fmt: skip
 
 
@@ -717,10 +727,13 @@ def _publish(con: duckdb.DuckDBPyConnection, result: IngestResult) -> None:
         raise
 
 
-def _append(con: duckdb.DuckDBPyConnection, result: IngestResult) -> None:
-    """Append an incremental load and its log rows, all or nothing."""
+def _append(con: duckdb.DuckDBPyConnection, result: IngestResult, check=None) -> None:
+    """Append an incremental load and its log rows, all or nothing. ``check(con)`` runs
+    first inside the transaction (the database path re-reads its high-water mark)."""
     con.execute("begin transaction")
     try:
+        if check is not None:
+            check(con)
         # Checked again where it is written. Runs hold the workdir lock, so nothing
         # should have loaded these files since; if something did, load nothing.
         again = _loaded_content(con)
