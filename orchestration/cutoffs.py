@@ -9,7 +9,9 @@ they land in ``intermediate_<name>`` / ``features_<name>`` beside the untouched
 production tables (dbt_project/macros/generate_schema_name.sql).
 
 The run reads the production upstream tables (staging views, int_transactions_deduped,
-seeds), so the production pre-ML build must have run first. No Dagster imports; the
+int_orders, seeds), so the production pre-ML build must have run first. With a var as-of
+date the as_of models recompute the per-customer facts from the orders and lines before
+it; they never read the all-time int_customer_order_totals. No Dagster imports; the
 asset that calls this is a thin wrapper.
 
 dbt runs in this process (``dbtRunner``), not a subprocess: a subprocess costs about

@@ -283,6 +283,19 @@ def test_sensor_run_loads_each_file_once_and_rescores_only_customers_with_new_da
     assert changed == new_data
     assert all(after[c][0] != before[c][0] for c in new_data)  # clv_12m moved for each
 
+    # dbt built the transaction models incrementally: the rows of the full load kept its
+    # load_seq, only the new lines (and what they touch) carry the new load's.
+    ((full_seq, new_seq),) = query(
+        workdir,
+        "select max(load_seq) filter (where mode = 'full'), max(load_seq) from raw.load_log",
+    )
+    for model in ("int_transactions_deduped", "int_orders", "int_customer_order_totals"):
+        stamps = dict(
+            query(workdir, f"select load_seq, count(*) from intermediate.{model} group by 1")
+        )
+        assert set(stamps) == {full_seq, new_seq} and stamps[full_seq] > stamps[new_seq], model
+    assert stamps[new_seq] == len(new_data) + 1  # the customers with new lines, and CNEW0001
+
     # A retry of the same request (here its ingest step) loads nothing twice.
     job = defs.resolve_job_def("incremental_scoring")
     with dg.instance_for_test() as instance:
@@ -307,3 +320,20 @@ def test_sensor_run_loads_each_file_once_and_rescores_only_customers_with_new_da
         "2026-01-01_b.csv",
         "transactions.csv",
     ]
+
+
+# --- dbt: a full refresh after a full load, incremental models after an append ------------
+
+
+def test_the_features_step_refreshes_in_full_only_after_a_full_load():
+    from orchestration.assets.dbt import INGEST_NODE, full_refresh
+    from orchestration.assets.ingest import ingest_run_config
+    from orchestration.definitions import defs
+
+    assert full_refresh({}, runs_ingest=True)  # full_pipeline, scoring_pipeline, `custseg run`
+    assert full_refresh(ingest_run_config("full"), runs_ingest=True)
+    assert not full_refresh(ingest_run_config("incremental", ["a.csv"]), runs_ingest=True)
+    # dbt alone (e.g. from the UI): the models check raw.load_log themselves
+    assert not full_refresh({}, runs_ingest=False)
+    for name in ("full_pipeline", "scoring_pipeline", "incremental_scoring"):
+        assert defs.resolve_job_def(name).has_node_named(INGEST_NODE), name

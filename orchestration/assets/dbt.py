@@ -29,11 +29,36 @@ class CustsegTranslator(DagsterDbtTranslator):
 TRANSLATOR = CustsegTranslator()
 
 
+INGEST_NODE = "ingest_sources"
+
+
+def full_refresh(run_config: Mapping[str, Any], runs_ingest: bool) -> bool:
+    """Whether the features build starts over (``dbt build --full-refresh``).
+
+    Yes when this run's ingest replaced ``raw.*`` (its mode is ``full``, the default):
+    the incremental transaction models must not keep rows of the old load. No after an
+    incremental ingest (they read only the new lines), and no when the run has no ingest
+    step: they then find out from ``raw.load_log`` whether ``raw.*`` was replaced since
+    they were built, and rebuild if so (dbt_project/macros/incremental.sql).
+    """
+    if not runs_ingest:
+        return False
+    ops = run_config.get("ops") or {}
+    config = (ops.get(INGEST_NODE) or {}).get("config") or {}
+    return config.get("mode", "full") != "incremental"
+
+
 def _build(
-    context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource, name: str
+    context: dg.AssetExecutionContext,
+    dbt: DbtCliResource,
+    warehouse: WarehouseResource,
+    name: str,
+    refresh: bool = False,
 ):
     target = warehouse.root / "dbt" / name
     args = ["build", "--vars", json.dumps(warehouse.dbt_vars())]
+    if refresh:
+        args.append("--full-refresh")
     yield from dbt.cli(args, context=context, target_path=target).stream()
 
 
@@ -48,7 +73,10 @@ def dbt_features(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
 ):
     """Staging, intermediate and feature models (and their tests) up to customer_features."""
-    yield from _build(context, dbt, warehouse, "features")
+    refresh = full_refresh(context.run_config, context.job_def.has_node_named(INGEST_NODE))
+    if refresh:
+        context.log.info("raw.* was loaded in full: dbt build --full-refresh")
+    yield from _build(context, dbt, warehouse, "features", refresh)
 
 
 @dbt_assets(
@@ -59,5 +87,7 @@ def dbt_features(
     dagster_dbt_translator=TRANSLATOR,
 )
 def dbt_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
-    """Marts for Power BI, built after the ML step (which they read as a dbt source)."""
+    """Marts for Power BI, built after the ML step (which they read as a dbt source).
+
+    Never a full refresh: fct_customer_snapshot keeps the earlier snapshots."""
     yield from _build(context, dbt, warehouse, "marts")

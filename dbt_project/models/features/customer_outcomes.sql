@@ -5,10 +5,10 @@
     (orchestration/cutoffs.py builds this model as of such a cut-off).
 
     The lines on or after the as-of date are the complement of int_transactions_as_of,
-    grouped into orders by the same macro as int_orders_as_of, and a purchase day is
-    what it is in int_customer_purchase_days (a day with a non-return order, spend =
-    gross sales of those orders), so features and outcomes split every line once and
-    count days the same way. With the default as-of date (the day after the last
+    grouped into orders by the same macro as int_orders, and a purchase day is what it
+    is for the lifetimes columns (macro customer_purchase_day_facts: a day with a
+    non-return order, spend = gross sales of those orders), so features and outcomes
+    split every line once and count days the same way. With the default as-of date (the day after the last
     transaction) no line qualifies and every horizon is incomplete.
 #}
 

@@ -8,13 +8,10 @@
       lt_monetary_value mean spend of the repeat purchase days (first day excluded), 0 without repeats
 #}
 
+-- depends_on: {{ ref('int_customer_order_totals') }}
+-- depends_on: {{ ref('int_orders_as_of') }}
+
 with
-
-purchase_days as (
-
-    select * from {{ ref('int_customer_purchase_days') }}
-
-),
 
 as_of as (
 
@@ -22,20 +19,24 @@ as_of as (
 
 ),
 
+{# The purchase days as of the default date are all of them (int_customer_order_summary). #}
 per_customer as (
 
+    {% if as_of_date_is_default() -%}
     select
         customer_id,
-        count(*) as n_purchase_days,
-        min(purchase_date) as first_purchase_date,
-        max(purchase_date) as last_purchase_date,
-        {# Exact sums only (macros/exact_aggregates.sql): re-runs give identical bits. #}
-        {{ sum_money('case when purchase_day_number > 1 then day_spend else 0 end') }} as repeat_spend,
-        {{ exact_avg('days_since_previous_purchase') }} as gap_mean,
-        {{ exact_stddev_samp_int('days_since_previous_purchase') }} as gap_std
+        n_purchase_days,
+        first_purchase_date,
+        last_purchase_date,
+        repeat_spend,
+        gap_mean,
+        gap_std
 
-    from purchase_days
-    group by customer_id
+    from {{ ref('int_customer_order_totals') }}
+    where n_purchase_days > 0
+    {%- else -%}
+    {{ customer_purchase_day_facts(ref('int_orders_as_of')) }}
+    {%- endif %}
 
 ),
 

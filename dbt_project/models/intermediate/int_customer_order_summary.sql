@@ -5,7 +5,16 @@
     Money columns are exact type_money() decimals (summed with sum_money, so re-runs
     are bit-identical); customer_features casts them to DOUBLE. The ratios
     (monetary_avg, return_rate) are one DOUBLE division of exact values.
+
+    With the default as-of date (the day after the last transaction) every line is
+    before it, so the facts that do not depend on the date are the rows of
+    int_customer_order_totals (kept up to date incrementally); with a var as_of_date
+    (cut-off builds, backfills) the same macro computes them from the orders before
+    the date. Only the spend windows and the day counts depend on the date.
 #}
+
+-- depends_on: {{ ref('int_customer_order_totals') }}
+-- depends_on: {{ ref('int_transactions_as_of') }}
 
 {%- set window_days = var('spend_trend_window_days', 90) | int %}
 
@@ -14,12 +23,6 @@ with
 orders as (
 
     select * from {{ ref('int_orders_as_of') }}
-
-),
-
-lines as (
-
-    select * from {{ ref('int_transactions_as_of') }}
 
 ),
 
@@ -36,37 +39,40 @@ as_of as (
 
 order_facts as (
 
+    {% if as_of_date_is_default() -%}
+    select
+        customer_id,
+        first_order_date,
+        last_order_date,
+        frequency,
+        monetary_total,
+        gross_sales,
+        returned_amount,
+        n_returns,
+        distinct_products
+
+    from {{ ref('int_customer_order_totals') }}
+    {%- else -%}
+    {{ customer_order_facts('orders', ref('int_transactions_as_of')) }}
+    {%- endif %}
+
+),
+
+spend_windows as (
+
     select
         orders.customer_id,
-        min(orders.order_date) as first_order_date,
-        max(orders.order_date) as last_order_date,
-        count(distinct case when not orders.is_return_order then orders.order_id end) as frequency,
-        {{ sum_money('orders.net_amount') }} as monetary_total,
-        {{ sum_money('orders.gross_amount') }} as gross_sales,
-        {{ sum_money('orders.returned_amount') }} as returned_amount,
-        sum(orders.return_line_count) as n_returns,
         {{ sum_money(
             'case when orders.order_date >= as_of.last_window_start then orders.net_amount else 0 end'
         ) }} as spend_last_window,
         {{ sum_money(
-            'case when orders.order_date >= as_of.prev_window_start'
-            ~ ' and orders.order_date < as_of.last_window_start then orders.net_amount else 0 end'
+            'case when orders.order_date < as_of.last_window_start then orders.net_amount else 0 end'
         ) }} as spend_prev_window
 
     from orders
     cross join as_of
+    where orders.order_date >= as_of.prev_window_start
     group by orders.customer_id
-
-),
-
-line_facts as (
-
-    select
-        customer_id,
-        count(distinct case when not is_return then product_id end) as distinct_products
-
-    from lines
-    group by customer_id
 
 ),
 
@@ -91,10 +97,12 @@ final as (
         {{ dbt.safe_cast(dbt.datediff('order_facts.first_order_date', 'as_of.as_of_date', 'day'), dbt.type_int()) }}
             as tenure_days,
 
-        order_facts.spend_last_window as spend_last_90d,
-        order_facts.spend_prev_window as spend_prev_90d,
-        {{ dbt.safe_cast('order_facts.spend_last_window - order_facts.spend_prev_window', type_money()) }}
-            as spend_trend_90d,
+        {{ dbt.safe_cast('coalesce(spend_windows.spend_last_window, 0)', type_money()) }} as spend_last_90d,
+        {{ dbt.safe_cast('coalesce(spend_windows.spend_prev_window, 0)', type_money()) }} as spend_prev_90d,
+        {{ dbt.safe_cast(
+            'coalesce(spend_windows.spend_last_window, 0) - coalesce(spend_windows.spend_prev_window, 0)',
+            type_money()
+        ) }} as spend_trend_90d,
 
         order_facts.gross_sales,
         order_facts.returned_amount,
@@ -105,12 +113,12 @@ final as (
             type_double()
         ) }} as return_rate,
         {{ dbt.safe_cast('order_facts.n_returns', dbt.type_bigint()) }} as n_returns,
-        {{ dbt.safe_cast('coalesce(line_facts.distinct_products, 0)', dbt.type_bigint()) }} as distinct_products
+        order_facts.distinct_products
 
     from order_facts
     cross join as_of
-    left join line_facts
-        on order_facts.customer_id = line_facts.customer_id
+    left join spend_windows
+        on order_facts.customer_id = spend_windows.customer_id
 
 )
 

@@ -1,6 +1,9 @@
+{{ config(materialized='view') }}
+
 {#
     The deduplicated transaction lines that the features may see: those dated
-    before the as-of date.
+    before the as-of date. A view: a filter, which its readers apply as they scan
+    (copying every line into a table cost as much as the deduplication itself).
 #}
 
 with

@@ -10,7 +10,6 @@ renamed as (
 
     select
         ----------  ids
-        {{ surrogate_key(transaction_canonical_columns()) }} as transaction_line_key,
         {{ dbt.safe_cast('customer_id', dbt.type_string()) }} as customer_id,
         {{ dbt.safe_cast('order_id', dbt.type_string()) }} as order_id,
         {{ dbt.safe_cast('product_id', dbt.type_string()) }} as product_id,
