@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 
 import great_expectations as gx
 
@@ -27,7 +26,6 @@ WARN = "warning"
 
 # Column types Power BI loads without a fight (docs/data_contract.md).
 POWER_BI_TYPES = ("BIGINT", "INTEGER", "DOUBLE", "BOOLEAN", "VARCHAR", "DATE", "TIMESTAMP")
-EARLIEST_SANE_DATE = datetime(1970, 1, 1)
 
 
 @dataclass(frozen=True)
@@ -63,9 +61,6 @@ def raw_transactions() -> StageSuite:
         table="raw.transactions",
         row_expectations=lambda: [
             *_not_null("customer_id", "order_id", "ordered_at", "amount", "quantity"),
-            E.ExpectColumnValuesToBeBetween(
-                column="ordered_at", min_value=EARLIEST_SANE_DATE, severity=WARN
-            ),
         ],
         metrics_sql="""
             select
@@ -73,6 +68,8 @@ def raw_transactions() -> StageSuite:
                 count(*) filter (where not isfinite(amount)) as non_finite_amounts,
                 count(*) filter (where ordered_at > current_localtimestamp() + interval 1 day)
                     as future_dates,
+                count(*) filter (where ordered_at < timestamp '1970-01-01')
+                    as dates_before_1970,
                 (select coalesce(sum(rows_read - rows_loaded - rows_rejected), 0)
                  from raw.load_log where run_id = (select max_by(run_id, loaded_at)
                  from raw.load_log)) as unreconciled_rows
@@ -82,6 +79,7 @@ def raw_transactions() -> StageSuite:
             E.ExpectColumnValuesToBeBetween(column="rows_loaded", min_value=1),
             _zero("non_finite_amounts"),
             _zero("future_dates"),
+            _zero("dates_before_1970", WARN),
             _zero("unreconciled_rows"),
         ],
     )

@@ -6,6 +6,11 @@ and validated exactly. Results are stored by a GE file context under
 ``gx_dir`` and rendered as Data Docs under ``docs_dir``; a plain summary of the
 latest outcome of each suite goes to ``gx_dir/validation/<suite>.json`` (read by
 the HTML report).
+
+History is bounded: the newest ``KEEP_RESULTS`` results of each suite are kept
+(older ones and their Data Docs pages are removed), and each validation renders
+only its own pages and the index, so a check costs the same on the 500th daily
+run as on the first.
 """
 
 from __future__ import annotations
@@ -21,13 +26,21 @@ from pathlib import Path
 import duckdb
 import great_expectations as gx
 import pandas as pd
+from great_expectations.core.run_identifier import RunIdentifier
 from great_expectations.data_context.types.base import ProgressBarsConfig
+from great_expectations.data_context.types.resource_identifiers import (
+    ExpectationSuiteIdentifier,
+    ValidationResultIdentifier,
+)
 
 from data_quality.suites import StageSuite
 
 DEFAULT_SAMPLE_ROWS = 200_000
 SAMPLE_SEED = 42
 DOCS_SITE = "custseg_data_docs"
+# Fetched with the columns row expectations name, so that a bad row can be found again.
+LOCATOR_COLUMNS = ("_source_file", "_source_row")
+KEEP_RESULTS = 30  # validation results (and Data Docs pages) kept per suite
 
 # GE prints a progress bar per validation; the pipeline has its own progress output.
 logging.getLogger("great_expectations").setLevel(logging.WARNING)
@@ -81,6 +94,33 @@ class ValidationOutcome:
         return f"{self.suite}: failed {'; '.join(parts)}"
 
 
+def _row_columns(con: duckdb.DuckDBPyConnection, table: str, expectations: list) -> str:
+    """The select list for the row-level batch: the columns the expectations name (plus
+    ``LOCATOR_COLUMNS``), in table order; ``*`` when one expectation names no column.
+
+    A column the table lacks is left out; GE then fails that expectation by name.
+    """
+    named: set[str] = set()
+    for e in expectations:
+        cols = [getattr(e, a, None) for a in ("column", "column_A", "column_B")]
+        cols += list(getattr(e, "column_list", None) or [])
+        cols = [c for c in cols if c]
+        if not cols:
+            return "*"
+        named.update(cols)
+    schema, _, name = table.rpartition(".")
+    present = [
+        c
+        for (c,) in con.execute(
+            "select column_name from information_schema.columns where table_name = ? "
+            "and table_schema = coalesce(nullif(?, ''), current_schema()) order by ordinal_position",
+            [name, schema],
+        ).fetchall()
+    ]
+    wanted = [c for c in present if c in named or c in LOCATOR_COLUMNS]
+    return ", ".join(f'"{c}"' for c in wanted) if wanted else "*"
+
+
 def _context(gx_dir: Path, docs_dir: Path):
     context = gx.get_context(mode="file", project_root_dir=str(gx_dir))
     bars = context.variables.progress_bars
@@ -122,6 +162,38 @@ def _validation(context, name: str, expectations: list):
     suite = context.suites.add_or_update(suite)
     return context.validation_definitions.add_or_update(
         gx.ValidationDefinition(name=f"{name}_validation", data=batch, suite=suite)
+    )
+
+
+def _prune_results(context, suites: set[str], keep: int) -> list[ValidationResultIdentifier]:
+    """Remove all but the newest ``keep`` stored results of each of ``suites``.
+
+    Returns the kept keys of those suites. The Data Docs index build that follows
+    removes the pages of the removed results (GE's ``skip_and_clean_missing``).
+    """
+    store = context.validation_results_store
+    by_suite: dict[str, list[ValidationResultIdentifier]] = {}
+    for key in store.list_keys():
+        if isinstance(key, ValidationResultIdentifier):
+            name = key.expectation_suite_identifier.name
+            if name in suites:
+                by_suite.setdefault(name, []).append(key)
+    kept: list[ValidationResultIdentifier] = []
+    for keys in by_suite.values():
+        keys.sort(key=lambda k: str(k.run_id.run_time), reverse=True)
+        kept += keys[:keep]
+        for old in keys[keep:]:
+            store.remove_key(old)
+    return kept
+
+
+def _build_docs(context, suites: set[str], run_time: str, keep: int) -> None:
+    """Render this validation's pages (and its suites' pages) and the index."""
+    kept = _prune_results(context, suites, keep)
+    current = [k for k in kept if str(k.run_id.run_time) == run_time]
+    context.build_data_docs(
+        site_names=[DOCS_SITE],
+        resource_identifiers=[*current, *(ExpectationSuiteIdentifier(name=s) for s in suites)],
     )
 
 
@@ -200,20 +272,21 @@ def validate(
     gx_dir: str | Path,
     docs_dir: str | Path,
     sample_rows: int = DEFAULT_SAMPLE_ROWS,
+    keep_results: int = KEEP_RESULTS,
 ) -> ValidationOutcome:
     """Run ``suite`` on the warehouse; never raises for failed expectations."""
     t0 = time.perf_counter()
     gx_dir, docs_dir = Path(gx_dir), Path(docs_dir)
     gx_dir.mkdir(parents=True, exist_ok=True)
     (rows,) = con.execute(f"select count(*) from {suite.table}").fetchone()
-    query = f"select * from {suite.table}"
+    row_expectations = suite.row_expectations()
+    query = f"select {_row_columns(con, suite.table, row_expectations)} from {suite.table}"
     if rows > sample_rows:
         query += f" using sample reservoir({int(sample_rows)} rows) repeatable ({SAMPLE_SEED})"
     frame = con.execute(query).df()
 
     context = _context(gx_dir, docs_dir)
     validations, batches = [], []
-    row_expectations = suite.row_expectations()
     if row_expectations:
         validations.append(_validation(context, f"{suite.name}_rows", row_expectations))
         batches.append(frame)
@@ -226,10 +299,12 @@ def validate(
 
     expectations: list[ExpectationOutcome] = []
     bad_index: set[int] = set()
+    run_id = RunIdentifier(run_name=suite.name, run_time=datetime.now(UTC))
     for definition, batch in zip(validations, batches, strict=True):
         result = definition.run(
             batch_parameters={"dataframe": batch},
             result_format={"result_format": "SUMMARY", "unexpected_index_column_names": []},
+            run_id=run_id,
         )
         expectations += _outcomes(result)
         if batch is frame:
@@ -238,7 +313,8 @@ def validate(
                     bad_index.update((r.result or {}).get("partial_unexpected_index_list") or [])
     docs = None
     try:
-        context.build_data_docs(site_names=[DOCS_SITE])
+        suites = {v.suite.name for v in validations}
+        _build_docs(context, suites, str(run_id.run_time), keep_results)
         index = docs_dir / "index.html"
         docs = str(index) if index.exists() else None
     except Exception as exc:  # docs are a report, never a reason to fail validation

@@ -51,6 +51,7 @@ def run_pipeline(
     import dagster as dg
 
     from orchestration.dbt import ensure_manifest
+    from orchestration.event_log import instance_overrides
 
     ensure_manifest()
     from orchestration.definitions import build_definitions
@@ -67,7 +68,7 @@ def run_pipeline(
     if not (home / "dagster.yaml").exists():
         # No telemetry; one run at a time (see the file).
         shutil.copyfile(Path(__file__).with_name("dagster.yaml"), home / "dagster.yaml")
-    instance = dg.DagsterInstance.local_temp(tempdir=str(home))
+    instance = dg.DagsterInstance.local_temp(tempdir=str(home), overrides=instance_overrides(home))
     log_path = Path(s.workdir) / "logs" / "last_run.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:

@@ -64,7 +64,7 @@ def test_warning_only_failures_do_not_block(tmp_path):
               "1 quantity, 1.0 amount")  # fmt: skip
     outcome = _run(con, tmp_path)
     assert outcome.passed and outcome.has_warnings
-    assert [(e.column, e.severity) for e in outcome.failed] == [("ordered_at", "warning")]
+    assert [(e.column, e.severity) for e in outcome.failed] == [("dates_before_1970", "warning")]
 
 
 def test_large_tables_are_sampled_but_metrics_stay_exact(tmp_path):
@@ -101,3 +101,40 @@ def test_bad_rows_with_missing_dates_are_reported_as_json(tmp_path):
     assert json.loads(json.dumps(outcome.bad_rows_sample)) == [
         {"customer_id": "a", "order_id": "1", "ordered_at": None, "quantity": 1.0, "amount": None}
     ]
+
+
+def test_row_batch_holds_the_named_columns_and_where_each_row_came_from(tmp_path):
+    """Only the columns row expectations name are fetched, plus _source_file/_source_row,
+    so that a bad row in the check's metadata says which file and line it came from."""
+    con = duckdb.connect()
+    _raw(con, "select 'a' customer_id, '1' order_id, timestamp '2024-01-01' ordered_at, "
+              "1 quantity, null amount")  # fmt: skip
+    con.execute("alter table raw.transactions add column note varchar default 'wide text'")
+    con.execute("alter table raw.transactions add column _source_file varchar default 'd.csv'")
+    con.execute("alter table raw.transactions add column _source_row bigint default 7")
+    outcome = _run(con, tmp_path)
+    assert not outcome.passed
+    (bad,) = outcome.bad_rows_sample
+    assert (bad["_source_file"], bad["_source_row"], bad["amount"]) == ("d.csv", 7, None)
+    assert "note" not in bad
+
+
+def test_history_is_bounded_and_each_run_renders_its_own_pages(tmp_path):
+    """Daily runs must not make the check slower: old results and their pages are removed."""
+    con = duckdb.connect()
+    _raw(con, "select 'c' || i customer_id, 'o' || i order_id, timestamp '2024-01-01' ordered_at, "
+              "1 quantity, 2.5 amount from range(10) t(i)")  # fmt: skip
+    pages = tmp_path / "docs" / "validations"
+    for _ in range(4):
+        outcome = _run(con, tmp_path, keep_results=2)
+        assert outcome.passed
+    # One page per stored result: raw_transactions_rows_suite and _metrics_suite, 2 each.
+    per_suite = {}
+    for page in pages.rglob("*.html"):
+        suite = page.relative_to(pages).parts[0]
+        per_suite[suite] = per_suite.get(suite, 0) + 1
+    assert per_suite == {"raw_transactions_rows_suite": 2, "raw_transactions_metrics_suite": 2}
+    stored = [p for p in (tmp_path / "gx").rglob("*.json") if "validations" in p.parts]
+    assert len(stored) == 4
+    index = (tmp_path / "docs" / "index.html").read_text(encoding="utf-8")
+    assert index.count("raw_transactions_rows_suite") >= 1

@@ -30,6 +30,7 @@ TRANSLATOR = CustsegTranslator()
 
 
 INGEST_NODE = "ingest_sources"
+PRODUCTION_ARGS = ("--exclude-resource-type", "unit_test")
 
 
 def full_refresh(run_config: Mapping[str, Any], runs_ingest: bool) -> bool:
@@ -56,7 +57,9 @@ def _build(
     refresh: bool = False,
 ):
     target = warehouse.root / "dbt" / name
-    args = ["build", "--vars", json.dumps(warehouse.dbt_vars())]
+    # Unit tests check the SQL logic on fixed inputs, not the data: they run in the test
+    # suite (tests/dbt), not on every materialisation (as dbt recommends for production).
+    args = ["build", "--vars", json.dumps(warehouse.dbt_vars()), *PRODUCTION_ARGS]
     if refresh:
         args.append("--full-refresh")
     yield from dbt.cli(args, context=context, target_path=target).stream()

@@ -1,0 +1,63 @@
+"""The pooled SQLite event log writes what Dagster's own storage reads, in the same files."""
+
+from __future__ import annotations
+
+import time
+
+import dagster as dg
+import pytest
+from dagster._core.events.log import EventLogEntry
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+
+from orchestration import event_log
+from orchestration.event_log import PooledSqliteEventLogStorage, instance_overrides
+
+
+def _entry(run_id: str, message: str) -> EventLogEntry:
+    return EventLogEntry(
+        error_info=None, level=20, user_message=message, run_id=run_id, timestamp=time.time()
+    )
+
+
+def test_events_written_pooled_are_read_by_dagsters_storage(tmp_path, monkeypatch):
+    monkeypatch.setattr(event_log, "MAX_OPEN", 2)
+    pooled = PooledSqliteEventLogStorage(str(tmp_path))
+    runs = [f"run{i}" for i in range(4)]  # more databases than stay open
+    for i in range(3):
+        for run in runs:
+            pooled.store_event(_entry(run, f"{run}-{i}"))
+    assert len(pooled._engines) == 2
+    stock = SqliteEventLogStorage(str(tmp_path))
+    for run in runs:
+        messages = [e.user_message for e in stock.get_logs_for_run(run)]
+        assert messages == [f"{run}-{i}" for i in range(3)]
+    pooled.dispose()
+    assert not pooled._engines
+
+
+def test_a_relative_base_dir_is_under_dagster_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    storage = PooledSqliteEventLogStorage("history/runs")
+    storage.store_event(_entry("r", "hello"))
+    assert (tmp_path / "history" / "runs" / "r.db").exists()
+    monkeypatch.delenv("DAGSTER_HOME")
+    with pytest.raises(ValueError, match="DAGSTER_HOME is not set"):
+        PooledSqliteEventLogStorage("history/runs")
+
+
+def test_an_instance_with_the_overrides_runs_a_job_and_keeps_its_events(tmp_path):
+    @dg.asset
+    def one() -> int:
+        return 1
+
+    home = tmp_path / "home"
+    home.mkdir()
+    with dg.DagsterInstance.local_temp(str(home), overrides=instance_overrides(home)) as instance:
+        assert isinstance(instance.event_log_storage, PooledSqliteEventLogStorage)
+        result = dg.materialize([one], instance=instance)
+        assert result.success
+    # A stock instance on the same directory (as the webserver without our dagster.yaml).
+    with dg.DagsterInstance.local_temp(str(home)) as stock:
+        record = stock.get_latest_materialization_event(dg.AssetKey("one"))
+        assert record is not None and record.run_id == result.run_id
+        assert (home / "history" / "runs" / f"{result.run_id}.db").exists()
