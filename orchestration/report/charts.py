@@ -194,7 +194,8 @@ def clv_histogram(clv: pd.DataFrame, colors: dict[str, str]) -> str | None:
         return None
     cap = float(clv["clv_12m"].quantile(0.99)) or float(clv["clv_12m"].max()) or 1.0
     bins = np.linspace(0, cap, 41)
-    names = [n for n in colors if n in set(clv["segment_name"])]
+    present = set(clv["segment_name"].unique())  # not set(column): that iterates in Python
+    names = [n for n in colors if n in present]
     data = [clv.loc[clv["segment_name"] == n, "clv_12m"].clip(0, cap).to_numpy() for n in names]
 
     def draw(fig, ax):
