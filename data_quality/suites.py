@@ -35,6 +35,11 @@ class StageSuite:
     row_expectations: Callable[[], list] = field(default=lambda: [])
     metrics_sql: str | None = None  # {table} is replaced by the table name
     metric_expectations: Callable[[], list] = field(default=lambda: [])
+    # A predicate ({table} replaced) for the rows the newest load wrote. When it selects
+    # some rows but not all (an incremental append), row expectations see those rows
+    # (all of them up to the sample size) instead of a sample of the whole table: the
+    # older rows were validated when they came. Metrics always cover the whole table.
+    newest_rows: str | None = None
 
 
 def _zero(column: str, severity: str = "critical"):
@@ -74,6 +79,10 @@ def raw_transactions() -> StageSuite:
                  from raw.load_log where run_id = (select max_by(run_id, loaded_at)
                  from raw.load_log)) as unreconciled_rows
             from {table}
+        """,
+        newest_rows="""
+            _source_file in (select file from raw.load_log where source = 'transactions'
+                             and load_seq = (select max(load_seq) from raw.load_log))
         """,
         metric_expectations=lambda: [
             E.ExpectColumnValuesToBeBetween(column="rows_loaded", min_value=1),
@@ -118,6 +127,8 @@ def staging_orders() -> StageSuite:
             _zero("duplicate_order_ids"),
             _zero("inconsistent_net_amounts"),
         ],
+        # The orders an incremental build aggregated again carry its load_seq.
+        newest_rows="load_seq = (select max(load_seq) from {table})",
     )
 
 

@@ -138,3 +138,42 @@ def test_history_is_bounded_and_each_run_renders_its_own_pages(tmp_path):
     assert len(stored) == 4
     index = (tmp_path / "docs" / "index.html").read_text(encoding="utf-8")
     assert index.count("raw_transactions_rows_suite") >= 1
+
+
+def test_after_an_append_row_rules_see_every_new_row_and_metrics_the_whole_table(tmp_path):
+    """An incremental load's rows are validated in full, not found by luck in a sample."""
+    con = duckdb.connect()
+    con.execute("create schema raw")
+    con.execute(
+        "create table raw.load_log (run_id varchar, source varchar, file varchar, "
+        "rows_read bigint, rows_loaded bigint, rows_rejected bigint, loaded_at timestamp, "
+        "mode varchar, load_seq bigint)"
+    )
+    con.execute(
+        "create table raw.transactions as select 'c' || i customer_id, 'o' || i order_id, "
+        "timestamp '2024-01-01' ordered_at, 1.0::double quantity, 2.5::double amount, 'a.csv' _source_file, "
+        "i _source_row from range(50000) t(i)"
+    )
+    con.execute("insert into raw.load_log values ('r1', 'transactions', 'a.csv', 50000, 50000, "
+                "0, now(), 'full', 1)")  # fmt: skip
+    outcome = _run(con, tmp_path, sample_rows=1_000)
+    assert (outcome.row_scope, outcome.rows_validated, outcome.sampled) == ("all rows", 1_000, True)
+
+    con.execute("insert into raw.transactions select 'n' || i, 'm' || i, timestamp '2024-02-01', "
+                "1.0, case when i = 1234 then null else 1.0 end, 'b.csv', i from range(2000) t(i)")  # fmt: skip
+    con.execute("insert into raw.load_log values ('r2', 'transactions', 'b.csv', 2000, 2000, 0, "
+                "now(), 'incremental', 2)")  # fmt: skip
+    # An old row gone bad is still found by the table-level metrics.
+    con.execute("update raw.transactions set amount = 'inf' where _source_file = 'a.csv' "
+                "and _source_row = 10")  # fmt: skip
+    outcome = _run(con, tmp_path, sample_rows=5_000)
+    assert outcome.row_scope == "rows of the newest load"
+    assert (outcome.rows, outcome.rows_validated, outcome.sampled) == (52_000, 2_000, False)
+    assert not outcome.passed
+    assert sorted((e.column, e.unexpected_count) for e in outcome.failed) == [
+        ("amount", 1),
+        ("non_finite_amounts", 1),
+    ]
+    assert [(r["_source_file"], r["_source_row"]) for r in outcome.bad_rows_sample] == [
+        ("b.csv", 1234)
+    ]

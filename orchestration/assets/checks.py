@@ -18,6 +18,7 @@ def _metadata(outcome) -> dict:
     return {
         "rows": outcome.rows,
         "rows_validated": outcome.rows_validated,
+        "row_scope": outcome.row_scope,
         "sampled": outcome.sampled,
         "expectations_evaluated": len(outcome.expectations),
         "expectations_failed": len(outcome.failed),
