@@ -10,7 +10,6 @@ else: no dbt run, no database.
 from __future__ import annotations
 
 import dagster as dg
-from dagster_dbt import build_dbt_asset_selection
 
 from orchestration.assets.checks import GX_CHECKS
 from orchestration.assets.dbt import dbt_features, dbt_marts
@@ -61,10 +60,14 @@ ALL_ASSETS = dg.map_asset_specs(_owned, _ASSETS)
 # The refit: re-choose and refit the segmentation, rebuild the churn cut-offs and refit
 # the value and churn models. Everything else only applies the saved models.
 REFIT = dg.AssetSelection.assets(segmentation_model, churn_training_features, value_models)
-# The dbt seeds (RFM segment map, segment actions): reference data that changes with the
-# project, not with new transactions. Incremental runs use the tables the last full or daily
-# run loaded (and tested).
-SEEDS = build_dbt_asset_selection([dbt_features], dbt_select="resource_type:seed")
+# What an append to raw.transactions can change: raw_transactions and everything after it.
+# The rest (the customers and events tables with their checks and staging models, and the
+# dbt seeds, reference data that changes with the project) stays as the last full or daily
+# run loaded and tested it. The ingest step itself runs whole (one op for all raw tables).
+APPENDED = dg.AssetSelection.assets(ingest_sources) | dg.AssetSelection.assets(
+    "raw_transactions"
+).downstream()
+NOT_APPENDED = dg.AssetSelection.checks_for_assets("raw_customers", "raw_events")
 
 full_pipeline = dg.define_asset_job(
     "full_pipeline",
@@ -91,13 +94,14 @@ refit_models = dg.define_asset_job(
 
 incremental_scoring = dg.define_asset_job(
     "incremental_scoring",
-    selection=dg.AssetSelection.all() - REFIT - SEEDS,
+    selection=APPENDED - NOT_APPENDED - REFIT,
     config=ingest_run_config("incremental"),
     description="Run by `inbox_sensor` or `database_sensor`: APPEND the new inbox files, or the "
     "database rows above the high-water mark, to raw.transactions (each file or row once; what "
     "was loaded before is skipped), then as `scoring_pipeline`: dbt features -> "
     "segments and scores with the SAVED models -> dbt marts -> Power BI export -> report. "
-    "The dbt seeds are not reloaded (the last full or daily run's are used). "
+    "What the append cannot change (customers, events, the dbt seeds and their checks) is "
+    "left as the last full or daily run built it. "
     "Launched by hand it loads every inbox file (or row) not loaded yet.",
 )
 
