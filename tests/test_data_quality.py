@@ -177,3 +177,18 @@ def test_after_an_append_row_rules_see_every_new_row_and_metrics_the_whole_table
     assert [(r["_source_file"], r["_source_row"]) for r in outcome.bad_rows_sample] == [
         ("b.csv", 1234)
     ]
+
+
+def test_a_removed_gx_folder_is_made_again_in_the_same_process(tmp_path):
+    """The GE context is kept per process; deleting its folder between runs is fine."""
+    import shutil
+
+    con = duckdb.connect()
+    _raw(con, "select 'c' customer_id, 'o' order_id, timestamp '2024-01-01' ordered_at, "
+              "1 quantity, 2.5 amount")  # fmt: skip
+    assert _run(con, tmp_path).passed
+    shutil.rmtree(tmp_path / "gx")
+    shutil.rmtree(tmp_path / "docs")
+    outcome = _run(con, tmp_path)
+    assert outcome.passed and (tmp_path / "docs" / "index.html").exists()
+    assert (tmp_path / "gx" / "gx" / "great_expectations.yml").exists()

@@ -34,6 +34,7 @@ PRODUCTION_ARGS = (
     "--exclude-resource-type", "unit_test",
     "--log-format-file", "text",
     "--log-level-file", "info",
+    "--no-use-colors-file",
     "--no-write-json",
 )  # fmt: skip
 
