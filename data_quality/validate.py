@@ -69,11 +69,11 @@ class ValidationOutcome:
     rows: int
     rows_validated: int
     seconds: float
-    row_scope: str = "all rows"  # or "rows of the newest load" (StageSuite.newest_rows)
-    rows_in_scope: int | None = None  # rows the row rules apply to (default: rows)
     expectations: list[ExpectationOutcome] = field(default_factory=list)
     bad_rows_sample: list[dict] = field(default_factory=list)
     docs_index: str | None = None
+    row_scope: str = "all rows"  # or "rows of the newest load" (StageSuite.newest_rows)
+    rows_in_scope: int | None = None  # rows the row rules apply to (default: rows)
 
     @property
     def sampled(self) -> bool:
