@@ -113,9 +113,9 @@ def _row_columns(con: duckdb.DuckDBPyConnection, table: str, expectations: list)
     named: set[str] = set()
     for e in expectations:
         cols = [getattr(e, a, None) for a in ("column", "column_A", "column_B")]
-        cols += list(getattr(e, "column_list", None) or [])
         cols = [c for c in cols if c]
-        if not cols:
+        # Table-level rules (column lists, column order) and conditions need every column.
+        if not cols or getattr(e, "column_list", None) or getattr(e, "row_condition", None):
             return "*"
         named.update(cols)
     schema, _, name = table.rpartition(".")
@@ -123,7 +123,8 @@ def _row_columns(con: duckdb.DuckDBPyConnection, table: str, expectations: list)
         c
         for (c,) in con.execute(
             "select column_name from information_schema.columns where table_name = ? "
-            "and table_schema = coalesce(nullif(?, ''), current_schema()) order by ordinal_position",
+            "and table_schema = coalesce(nullif(?, ''), current_schema()) "
+            "and table_catalog = current_database() order by ordinal_position",
             [name, schema],
         ).fetchall()
     ]
@@ -141,7 +142,7 @@ def _for_ge(frame: pd.DataFrame) -> pd.DataFrame:
     for name, dtype in frame.dtypes.items():
         if not isinstance(dtype, np.dtype):
             continue  # pandas extension types (nullable Int32, strings) stay as they are
-        if dtype.kind in "iu" and dtype != np.int64:
+        if (dtype.kind == "i" or (dtype.kind == "u" and dtype.itemsize < 8)) and dtype != np.int64:
             frame[name] = frame[name].astype(np.int64)
         elif dtype.kind == "f" and dtype != np.float64:
             frame[name] = frame[name].astype(np.float64)
@@ -256,6 +257,9 @@ def _build_docs(context, suites: dict, run_time: str, keep: int, docs_dir: Path)
         for name, fp in fingerprints.items()
         if known.get(name) != fp or not (docs_dir / "expectations" / f"{name}.html").exists()
     ]
+    if not current:  # never expected; an empty list would make GE render every result
+        logging.getLogger(__name__).warning("no stored result of this run: Data Docs not built")
+        return
     context.build_data_docs(
         site_names=[DOCS_SITE],
         resource_identifiers=[*current, *(ExpectationSuiteIdentifier(name=s) for s in changed)],

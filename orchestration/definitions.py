@@ -64,9 +64,10 @@ REFIT = dg.AssetSelection.assets(segmentation_model, churn_training_features, va
 # The rest (the customers and events tables with their checks and staging models, and the
 # dbt seeds, reference data that changes with the project) stays as the last full or daily
 # run loaded and tested it. The ingest step itself runs whole (one op for all raw tables).
-APPENDED = dg.AssetSelection.assets(ingest_sources) | dg.AssetSelection.assets(
-    "raw_transactions"
-).downstream()
+APPENDED = (
+    dg.AssetSelection.assets(ingest_sources)
+    | dg.AssetSelection.assets("raw_transactions").downstream()
+)
 NOT_APPENDED = dg.AssetSelection.checks_for_assets("raw_customers", "raw_events")
 
 full_pipeline = dg.define_asset_job(

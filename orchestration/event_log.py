@@ -10,7 +10,10 @@ main thread, which also reads dbt's output, spends seconds on it. Measured on
 
 ``PooledSqliteEventLogStorage`` changes only how connections are made: the same
 files (``DAGSTER_HOME/history/runs/*.db``), tables and transactions, so the
-webserver, the daemon and a plain Dagster instance read them as before. It keeps
+webserver, the daemon and a plain Dagster instance read them as before. A commit
+to a run's database touches its ``.db`` file, which is what Dagster's log watcher
+(the UI's live run logs) waits for: with the connection open, commits only grow
+the ``-wal`` file beside it. It keeps
 one engine per database for the most recently used ``MAX_OPEN`` databases (a
 webserver reads many runs). ``synchronous=NORMAL`` in WAL mode (Dagster's mode
 for these files) cannot corrupt a database; a power cut may lose the last
@@ -24,12 +27,14 @@ whose ``dagster.yaml`` was copied before this class existed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
+    INDEX_SHARD_NAME,
     SQLITE_BUSY_TIMEOUT_SECONDS,
     SqliteEventLogStorage,
 )
@@ -103,6 +108,11 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
                 self._initialized_dbs.add(shard)
             with engine.connect() as conn, conn.begin():
                 yield conn
+            if shard != INDEX_SHARD_NAME:
+                # Dagster's log watcher (live run logs in the UI) waits for <run_id>.db to
+                # change; with the connection kept open a commit only grows the -wal file.
+                with contextlib.suppress(OSError):
+                    os.utime(self.path_for_shard(shard))
 
     def _dispose_engines(self) -> None:
         with self._db_lock:

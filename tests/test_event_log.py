@@ -61,3 +61,29 @@ def test_an_instance_with_the_overrides_runs_a_job_and_keeps_its_events(tmp_path
         record = stock.get_latest_materialization_event(dg.AssetKey("one"))
         assert record is not None and record.run_id == result.run_id
         assert (home / "history" / "runs" / f"{result.run_id}.db").exists()
+
+
+def test_the_log_watcher_sees_each_new_event(tmp_path):
+    """Live run logs in the UI: Dagster's watcher must fire for events stored pooled."""
+    import threading
+
+    pooled = PooledSqliteEventLogStorage(str(tmp_path))
+    pooled.store_event(_entry("live", "first"))  # the run's database exists before watching
+    seen: list[str] = []
+    arrived = threading.Event()
+
+    def on_event(event, _cursor) -> None:
+        seen.append(event.user_message)
+        if len(seen) >= 3:
+            arrived.set()
+
+    pooled.watch("live", None, on_event)
+    try:
+        for i in range(3):
+            pooled.store_event(_entry("live", f"later-{i}"))
+            time.sleep(0.3)
+        assert arrived.wait(10), f"the watcher saw only {seen}"
+    finally:
+        pooled.end_watch("live", on_event)
+        pooled.dispose()
+    assert seen[-3:] == ["later-0", "later-1", "later-2"]

@@ -11,8 +11,8 @@ from dbt.cli.main import dbtRunner
 from tests.dbt._dbt_helpers import PROJECT_DIR, release_duckdb
 
 
-def _test_source(tmp: Path, db: Path, select: str) -> list[tuple[str, str]]:
-    """``dbt test --store-failures`` on ``select``; returns (test name, status) per test."""
+def _test_source(tmp: Path, db: Path, select: str) -> list[tuple[str, str, int]]:
+    """``dbt test --store-failures`` on ``select``; (test name, status, failures) per test."""
     args = [
         "test", "--select", select, "--store-failures",
         "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR),
@@ -23,7 +23,7 @@ def _test_source(tmp: Path, db: Path, select: str) -> list[tuple[str, str]]:
         res = dbtRunner().invoke(args)
     finally:
         release_duckdb()
-    return [(r.node.name, str(r.status)) for r in res.result.results]
+    return [(r.node.name, str(r.status), r.failures) for r in res.result.results]
 
 
 def test_not_null_columns_fails_naming_each_column_with_nulls(tmp_path):
@@ -36,7 +36,8 @@ def test_not_null_columns_fails_naming_each_column_with_nulls(tmp_path):
             "(null, timestamp '2024-01-02', 1), (null, null, 2), ('b', timestamp '2024-01-03', 3)"
         )
     (result,) = _test_source(tmp_path, db, "source:raw.events")
-    assert result == ("source_not_null_columns_raw_events_customer_id__event_at", "fail")
+    # Failures count null values (3), as the per-column not_null tests did together.
+    assert result == ("source_not_null_columns_raw_events_customer_id__event_at", "fail", 3)
     with duckdb.connect(str(db), read_only=True) as con:
         (table,) = con.execute(
             "select table_schema || '.' || table_name from information_schema.tables "
@@ -53,8 +54,8 @@ def test_not_null_columns_passes_on_full_and_on_empty_tables(tmp_path):
         con.execute("create schema raw")
         con.execute("create table raw.events (customer_id varchar, event_at timestamp)")
     assert _test_source(tmp_path, db, "source:raw.events") == [
-        ("source_not_null_columns_raw_events_customer_id__event_at", "pass")
+        ("source_not_null_columns_raw_events_customer_id__event_at", "pass", 0)
     ]
     with duckdb.connect(str(db)) as con:
         con.execute("insert into raw.events values ('a', timestamp '2024-01-01')")
-    assert [s for _, s in _test_source(tmp_path / "2", db, "source:raw.events")] == ["pass"]
+    assert [s for _, s, _ in _test_source(tmp_path / "2", db, "source:raw.events")] == ["pass"]
