@@ -76,10 +76,14 @@ class ValidationOutcome:
     rows_in_scope: int | None = None  # rows the row rules apply to (default: rows)
 
     @property
+    def scope_rows(self) -> int:
+        """How many rows the row rules apply to (the whole table unless ``row_scope`` says)."""
+        return self.rows if self.rows_in_scope is None else self.rows_in_scope
+
+    @property
     def sampled(self) -> bool:
         """Row rules saw a sample of the rows in scope, not all of them."""
-        in_scope = self.rows if self.rows_in_scope is None else self.rows_in_scope
-        return self.rows_validated < in_scope
+        return self.rows_validated < self.scope_rows
 
     @property
     def failed(self) -> list[ExpectationOutcome]:

@@ -19,9 +19,7 @@ def _metadata(outcome) -> dict:
         "rows": outcome.rows,
         "rows_validated": outcome.rows_validated,
         "row_scope": outcome.row_scope,
-        "rows_in_scope": outcome.rows_in_scope
-        if outcome.rows_in_scope is not None
-        else outcome.rows,
+        "rows_in_scope": outcome.scope_rows,
         "sampled": outcome.sampled,
         "expectations_evaluated": len(outcome.expectations),
         "expectations_failed": len(outcome.failed),
