@@ -34,7 +34,10 @@ def markdown(frame: pd.DataFrame, digits: int = 4, index: bool = False) -> dg.Me
     return dg.MetadataValue.md(shown.to_markdown(index=index))
 
 
-EVIDENCE_TABLE = "ml.model_evaluation"
+
+#: Warehouse types of the evidence columns (ml.evaluation.EVIDENCE_COLUMNS plus run_id,
+#: evaluated_at). Each refit asset writes its own evidence table (ml.segmentation_evidence,
+#: ml.value_evidence); dbt's mart_model_evaluation puts them together.
 EVIDENCE_CASTS = {
     "value": "DOUBLE",
     "cutoff_date": "DATE",
@@ -42,20 +45,3 @@ EVIDENCE_CASTS = {
     "customers": "BIGINT",
     "evaluated_at": "TIMESTAMP",
 }
-
-
-def evidence_with_others(con, rows: pd.DataFrame, run_id: str, evaluated_at) -> pd.DataFrame:
-    """``ml.model_evaluation`` with the families in ``rows`` replaced by ``rows``.
-
-    Each refit asset judges its own model families; the table keeps the latest
-    evidence of every family, so the segmentation refit does not erase churn's rows.
-    Pass the result to ``replace_tables`` with :data:`EVIDENCE_CASTS`.
-    """
-    from orchestration.io.tables import table_exists
-
-    new = rows.assign(run_id=run_id, evaluated_at=evaluated_at)
-    if not table_exists(con, EVIDENCE_TABLE):
-        return new.reset_index(drop=True)
-    old = con.execute(f"select * from {EVIDENCE_TABLE}").df()
-    old = old[~old["model_family"].isin(set(rows["model_family"]))]
-    return pd.concat([old[new.columns], new], ignore_index=True)
