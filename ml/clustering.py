@@ -23,9 +23,6 @@ so they see a stratified sample of ``sample_size`` rows (:func:`stratified_sampl
 and every other row is *assigned*, which is linear. Rows of the sample keep the
 label the algorithm gave them. Noise (label ``-1``) is a label like any other
 here; the segmenter reports it as its own segment.
-
-``segment_customers`` is re-exported here because the orchestration layer
-imports it from this module.
 """
 
 from __future__ import annotations
@@ -61,7 +58,6 @@ __all__ = [
     "SampledWard",
     "cluster_scores",
     "knee_index",
-    "segment_customers",
     "stratified_sample",
 ]
 
@@ -940,18 +936,3 @@ class SampledHDBSCAN(_DensityClusterer):
         core_dist = NearestNeighbors(n_neighbors=ms).fit(S).kneighbors(S)[0][:, -1]
         self._set_components(S, labels >= 0, labels, core_dist)
         return labels.astype(np.int64)
-
-
-# --------------------------------------------------------------------------- #
-# entry point kept here for the orchestration layer
-# --------------------------------------------------------------------------- #
-def segment_customers(features_df: pd.DataFrame, **params: Any):
-    """Fit the production segmentation; see :func:`ml.segmentation.segment_customers`.
-
-    ``orchestration/assets/ml.py`` imports this name from ``ml.clustering``;
-    the implementation lives in :mod:`ml.segmentation` (which imports this
-    module, hence the import inside the function).
-    """
-    from ml.segmentation import segment_customers as _segment_customers
-
-    return _segment_customers(features_df, **params)
