@@ -759,6 +759,18 @@ class _DensityClusterer(_SampleAssignClusterer):
             out[hit] = self.component_labels_[ind[hit, first[hit]]]
         return labels
 
+    def nearest_cluster(self, X: ArrayLike) -> np.ndarray:
+        """Cluster of the nearest clustered sample point of each row, however far (no noise).
+
+        All noise (no cluster found) gives one group, 0.
+        """
+        check_is_fitted(self, "components_")
+        X = np.asarray(X, dtype=np.float64)
+        if self._nn is None or X.shape[0] == 0:
+            return np.zeros(X.shape[0], dtype=np.int64)
+        _, ind = self._nn.kneighbors(X, n_neighbors=1)
+        return self.component_labels_[ind[:, 0]]
+
     def _fit_single(self, S: np.ndarray) -> None:
         self.components_ = S[:1].copy()
         self.component_labels_ = np.zeros(1, dtype=np.int64)

@@ -56,7 +56,12 @@ def test_graph_is_connected_across_dbt_python_dbt(defs):
         node = graph.get(dg.AssetKey.from_user_string(key))
         return {p.to_user_string() for p in node.parent_keys}
 
-    assert parents("segmentation_model") == {"features/customer_features"}
+    # Segments are judged on the horizon after the evaluation cut-off, built by
+    # churn_training_features.
+    assert parents("segmentation_model") == {
+        "features/customer_features",
+        "churn_training_features",
+    }
     assert parents("customer_clusters") == {"features/customer_features", "segmentation_model"}
     assert "customer_clusters" in parents("staging/stg_ml__customer_clusters")
     assert "raw_transactions" in parents("staging/stg_transactions")

@@ -12,6 +12,7 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from tests.pipeline_utils import copy_workdir, query, run
+from tests.segment_checks import assert_segments_hold_up
 
 pytestmark = pytest.mark.slow
 
@@ -29,14 +30,14 @@ def _latest(workdir: Path) -> str:
     return (workdir / "models" / "segmentation" / "LATEST").read_text().strip()
 
 
-def test_candidates_table_compares_all_four_and_chooses_one(segmentation_demo):
+def test_candidates_table_judges_every_candidate_and_chooses_one(segmentation_demo):
     table = _frame(segmentation_demo, "select * from ml.segmentation_candidates")
-    assert set(table["algorithm"]) == ALGORITHMS and len(table) == 4
+    assert set(table["algorithm"]) == ALGORITHMS | {"rfm_grid"}
     assert table["chosen"].sum() == 1
-    metrics = ["silhouette", "calinski_harabasz", "davies_bouldin", "noise_share", "stability"]
-    assert table[metrics + ["fit_seconds", "ari_vs_ground_truth"]].notna().all().all()
-    assert (table["fit_seconds"] > 0).all()
-    assert table["stability"].between(-1, 1).all()
+    judged = table[table["algorithm"] != "rfm_grid"]
+    metrics = ["eta2_churn", "eta2_revenue", "silhouette", "noise_share", "fit_seconds"]
+    assert judged[metrics].notna().all().all()
+    assert (judged["fit_seconds"] > 0).all()
     for params in table["params"]:
         assert isinstance(json.loads(params), dict)
     # Only K-Means and Ward never produce noise.
@@ -45,20 +46,24 @@ def test_candidates_table_compares_all_four_and_chooses_one(segmentation_demo):
     chosen = table[table["chosen"]].iloc[0]
     assert chosen["model_version"] == _latest(segmentation_demo)
     assert chosen["stability"] >= 0.75
+    assert_segments_hold_up(segmentation_demo, "demo")
 
 
-def test_production_segmentation_recovers_the_planted_personas(segmentation_demo):
-    """ARI computed here from the published assignments and the generator's ground truth."""
+def test_production_segmentation_reflects_the_planted_personas(segmentation_demo):
+    """ARI computed here from the published assignments and the generator's ground truth.
+
+    The segments are chosen for what customers did next, not to recover the generator's
+    personas, so the bar is agreement, not identity.
+    """
     assigned = _frame(segmentation_demo, "select customer_id, cluster_id from ml.customer_clusters")
     truth = pd.read_csv(
         segmentation_demo / "demo_data" / "ground_truth" / "personas.csv", dtype=str
     ).set_index("customer_id")
     persona = truth.loc[assigned["customer_id"], "persona"].to_numpy()
     ari = adjusted_rand_score(persona, assigned["cluster_id"])
-    assert ari >= 0.80
+    print(f"\nARI of the production segments vs the planted personas: {ari:.3f}")
+    assert ari >= 0.5
     table = _frame(segmentation_demo, "select * from ml.segmentation_candidates")
-    kmeans = table.set_index("algorithm").loc["kmeans"]
-    assert kmeans["ari_vs_ground_truth"] >= 0.80
     chosen = table[table["chosen"]].iloc[0]
     # The scoring path reproduces the fitted labels of the chosen candidate.
     assert chosen["ari_vs_ground_truth"] == pytest.approx(ari, abs=1e-9)

@@ -10,6 +10,7 @@
 * :mod:`~ml.segmentation.migration` - customers moving between segments.
 """
 
+from ml.segmentation.candidates import RFM_FEATURES, Candidate, bootstrap_stability
 from ml.segmentation.migration import GONE_LABEL, MIGRATION_COLUMNS, NEW_LABEL, segment_migration
 from ml.segmentation.persistence import load_model, save_model, score_customers
 from ml.segmentation.segmenter import (
@@ -25,8 +26,6 @@ from ml.segmentation.selection import (
     CANDIDATE_COLUMNS,
     SegmentationResult,
     SelectionRule,
-    _bootstrap_stability,
-    _choose,
     fit_candidates,
 )
 from ml.store import (
@@ -52,12 +51,13 @@ __all__ = [
     "MODEL_FILE",
     "NEW_LABEL",
     "VALUE_COLUMN",
+    "RFM_FEATURES",
+    "Candidate",
     "CustomerSegmenter",
     "SegmentationResult",
     "SelectionRule",
-    "_bootstrap_stability",
-    "_choose",
     "atomic_write",
+    "bootstrap_stability",
     "fit_candidates",
     "load_model",
     "make_clusterer",

@@ -75,6 +75,10 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
     value_column : str or int, default="monetary_total"
         Column (need not be a feature) whose mean per segment orders the
         segment ids, highest first; the first feature if ``X`` lacks it.
+    assign_noise : bool, default=False
+        Put the customers a density method leaves as noise into the cluster of
+        the nearest clustered point, so nobody sits in a bucket without an
+        action. Without it, noise is one more segment.
 
     Attributes
     ----------
@@ -120,12 +124,14 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
         feature_groups: Sequence[str] = DEFAULT_FEATURE_GROUPS,
         log_features: Sequence[Hashable] | None = None,
         value_column: Hashable = VALUE_COLUMN,
+        assign_noise: bool = False,
     ):
         self.clusterer = clusterer
         self.features = features
         self.feature_groups = feature_groups
         self.log_features = log_features
         self.value_column = value_column
+        self.assign_noise = assign_noise
 
     # -- input ------------------------------------------------------------ #
     def _prepare(self, X, *, fitting: bool):
@@ -243,7 +249,19 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
         Xt = self._fit_preprocessor(X)
         clusterer = SampledKMeans() if self.clusterer is None else clone(self.clusterer)
         clusterer.fit(Xt)
-        return self._finish(X, clusterer)
+        labels = np.asarray(clusterer.labels_, dtype=np.int64)
+        if self.assign_noise:
+            labels = without_noise(clusterer, Xt, labels)
+        return self._finish(X, clusterer, labels)
+
+    def prepare(self, X: pd.DataFrame | ArrayLike) -> np.ndarray:
+        """Fit only the feature preparation on ``X``; return the prepared matrix.
+
+        Candidates that share a feature set are judged on one prepared matrix.
+        """
+        Xt = self._fit_preprocessor(X)
+        del self._value
+        return Xt
 
     def _fit_preprocessor(self, X) -> np.ndarray:
         X_in, value = self._prepare(X, fitting=True)
@@ -265,10 +283,9 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
         self._value = value
         return np.ascontiguousarray(self.preprocessor_.fit_transform(X_in), dtype=np.float64)
 
-    def _finish(self, X, clusterer) -> CustomerSegmenter:
-        """Order the clusterer's groups by value and build ids, names and profile."""
+    def _finish(self, X, clusterer, raw: np.ndarray) -> CustomerSegmenter:
+        """Order the clusterer's groups (``raw`` labels) by value; build ids, names, profile."""
         self.clusterer_ = clusterer
-        raw = np.asarray(clusterer.labels_, dtype=np.int64)
         value = self._value
         del self._value
         groups, inverse, sizes = np.unique(raw, return_inverse=True, return_counts=True)
@@ -333,8 +350,7 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
         raw = self.clusterer_.predict(Xt)
         unseen = ~np.isin(raw, self.raw_labels_)
         if unseen.any():  # noise without a noise segment: nearest clustered point
-            _, nearest = self.clusterer_._nn.kneighbors(Xt[unseen], n_neighbors=1)
-            raw[unseen] = self.clusterer_.component_labels_[nearest[:, 0]]
+            raw[unseen] = self.clusterer_.nearest_cluster(Xt[unseen])
         lookup = np.zeros(int(self.raw_labels_.max()) + 2, dtype=np.int64)  # raw -1 at 0
         lookup[self.raw_labels_ + 1] = np.arange(self.n_clusters_)
         return lookup[raw + 1]
@@ -343,6 +359,16 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True  # NaN is imputed with the median
         return tags
+
+
+def without_noise(clusterer, Xt: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """``labels`` with each noise row (-1) moved to the cluster of the nearest clustered point."""
+    noise = labels < 0
+    if not noise.any() or not hasattr(clusterer, "nearest_cluster"):
+        return labels
+    labels = labels.copy()
+    labels[noise] = clusterer.nearest_cluster(Xt[noise])
+    return labels
 
 
 def _assignments(ids: pd.Series, labels: np.ndarray, names: Sequence[str]) -> pd.DataFrame:

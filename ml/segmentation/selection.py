@@ -1,27 +1,38 @@
-"""Comparing candidate segmentations and choosing the production one."""
+"""Choosing the production segmentation: candidates judged out of time, a rule, a refit.
+
+:func:`fit_candidates` fits every candidate (:mod:`ml.segmentation.candidates`) on the
+features as of the evaluation cut-off, judges it on the horizon that followed, picks
+one by :class:`SelectionRule` and refits that configuration on the current
+customers. Without a complete horizon to judge by, production is the log-RFM
+K-Means baseline and the reason says so.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
-import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import clone
 from sklearn.metrics import adjusted_rand_score
 from sklearn.utils import check_random_state
 from threadpoolctl import threadpool_limits
 
-from ml.clustering import (
-    cluster_scores,
-    stratified_sample,
-)
-from ml.features import (
-    DEFAULT_FEATURE_GROUPS,
+from ml.clustering import K_SCORE_COLUMNS, cluster_scores, stratified_sample
+from ml.evaluation import evidence_rows, no_evidence_rows
+from ml.features import DEFAULT_FEATURE_GROUPS
+from ml.segmentation.candidates import (
+    DENSITY,
+    RFM_FEATURES,
+    RFM_GRID_COLUMN,
+    bootstrap_stability,
+    candidate_grid,
+    grid_row,
+    judge,
 )
 from ml.segmentation.segmenter import (
     ALGORITHMS,
@@ -32,55 +43,88 @@ from ml.segmentation.segmenter import (
     make_clusterer,
 )
 
+#: Columns of the judge frame besides the cut-off's features.
+CHURN_OUTCOME, REVENUE_OUTCOME = "churned", "spend_in_horizon"
+MIN_JUDGED_CUSTOMERS = 100
+
 
 @dataclass(frozen=True)
 class SelectionRule:
     """How the production segmentation is chosen among the candidates.
 
-    1. A candidate is *eligible* if it has at least 2 segments besides noise,
-       a noise share <= ``max_noise_share``, bootstrap stability >=
-       ``min_stability`` and every non-noise segment holds at least
-       ``min_segment_share`` of the customers.
-    2. Among eligible candidates the best silhouette (on the evaluation
-       sample, noise counted as a group) sets the bar; the first candidate in
-       ``preference`` order whose silhouette is within
-       ``silhouette_tolerance`` of it is chosen, so a simpler model wins
-       unless a more complex one is clearly better separated.
-    3. If no candidate is eligible, the most stable one with at least 2
-       segments is chosen (ties: ``preference`` order), and the reason says so.
+    1. Business constraints: ``min_segments``..``max_segments`` segments, none above
+       ``max_segment_share`` or below ``min_segment_share`` of the customers, and a
+       density method's raw noise (moved to the nearest segment) at most
+       ``max_noise_share``.
+    2. The bar: next-horizon churn η² and revenue η² each at least those of both
+       baselines, the RFM grid and log-RFM K-Means (k=5).
+    3. Among candidates meeting 1 and 2, the score (mean of the two η²) decides: the
+       simplest candidate (fewest segments, then ``preference`` order, then log-RFM
+       before the other features) within ``score_tolerance`` (relative) of the best
+       score, provided its bootstrap stability is at least ``min_stability``;
+       stability is computed in that order until a candidate passes.
+    4. If none passes, the log-RFM K-Means baseline is production (or, if it breaks a
+       constraint, the best-scoring candidate that meets them), and the reason says so.
     """
 
-    min_stability: float = 0.75
-    max_noise_share: float = 0.10
+    min_segments: int = 4
+    max_segments: int = 8
+    max_segment_share: float = 0.45
     min_segment_share: float = 0.01
-    silhouette_tolerance: float = 0.02
+    max_noise_share: float = 0.10
+    min_stability: float = 0.75
+    score_tolerance: float = 0.05
     preference: tuple[str, ...] = tuple(ALGORITHMS)
 
     def describe(self) -> str:
         """The rule in one paragraph (for metadata and the UI)."""
         return (
-            f"eligible: >= 2 segments besides noise, noise share <= {self.max_noise_share:g}, "
-            f"bootstrap stability (mean ARI) >= {self.min_stability:g}, every segment >= "
-            f"{self.min_segment_share:g} of customers; choose the first of "
-            f"{list(self.preference)} whose silhouette is within "
-            f"{self.silhouette_tolerance:g} of the best eligible silhouette; if none is "
-            "eligible, the most stable candidate with >= 2 segments"
+            f"judged on the horizon after the evaluation cut-off: {self.min_segments}-"
+            f"{self.max_segments} segments, none above {self.max_segment_share:g} or below "
+            f"{self.min_segment_share:g} of customers, density noise <= "
+            f"{self.max_noise_share:g} (moved to the nearest segment); next-horizon churn and "
+            "revenue eta squared at least those of the RFM grid and of log-RFM K-Means k=5; "
+            f"then the simplest candidate within {self.score_tolerance:.0%} of the best mean "
+            f"eta squared whose bootstrap stability is >= {self.min_stability:g}; otherwise "
+            "the log-RFM K-Means baseline"
         )
+
+    def broken(self, row: Mapping[str, Any]) -> list[str]:
+        """The business constraints ``row`` breaks, in words."""
+        why = []
+        if not self.min_segments <= row["n_segments"] <= self.max_segments:
+            why.append(
+                f"{row['n_segments']} segments (allowed {self.min_segments}-{self.max_segments})"
+            )
+        if row["max_segment_share"] > self.max_segment_share:
+            why.append(f"largest segment {row['max_segment_share']:.0%} of customers")
+        if row["min_segment_share"] < self.min_segment_share:
+            why.append(f"a segment below {self.min_segment_share:g} of customers")
+        if row["noise_share"] > self.max_noise_share:
+            why.append(f"noise share {row['noise_share']:.3f} > {self.max_noise_share:g}")
+        return why
 
 
 CANDIDATE_COLUMNS = [
+    "candidate",
     "algorithm",
+    "feature_set",
     "params",
     "k",
     "n_segments",
+    "eta2_churn",
+    "eta2_revenue",
+    "score",
+    "max_segment_share",
+    "min_segment_share",
+    "noise_share",
+    "stability",
     "silhouette",
     "calinski_harabasz",
     "davies_bouldin",
-    "noise_share",
-    "min_segment_share",
-    "stability",
     "fit_seconds",
     "ari_vs_ground_truth",
+    "is_baseline",
     "eligible",
     "chosen",
     "note",
@@ -91,96 +135,30 @@ CANDIDATE_COLUMNS = [
 class SegmentationResult:
     """Everything :func:`fit_candidates` produces.
 
-    Attributes
-    ----------
-    model : CustomerSegmenter
-        The production segmentation.
-    chosen : str
-        Its algorithm.
-    reason : str
-        Why it was chosen (rule outcome or "configured").
-    candidates : DataFrame
-        One row per candidate, columns :data:`CANDIDATE_COLUMNS`.
-    assignments : DataFrame
-        ``customer_id, cluster_id, cluster_label`` of the production model.
-    profile : DataFrame
-        Its segment profiles.
-    elbow : DataFrame
-        K-means per-k scores (``k``, ``inertia``, metrics) for display.
-    models : dict
-        Fitted :class:`CustomerSegmenter` of every candidate.
-    rule : SelectionRule
-        The rule applied.
-    preprocess_seconds : float
-        Time to fit the shared feature preparation.
+    ``candidates`` has one row per candidate (:data:`CANDIDATE_COLUMNS`), figures at
+    the evaluation cut-off; ``backtest`` is the chosen configuration's segment of each
+    cut-off customer (``customer_id``, ``cluster_id``), from which its η² can be
+    recomputed; ``elbow`` the K-Means rows of the chosen feature set.
     """
 
     model: CustomerSegmenter
     chosen: str
+    algorithm: str
     reason: str
     candidates: pd.DataFrame
     assignments: pd.DataFrame
     profile: pd.DataFrame
     elbow: pd.DataFrame
-    models: dict[str, CustomerSegmenter] = field(repr=False)
+    backtest: pd.DataFrame
+    cutoff: dt.date | None
     rule: SelectionRule
     preprocess_seconds: float
-
-
-def _bootstrap_stability(
-    clusterer, Xt: np.ndarray, eval_idx: np.ndarray, n_resamples: int, size: int, rng
-) -> float:
-    """Mean ARI between the fitted labels on ``eval_idx`` and refits on bootstrap resamples.
-
-    Each refit uses the fitted hyper-parameters (``fixed_params_``: k, eps,
-    ...) so it measures the algorithm's sensitivity to the data, not to its
-    own parameter search. A resample is ``size`` rows drawn with replacement.
-    """
-    if n_resamples < 1:
-        return np.nan
-    fixed = clone(clusterer).set_params(**clusterer.fixed_params_)
-    if "compute_scores" in fixed.get_params():
-        fixed.set_params(compute_scores=False)  # only the model is needed
-    reference = clusterer.labels_[eval_idx]
-    E = Xt[eval_idx]
-    aris = []
-    for _ in range(n_resamples):
-        rows = rng.randint(0, Xt.shape[0], min(size, Xt.shape[0]))
-        fixed.set_params(random_state=int(rng.randint(np.iinfo(np.int32).max)))
-        with warnings.catch_warnings(), threadpool_limits(limits=1):
-            warnings.simplefilter("ignore")  # degenerate resamples are allowed to be bad
-            refit = fixed.fit(Xt[rows])
-            aris.append(adjusted_rand_score(reference, refit.predict(E)))
-    return float(np.mean(aris))
-
-
-def _choose(table: pd.DataFrame, rule: SelectionRule) -> tuple[str, str]:
-    order = {a: i for i, a in enumerate(rule.preference)}
-    table = table.assign(_pref=table["algorithm"].map(order).fillna(len(order)))
-    table = table.sort_values(["_pref", "algorithm"])
-    eligible = table[table["eligible"]]
-    if not eligible.empty:
-        best = eligible["silhouette"].max()
-        winner = eligible[eligible["silhouette"] >= best - rule.silhouette_tolerance].iloc[0]
-        top = eligible.loc[eligible["silhouette"].idxmax(), "algorithm"]
-        return winner["algorithm"], (
-            f"rule: {len(eligible)} eligible; best silhouette {best:.3f} ({top}); "
-            f"{winner['algorithm']} is the first in preference order within "
-            f"{rule.silhouette_tolerance:g} (silhouette {winner['silhouette']:.3f})"
-        )
-    usable = table[table["k"] >= 2]
-    if usable.empty:
-        usable = table
-    winner = usable.sort_values(["stability", "_pref"], ascending=[False, True]).iloc[0]
-    return winner["algorithm"], (
-        f"rule: no candidate eligible; {winner['algorithm']} is the most stable "
-        f"(stability {winner['stability']:.3f})"
-    )
 
 
 def fit_candidates(
     features_df: pd.DataFrame,
     *,
+    judge_frame: pd.DataFrame | None = None,
     algorithms: Sequence[str] = tuple(ALGORITHMS),
     production: str = "auto",
     params: Mapping[str, Mapping[str, Any]] | None = None,
@@ -194,51 +172,26 @@ def fit_candidates(
     random_state: int = 0,
     ground_truth: pd.Series | None = None,
 ) -> SegmentationResult:
-    """Fit every candidate algorithm, compare them and choose the production one.
-
-    The feature preparation is fitted once and shared. For each candidate the
-    table records its parameters (after its own search: k, eps, ...), the
-    number of segments, silhouette, Calinski-Harabasz and Davies-Bouldin on
-    one stratified evaluation sample of ``eval_size`` customers (the same for
-    all candidates; noise counted as a group), the noise share, the smallest
-    segment share, bootstrap stability (mean ARI on the evaluation sample
-    between the fitted labels and refits with the same parameters on
-    ``n_resamples`` bootstrap resamples of ``resample_size`` customers) and
-    the fit time (clustering and assigning every customer).
+    """Judge every candidate out of time, choose by ``rule``, refit the choice on today.
 
     Parameters
     ----------
     features_df : DataFrame
-        ``features.customer_features`` (needs ``customer_id``).
-    algorithms : sequence of str, default=all of :data:`ALGORITHMS`
-        Candidates to fit.
+        Today's ``features.customer_features``: the production model is fitted here.
+    judge_frame : DataFrame, default=None
+        The evaluation cut-off's ``customer_features`` with its outcome columns
+        ``churned`` and ``spend_in_horizon`` (complete horizons only). ``None`` or
+        fewer than 100 customers: nothing is judged and production is the baseline.
+    algorithms, params
+        Candidate algorithms (:data:`ALGORITHMS`) and extra parameters per algorithm.
     production : str, default="auto"
-        ``"auto"`` = choose by ``rule``; an algorithm name = use that one
-        (it must be among ``algorithms``).
-    params : mapping, default=None
-        Extra clusterer parameters per algorithm, e.g.
-        ``{"kmeans": {"k_range": (3, 10)}, "ward": {"sample_size": 8000}}``.
+        ``"auto"`` = the rule; an algorithm name = the best candidate of that algorithm.
     features, feature_groups, log_features
-        Feature selection, as in :class:`CustomerSegmenter`.
-    eval_size : int, default=10000
-        Rows of the evaluation sample.
-    n_resamples : int, default=5
-        Bootstrap resamples for the stability column.
-    resample_size : int, default=10000
-        Rows per bootstrap resample.
-    rule : SelectionRule, default=None
-        ``None`` = ``SelectionRule()``.
-    random_state : int, default=0
-        Seed of the clusterers, the evaluation sample and the resamples.
+        The second feature set besides log-RFM (as in :class:`CustomerSegmenter`).
+    eval_size, n_resamples, resample_size
+        Rows of the diagnostics sample, bootstrap resamples and their size.
     ground_truth : Series, default=None
-        Known segment of each customer (index = ``customer_id``), for
-        evaluation only: the ``ari_vs_ground_truth`` column is the adjusted
-        Rand index of each candidate's assignment of every customer present in
-        both (NaN without it). It never influences the choice.
-
-    Returns
-    -------
-    result : SegmentationResult
+        Known segment per customer id, for the ``ari_vs_ground_truth`` column only.
     """
     _check_frame(features_df)
     rule = SelectionRule() if rule is None else rule
@@ -249,99 +202,200 @@ def fit_candidates(
         make_clusterer(a)  # validates the name
     if production != "auto" and production not in algorithms:
         raise ValueError(f"production={production!r} is not among the candidates {algorithms}")
-    params = dict(params or {})
+    sets = {
+        "rfm": list(RFM_FEATURES),
+        "behavioural" if features is None else "configured": features,
+    }
+    segmenter_args = {"feature_groups": feature_groups, "log_features": log_features}
+    grid = candidate_grid(algorithms, list(sets), (rule.min_segments, rule.max_segments), params)
 
     t0 = time.perf_counter()
-    base = CustomerSegmenter(
-        features=features, feature_groups=feature_groups, log_features=log_features
-    )
-    Xt = base._fit_preprocessor(features_df)
-    value = base._value
+    why_not = _why_not_judged(judge_frame)
+    if why_not:
+        chosen = next(c for c in grid if c.baseline)
+        table = pd.DataFrame([{"candidate": chosen.name, "algorithm": chosen.algorithm,
+                               "feature_set": chosen.feature_set, "k": chosen.params["n_clusters"],
+                               "is_baseline": True, "eligible": False, "note": why_not}])  # fmt: skip
+        reason, backtest, elbow = (
+            f"not judged ({why_not}): the log-RFM K-Means baseline",
+            None,
+            None,
+        )
+        cutoff = None
+    else:
+        table, judged, cutoff = _judge_all(
+            grid, sets, segmenter_args, judge_frame, eval_size, random_state, ground_truth
+        )
+        rng = check_random_state(random_state)
+
+        def stability(name: str) -> float:
+            j = judged[name]
+            return bootstrap_stability(
+                j["judged"].clusterer, j["Xt"], j["eval_idx"], n_resamples, resample_size, rng
+            )
+
+        chosen_name, reason = _choose(table, rule, production, stability)
+        chosen = next(c for c in grid if c.name == chosen_name)
+        elbow = elbow_of(table, chosen.feature_set)
+        backtest = pd.DataFrame(
+            {ID_COLUMN: judge_frame[ID_COLUMN].to_numpy(),
+             "cluster_id": judged[chosen_name]["judged"].labels.astype(np.int32)}
+        )  # fmt: skip
     preprocess_seconds = time.perf_counter() - t0
 
-    rng = check_random_state(random_state)
-    eval_idx = stratified_sample(Xt, eval_size, rng)
-    rows, models, eval_labels = [], {}, []
-    for a in algorithms:
-        settings = {"random_state": random_state, **params.get(a, {})}
-        clusterer = make_clusterer(a, **settings)
-        start = time.perf_counter()
-        clusterer.fit(Xt)
-        fit_seconds = time.perf_counter() - start
-        # the candidate shares the fitted preparation: copy it, then finish with its clusterer
-        model = clone(base).set_params(clusterer=make_clusterer(a, **settings))
-        shared = ["features_", "categorical_features_", "log_features_", "preprocessor_"]
-        shared += ["_fitted_on_frame", "n_features_in_", "feature_names_in_"]
-        for attr in shared:
-            if hasattr(base, attr):
-                setattr(model, attr, getattr(base, attr))
-        model._value = value
-        model._finish(features_df, clusterer)
-        models[a] = model
-        eval_labels.append(clusterer.labels_[eval_idx])
-        sizes = np.bincount(model.labels_, minlength=model.n_clusters_)
-        if model.noise_cluster_ is not None:
-            sizes = np.delete(sizes, model.noise_cluster_)
-        rows.append(
-            {
-                "algorithm": a,
-                "params": json.dumps(
-                    {k: _jsonable(v) for k, v in clusterer.fixed_params_.items()}, sort_keys=True
-                ),
-                "k": int(clusterer.n_clusters_),
-                "n_segments": int(model.n_clusters_),
-                "noise_share": float(clusterer.noise_share_),
-                "min_segment_share": float(sizes.min() / len(Xt)) if sizes.size else 0.0,
-                "stability": _bootstrap_stability(
-                    clusterer, Xt, eval_idx, n_resamples, resample_size, rng
-                ),
-                "fit_seconds": fit_seconds,
-            }
-        )
-    with threadpool_limits(limits=1):  # see ml.clustering: small work, shared cores
-        eval_scores = cluster_scores(Xt[eval_idx], eval_labels)
-    for row, scores in zip(rows, eval_scores, strict=True):
-        row.update(scores)
-    table = pd.DataFrame(rows)
-    table["ari_vs_ground_truth"] = [
-        _ari_vs_truth(features_df[ID_COLUMN], models[a].labels_, ground_truth) for a in algorithms
-    ]
-    notes = []
-    for _, r in table.iterrows():
-        why = []
-        if r["k"] < 2:
-            why.append("fewer than 2 segments")
-        if r["noise_share"] > rule.max_noise_share:
-            why.append(f"noise share {r['noise_share']:.3f} > {rule.max_noise_share:g}")
-        if not r["stability"] >= rule.min_stability:
-            why.append(f"stability {r['stability']:.3f} < {rule.min_stability:g}")
-        if r["min_segment_share"] < rule.min_segment_share:
-            why.append(f"a segment below {rule.min_segment_share:g} of customers")
-        notes.append("; ".join(why))
-    table["note"] = notes
-    table["eligible"] = table["note"] == ""
-    if production == "auto":
-        chosen, reason = _choose(table, rule)
-    else:
-        chosen, reason = production, f"configured: production={production!r}"
-    table["chosen"] = table["algorithm"] == chosen
-    table = table[CANDIDATE_COLUMNS]
-    model = models[chosen]
+    settings = {"random_state": random_state, **chosen.params}
+    model = CustomerSegmenter(
+        make_clusterer(chosen.algorithm, **settings),
+        features=sets[chosen.feature_set],
+        assign_noise=chosen.algorithm in DENSITY,
+        **segmenter_args,
+    ).fit(features_df)
+    table["chosen"] = table["candidate"] == chosen.name
+    table.loc[table["chosen"], "ari_vs_ground_truth"] = _ari_vs_truth(
+        features_df[ID_COLUMN], model.labels_, ground_truth
+    )
+    table = table.reindex(columns=CANDIDATE_COLUMNS)
+    table["eligible"] = table["eligible"].fillna(False).astype(bool)
+    table["is_baseline"] = table["is_baseline"].fillna(False).astype(bool)
+    table["note"] = table["note"].fillna("")
     model.selection_reason_ = reason
     model.candidates_ = table
-    elbow = models["kmeans"].k_scores_ if "kmeans" in models else pd.DataFrame()
     return SegmentationResult(
         model=model,
-        chosen=chosen,
+        chosen=chosen.name,
+        algorithm=chosen.algorithm,
         reason=reason,
         candidates=table,
         assignments=_assignments(features_df[ID_COLUMN], model.labels_, model.segment_names_),
         profile=model.profile_.copy(),
-        elbow=elbow,
-        models=models,
+        elbow=pd.DataFrame(columns=K_SCORE_COLUMNS) if elbow is None else elbow,
+        backtest=pd.DataFrame(columns=[ID_COLUMN, "cluster_id"]) if backtest is None else backtest,
+        cutoff=cutoff,
         rule=rule,
         preprocess_seconds=preprocess_seconds,
     )
+
+
+def _why_not_judged(frame: pd.DataFrame | None) -> str:
+    if frame is None:
+        return "no evaluation cut-off with a complete horizon"
+    if len(frame) < MIN_JUDGED_CUSTOMERS:
+        return f"{len(frame)} customers at the evaluation cut-off (< {MIN_JUDGED_CUSTOMERS})"
+    if frame[CHURN_OUTCOME].astype(bool).nunique() < 2:
+        return "every customer at the evaluation cut-off had the same churn outcome"
+    return ""
+
+
+def _judge_all(grid, sets, segmenter_args, frame, eval_size, random_state, truth):
+    """Fit and judge every candidate on the cut-off's features; figures, fits, elbow."""
+    churned = frame[CHURN_OUTCOME].astype(float).to_numpy()
+    revenue = frame[REVENUE_OUTCOME].astype(float).to_numpy()
+    cutoff = pd.Timestamp(frame["as_of_date"].max()).date() if "as_of_date" in frame else None
+    rows, judged = [], {}
+    if RFM_GRID_COLUMN in frame.columns:
+        rows.append(grid_row(frame[RFM_GRID_COLUMN], churned, revenue))
+    for fs, columns in sets.items():
+        Xt = CustomerSegmenter(features=columns, **segmenter_args).prepare(frame)
+        eval_idx = stratified_sample(Xt, eval_size, check_random_state(random_state))
+        ours = [c for c in grid if c.feature_set == fs]
+        for c in ours:
+            clusterer = make_clusterer(c.algorithm, **{"random_state": random_state, **c.params})
+            j = judge(c, clusterer, Xt, churned, revenue)
+            j.row["ari_vs_ground_truth"] = _ari_vs_truth(frame[ID_COLUMN], j.labels, truth)
+            j.row["inertia"] = getattr(clusterer, "inertia_", np.nan)
+            judged[c.name] = {"judged": j, "Xt": Xt, "eval_idx": eval_idx}
+            rows.append(j.row)
+        with threadpool_limits(limits=1):  # small work, shared cores (see ml.clustering)
+            diagnostics = cluster_scores(
+                Xt[eval_idx], [judged[c.name]["judged"].labels[eval_idx] for c in ours]
+            )
+        for c, d in zip(ours, diagnostics, strict=True):
+            judged[c.name]["judged"].row.update(d)
+    table = pd.DataFrame(rows)
+    table["params"] = [json.dumps(_jsonable(p), sort_keys=True) for p in table["params"]]
+    return table, judged, cutoff
+
+
+def _choose(table: pd.DataFrame, rule: SelectionRule, production: str, stability) -> tuple:
+    """The chosen candidate's name and the reason; fills eligible, stability and note."""
+    baselines = table[table["is_baseline"]]
+    bar = baselines[["eta2_churn", "eta2_revenue"]].max()
+    order = {a: i for i, a in enumerate(rule.preference)}
+    table["stability"] = np.nan
+    notes = {}
+    for i, r in table.iterrows():
+        why = rule.broken(r)
+        if r["algorithm"] == "rfm_grid":
+            why = ["a yardstick: the RFM grid's cells are published as rfm_segment", *why]
+        elif r["eta2_churn"] < bar["eta2_churn"] or r["eta2_revenue"] < bar["eta2_revenue"]:
+            why.append(
+                f"below the baselines' eta squared (churn {r['eta2_churn']:.3f} vs "
+                f"{bar['eta2_churn']:.3f}, revenue {r['eta2_revenue']:.3f} vs "
+                f"{bar['eta2_revenue']:.3f})"
+            )
+        notes[i] = why
+    if production != "auto":
+        pool = table[table["algorithm"] == production]
+        pool = pool.assign(_ok=[not notes[i] for i in pool.index]).sort_values(
+            ["_ok", "score"], ascending=False
+        )
+        pick = pool.index[0]
+        table.loc[pick, "stability"] = stability(table.loc[pick, "candidate"])
+        return _finish(table, notes, pick, f"configured: production={production!r}")
+    ok = table[[not notes[i] for i in table.index]]
+    best = ok["score"].max() if len(ok) else np.nan
+    ranked = ok.assign(
+        _near=ok["score"] >= (1 - rule.score_tolerance) * best,
+        _pref=ok["algorithm"].map(order).fillna(len(order)),
+        _rfm=ok["feature_set"] != "rfm",
+    ).sort_values(["_near", "n_segments", "_pref", "_rfm", "score"],
+                  ascending=[False, True, True, True, False])  # fmt: skip
+    for i, r in ranked.iterrows():
+        table.loc[i, "stability"] = s = stability(r["candidate"])
+        if s >= rule.min_stability:
+            near = "within" if r["_near"] else "outside"
+            return _finish(table, notes, i, (
+                f"rule: {len(ok)} candidates meet the constraints and the baselines' bar; "
+                f"{r['candidate']} is the simplest {near} {rule.score_tolerance:.0%} of the best "
+                f"mean eta squared {best:.3f} (its own {r['score']:.3f}: churn "
+                f"{r['eta2_churn']:.3f}, revenue {r['eta2_revenue']:.3f}; stability {s:.2f})"
+            ))  # fmt: skip
+        notes[i] = [f"stability {s:.2f} < {rule.min_stability:g}"]
+    base = table.index[table["is_baseline"] & (table["algorithm"] != "rfm_grid")][0]
+    broken = rule.broken(table.loc[base])
+    if broken:
+        usable = table[[not rule.broken(r) and r["algorithm"] != "rfm_grid"
+                        for _, r in table.iterrows()]]  # fmt: skip
+        if len(usable):
+            pick = usable["score"].idxmax()
+            return _finish(table, notes, pick, (
+                "rule: no candidate beat the baselines; the log-RFM K-Means baseline breaks "
+                f"a constraint ({'; '.join(broken)}), so the best-scoring candidate meeting "
+                f"them is production ({table.loc[pick, 'candidate']})"
+            ))  # fmt: skip
+    if np.isnan(table.loc[base, "stability"]):
+        table.loc[base, "stability"] = stability(table.loc[base, "candidate"])
+    return _finish(table, notes, base, (
+        "rule: no candidate separated next-horizon churn and revenue better than the "
+        "baselines with enough stability; production is the log-RFM K-Means baseline"
+        + (f" although it breaks: {'; '.join(broken)}" if broken else "")
+    ))  # fmt: skip
+
+
+def _finish(table: pd.DataFrame, notes: dict, pick, reason: str) -> tuple[str, str]:
+    for i in table.index:
+        if i != pick and not notes[i] and np.isnan(table.loc[i, "stability"]):
+            notes[i] = ["stability not computed: not needed for the choice"]
+    table["note"] = ["; ".join(notes[i]) for i in table.index]
+    table["eligible"] = [not notes[i] or i == pick for i in table.index]
+    return table.loc[pick, "candidate"], reason
+
+
+def elbow_of(table: pd.DataFrame, feature_set: str) -> pd.DataFrame:
+    """The K-Means rows of ``feature_set`` as the elbow table (``K_SCORE_COLUMNS``)."""
+    rows = table[(table["algorithm"] == "kmeans") & (table["feature_set"] == feature_set)]
+    rows = rows.drop_duplicates("k").sort_values("k")
+    return rows.reindex(columns=K_SCORE_COLUMNS).reset_index(drop=True)
 
 
 def _ari_vs_truth(ids: pd.Series, labels: np.ndarray, truth: pd.Series | None) -> float:
@@ -366,6 +420,28 @@ def _jsonable(v: Any) -> Any:
         return float(v)
     if v is None or isinstance(v, str | int | float | bool):
         return v
+    if isinstance(v, Mapping):
+        return {str(k): _jsonable(x) for k, x in v.items()}
     if isinstance(v, list | tuple):
         return [_jsonable(x) for x in v]
     return repr(v)
+
+
+EVIDENCE_METRICS = ("eta2_churn", "eta2_revenue", "stability", "n_segments", "max_segment_share")
+
+
+def segmentation_evidence(result: SegmentationResult, horizon_days: int | None) -> pd.DataFrame:
+    """The candidates' out-of-time figures as evidence rows (family ``segmentation``)."""
+    if result.cutoff is None:
+        return no_evidence_rows("segmentation", result.reason, horizon_days=horizon_days)
+    frames = []
+    for _, r in result.candidates.iterrows():
+        role = "production" if r["chosen"] else "baseline" if r["is_baseline"] else "candidate"
+        metrics = {m: r[m] for m in EVIDENCE_METRICS if pd.notna(r[m])}
+        customers = len(result.backtest)
+        frames.append(
+            evidence_rows("segmentation", r["candidate"], metrics, role=role,
+                          cutoff=result.cutoff, horizon_days=horizon_days,
+                          customers=customers, note=result.reason if r["chosen"] else r["note"])
+        )  # fmt: skip
+    return pd.concat(frames, ignore_index=True)

@@ -26,13 +26,30 @@ def read_features(warehouse) -> pd.DataFrame:
         return con.execute("select * from features.customer_features order by customer_id").df()
 
 
+def read_judge_frame(warehouse, name: str = "cutoff_eval") -> pd.DataFrame | None:
+    """The features of cut-off ``name`` with their next-horizon outcomes (complete horizons
+    only: ``churned``, ``spend_in_horizon``, ``purchase_days_in_horizon``); None if that
+    cut-off was never built."""
+    from orchestration.cutoffs import cutoff_schema_suffix
+    from orchestration.io.tables import table_exists
+
+    schema = f"features{cutoff_schema_suffix(name)}"
+    with warehouse.connect(read_only=True) as con:
+        if not table_exists(con, f"{schema}.customer_outcomes"):
+            return None
+        return con.execute(
+            f"select f.*, o.churned, o.spend_in_horizon, o.purchase_days_in_horizon "
+            f"from {schema}.customer_features f join {schema}.customer_outcomes o "
+            "using (customer_id) where o.churned is not null order by f.customer_id"
+        ).df()
+
+
 def markdown(frame: pd.DataFrame, digits: int = 4, index: bool = False) -> dg.MetadataValue:
     """A frame as a Markdown table for Dagster metadata (numbers rounded, timestamps as is)."""
     numeric = frame.select_dtypes("number").columns
     shown = frame.copy()
     shown[numeric] = shown[numeric].round(digits)
     return dg.MetadataValue.md(shown.to_markdown(index=index))
-
 
 
 #: Warehouse types of the evidence columns (ml.evaluation.EVIDENCE_COLUMNS plus run_id,

@@ -1,9 +1,11 @@
 """Segmentation assets: refit (choose among the candidates) and score (assign with the saved model).
 
-``segmentation_model`` is the explicit refit: it fits every configured
-candidate on ``features.customer_features``, writes the comparison table,
-chooses the production segmentation by the documented rule
-(``ml.segmentation.SelectionRule``) and saves it under ``WORKDIR/models/``.
+``segmentation_model`` is the explicit refit: it fits every candidate on the
+features as of the evaluation cut-off (built by ``churn_training_features``),
+judges each by how well its segments separate what those customers did in the
+horizon that followed, chooses by the documented rule
+(``ml.segmentation.SelectionRule``), refits the choice on today's customers and
+saves it under ``WORKDIR/models/``.
 ``customer_clusters`` never refits: it loads the latest saved model and
 assigns every current customer to its segments, so the daily scoring job can
 leave the model alone (job ``scoring_pipeline``).
@@ -23,8 +25,16 @@ from ml.segmentation import (
     score_customers,
     segment_migration,
 )
+from ml.segmentation.selection import segmentation_evidence
 from ml.threads import native_threads
-from orchestration.assets.common import FEATURES, markdown, ml_table_spec, read_features
+from orchestration.assets.common import (
+    EVIDENCE_CASTS,
+    FEATURES,
+    markdown,
+    ml_table_spec,
+    read_features,
+    read_judge_frame,
+)
 from orchestration.io.tables import replace_tables, table_exists
 from orchestration.resources import WarehouseResource
 
@@ -33,14 +43,17 @@ MODEL_DIR = "segmentation"
 
 @dg.asset(
     key="segmentation_model",
-    deps=[FEATURES],
+    deps=[FEATURES, "churn_training_features"],
     group_name="ml",
     kinds={"scikitlearn"},
     tags={"refit": "true"},
-    description="Refit: fits K-Means, Ward, HDBSCAN and DBSCAN (as configured) on the customer "
-    "features, writes ml.segmentation_candidates (metrics, stability, fit time; ARI against "
-    "ground truth when configured) and ml.segmentation_k_scores (the K-Means elbow), chooses "
-    "the production segmentation by the documented rule and saves it under "
+    description="Refit: fits K-Means and Ward at 4-8 segments, HDBSCAN and DBSCAN (as "
+    "configured) on log-RFM and on the behavioural features as of the evaluation cut-off, "
+    "judges each by the share of next-horizon churn and revenue variance its segments explain "
+    "(eta squared) next to the RFM grid and log-RFM K-Means k=5, writes "
+    "ml.segmentation_candidates, ml.segmentation_k_scores (the K-Means elbow), "
+    "ml.segmentation_backtest (the chosen configuration's cut-off segments) and "
+    "ml.segmentation_evidence, then refits the choice on today's customers and saves it under "
     "WORKDIR/models/segmentation/<version>/.",
 )
 def segmentation_model(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
@@ -58,13 +71,19 @@ def segmentation_model(context: dg.AssetExecutionContext, warehouse: WarehouseRe
         f"(evaluation sample {cfg.eval_size:,}, {cfg.n_resamples} bootstrap resamples)"
     )
     rule = SelectionRule(
+        min_segments=cfg.min_segments,
+        max_segments=cfg.max_segments,
+        max_segment_share=cfg.max_segment_share,
         min_stability=cfg.min_stability,
         max_noise_share=cfg.max_noise_share,
         min_segment_share=cfg.min_segment_share,
     )
+    judge_frame = read_judge_frame(warehouse)
+    horizon = warehouse.project_config().scoring.churn_horizon_days
     with native_threads(len(features)):
         result = fit_candidates(
             features,
+            judge_frame=judge_frame,
             algorithms=cfg.algorithms,
             production=cfg.production,
             params=cfg.params,
@@ -92,10 +111,19 @@ def segmentation_model(context: dg.AssetExecutionContext, warehouse: WarehouseRe
     fitted_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     candidates = result.candidates.assign(model_version=version, fitted_at=fitted_at)
     elbow = result.elbow.assign(model_version=version)
+    backtest = result.backtest.assign(cutoff_date=result.cutoff, model_version=version)
+    evidence = segmentation_evidence(result, horizon).assign(
+        run_id=context.run_id, evaluated_at=fitted_at
+    )
     with warehouse.connect() as con:
         replace_tables(
             con,
-            {"ml.segmentation_candidates": candidates, "ml.segmentation_k_scores": elbow},
+            {
+                "ml.segmentation_candidates": candidates,
+                "ml.segmentation_k_scores": elbow,
+                "ml.segmentation_backtest": backtest,
+                "ml.segmentation_evidence": evidence,
+            },
             casts={
                 "ml.segmentation_candidates": {
                     "k": "INTEGER",
@@ -103,27 +131,34 @@ def segmentation_model(context: dg.AssetExecutionContext, warehouse: WarehouseRe
                     "fitted_at": "TIMESTAMP",
                 },
                 "ml.segmentation_k_scores": {"k": "INTEGER"} if "k" in elbow else {},
+                "ml.segmentation_backtest": {"cluster_id": "INTEGER", "cutoff_date": "DATE"},
+                "ml.segmentation_evidence": EVIDENCE_CASTS,
             },
         )
     chosen = candidates[candidates["chosen"]].iloc[0]
-    shown = candidates.drop(columns=["model_version", "fitted_at"])
+    shown = candidates.drop(columns=["model_version", "fitted_at", "params"])
     context.log.info(f"Production segmentation: {result.chosen} ({result.reason})")
+    if result.cutoff is None:
+        context.log.warning(f"Segmentation not judged out of time: {result.reason}")
+    baselines = candidates[candidates["is_baseline"]].set_index("candidate")
     return dg.MaterializeResult(
         metadata={
-            "chosen_algorithm": result.chosen,
+            "chosen_candidate": result.chosen,
+            "chosen_algorithm": result.algorithm,
             "selection_reason": result.reason,
             "selection_rule": rule.describe(),
-            "n_segments": int(chosen["n_segments"]),
-            "silhouette": dg.MetadataValue.float(float(chosen["silhouette"])),
-            "stability": dg.MetadataValue.float(float(chosen["stability"])),
-            "ari_vs_ground_truth": dg.MetadataValue.json(
+            "evaluation_cutoff": str(result.cutoff) if result.cutoff else "not judged",
+            "n_segments": int(result.model.n_clusters_),
+            "eta2_churn": _float(chosen["eta2_churn"]),
+            "eta2_revenue": _float(chosen["eta2_revenue"]),
+            "baselines_eta2": dg.MetadataValue.json(
                 {
-                    r.algorithm: None
-                    if pd.isna(r.ari_vs_ground_truth)
-                    else round(float(r.ari_vs_ground_truth), 4)
-                    for r in candidates.itertuples()
+                    name: {"churn": _float(r.eta2_churn), "revenue": _float(r.eta2_revenue)}
+                    for name, r in baselines.iterrows()
                 }
             ),
+            "stability": _float(chosen["stability"]),
+            "ari_vs_ground_truth": _float(chosen["ari_vs_ground_truth"]),
             "candidates": markdown(shown),
             "kmeans_elbow": markdown(result.elbow) if not result.elbow.empty else "",
             "segments": markdown(result.profile[["cluster_id", "cluster_label", "size", "share"]]),
@@ -260,6 +295,10 @@ def customer_clusters(context: dg.AssetExecutionContext, warehouse: WarehouseRes
             "compared_with_previous": previous is not None,
         },
     )
+
+
+def _float(value) -> float | None:
+    return None if pd.isna(value) else round(float(value), 4)
 
 
 def _migration(

@@ -262,6 +262,10 @@ class SegmentationConfig(BaseModel):
     min_stability: float = Field(default=0.75, ge=0, le=1)
     max_noise_share: float = Field(default=0.10, ge=0, le=1)
     min_segment_share: float = Field(default=0.01, ge=0, le=1)
+    # Business constraints on the production segmentation (ml/segmentation/selection.py).
+    min_segments: int = Field(default=4, ge=2, le=30)
+    max_segments: int = Field(default=8, ge=2, le=30)
+    max_segment_share: float = Field(default=0.45, gt=0, le=1)
     random_state: int = 0
 
     @model_validator(mode="after")
@@ -270,6 +274,11 @@ class SegmentationConfig(BaseModel):
             raise ValueError(
                 f"segmentation.production {self.production!r} is not among "
                 f"segmentation.algorithms {self.algorithms}"
+            )
+        if self.min_segments > self.max_segments:
+            raise ValueError(
+                f"segmentation.min_segments ({self.min_segments}) is above "
+                f"segmentation.max_segments ({self.max_segments})"
             )
         return self
 
