@@ -4,6 +4,8 @@ Public API
 ----------
 BetaGeoModel
     BG/NBD (Fader, Hardie & Lee 2005): purchase counts and "probability alive".
+ModifiedBetaGeoModel
+    MBG/NBD (Batislam et al. 2007): BG/NBD with dropout possible at the first purchase.
 ParetoNBDModel
     Pareto/NBD (Schmittlein, Morrison & Colombo 1987; Fader & Hardie's 2005 note).
 GammaGammaModel
@@ -56,6 +58,7 @@ from ml.btyd.base import (  # noqa: F401
 from ml.btyd.bg_nbd import BetaGeoModel
 from ml.btyd.clv import customer_lifetime_value
 from ml.btyd.gamma_gamma import GammaGammaModel
+from ml.btyd.mbg_nbd import ModifiedBetaGeoModel
 from ml.btyd.pareto_nbd import ParetoNBDModel, _log_hyp2f1_c_eq_a_plus_1  # noqa: F401
 from ml.btyd.summary import summary_from_customer_features, summary_from_transactions
 
@@ -64,6 +67,7 @@ __all__ = [
     "BTYDConvergenceWarning",
     "BetaGeoModel",
     "GammaGammaModel",
+    "ModifiedBetaGeoModel",
     "ParetoNBDModel",
     "customer_lifetime_value",
     "summary_from_customer_features",

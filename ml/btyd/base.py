@@ -375,7 +375,7 @@ class _BTYDBase(BaseEstimator):
 
 
 class _TransactionModel(_BTYDBase):
-    """BG/NBD and Pareto/NBD: summary (frequency, recency, T) in, purchase forecasts out."""
+    """BG/NBD, MBG/NBD and Pareto/NBD: summary (frequency, recency, T) in, purchase forecasts out."""
 
     def __init__(
         self,
@@ -469,6 +469,32 @@ class _TransactionModel(_BTYDBase):
         self._p()
         x, tx, T = _summary(X)
         return special.expit(-self._log_odds_dead(x, tx, T))
+
+    def probability_no_purchase(self, X: Any, t: float) -> np.ndarray:
+        """Probability of no purchase in the next ``t`` given each customer's history.
+
+        ``P(Y(t) = 0) = (1 - P(alive)) + P(alive) * P(no purchase in t | alive at T)``;
+        the second factor is model-specific (see each model's ``_no_purchase_if_alive``).
+
+        Parameters
+        ----------
+        X : DataFrame, mapping or array
+            The summary (frequency, recency, T), in the model's time unit.
+        t : float
+            Length of the window after ``T``, in the model's time unit.
+
+        Returns
+        -------
+        p_none : ndarray of shape (n_customers,)
+        """
+        self._p()
+        x, tx, T = _summary(X)
+        t = _time(t)
+        p_alive = special.expit(-self._log_odds_dead(x, tx, T))
+        return 1.0 - p_alive + p_alive * self._no_purchase_if_alive(x, T, t)
+
+    def _no_purchase_if_alive(self, x: np.ndarray, T: np.ndarray, t: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
 
     def _log_odds_dead(self, x: np.ndarray, tx: np.ndarray, T: np.ndarray) -> np.ndarray:
         raise NotImplementedError

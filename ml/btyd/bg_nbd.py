@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 from scipy import special
 
 from ml.btyd.base import (
     _A_ONE_GUARD,
     _finite,
-    _summary,
-    _time,
     _TransactionModel,
 )
 
@@ -121,48 +117,34 @@ class BetaGeoModel(_TransactionModel):
 
     def _conditional_expected(self, x, tx, T, t):
         r, alpha, a, b = self._p()
-        if abs(a - 1.0) < _A_ONE_GUARD:
-            a = 1.0 + np.copysign(_A_ONE_GUARD, a - 1.0)
-        x, tx, T, t = np.broadcast_arrays(x, tx, T, t)
-        z = t / (alpha + T + t)
-        log1mz = np.log1p(-z)
-        # bracket = 1 - (1-z)^(r+x) 2F1(r+x, b+x; a+b+x-1; z). Euler's transformation
-        # gives (1-z)^(a-1) 2F1(a+b-1-r, a-1; a+b+x-1; z), whose parameters do not grow
-        # with x; for extreme a (e.g. barely identified fits) that 2F1 overflows and
-        # the untransformed form, then well-behaved, is used instead.
-        with np.errstate(all="ignore"):
-            hyp = special.hyp2f1(a + b - 1.0 - r, a - 1.0, a + b + x - 1.0, z)
-            bracket = -np.expm1((a - 1.0) * log1mz) - np.exp((a - 1.0) * log1mz) * (hyp - 1.0)
-            bad = ~np.isfinite(bracket)
-            if bad.any():
-                xb, zb, lb = x[bad], z[bad], log1mz[bad]
-                hyp_b = special.hyp2f1(r + xb, b + xb, a + b + xb - 1.0, zb)
-                bracket[bad] = -np.expm1((r + xb) * lb) - np.exp((r + xb) * lb) * (hyp_b - 1.0)
         p_alive = special.expit(-self._log_odds_dead(x, tx, T))
-        out = (a + b + x - 1.0) / (a - 1.0) * bracket * p_alive
-        return _finite(out, "conditional expected purchases")
+        return _bg_conditional_expected(r, alpha, a, b, x, T, t, p_alive)
 
-    def probability_no_purchase(self, X: Any, t: float) -> np.ndarray:
-        """Probability of no purchase in the next ``t`` given each customer's history.
-
-        ``P(Y(t) = 0) = (1 - P(alive)) + P(alive) * ((alpha+T) / (alpha+T+t))**(r+x)``:
-        a BG/NBD customer only drops out right after a purchase, so an active customer
-        makes no purchase in the window exactly when her Poisson process has no event.
-
-        Parameters
-        ----------
-        X : DataFrame, mapping or array
-            The summary (frequency, recency, T), in the model's time unit.
-        t : float
-            Length of the window after ``T``, in the model's time unit.
-
-        Returns
-        -------
-        p_none : ndarray of shape (n_customers,)
-        """
+    def _no_purchase_if_alive(self, x, T, t):
+        # A BG/NBD customer only drops out right after a purchase, so an active one
+        # makes no purchase in the window exactly when her Poisson process has no event.
         r, alpha, _, _ = self._p()
-        x, tx, T = _summary(X)
-        t = _time(t)
-        p_alive = special.expit(-self._log_odds_dead(x, tx, T))
-        stay = np.exp(-(r + x) * np.log1p(t / (alpha + T)))
-        return 1.0 - p_alive + p_alive * stay
+        return np.exp(-(r + x) * np.log1p(t / (alpha + T)))
+
+
+def _bg_conditional_expected(r, alpha, a, b, x, T, t, p_alive):
+    """BG/NBD's E[Y(t) | x, t_x, T] given P(alive); MBG/NBD's is the same with b + 1."""
+    if abs(a - 1.0) < _A_ONE_GUARD:
+        a = 1.0 + np.copysign(_A_ONE_GUARD, a - 1.0)
+    x, T, t = np.broadcast_arrays(x, T, t)
+    z = t / (alpha + T + t)
+    log1mz = np.log1p(-z)
+    # bracket = 1 - (1-z)^(r+x) 2F1(r+x, b+x; a+b+x-1; z). Euler's transformation
+    # gives (1-z)^(a-1) 2F1(a+b-1-r, a-1; a+b+x-1; z), whose parameters do not grow
+    # with x; for extreme a (e.g. barely identified fits) that 2F1 overflows and
+    # the untransformed form, then well-behaved, is used instead.
+    with np.errstate(all="ignore"):
+        hyp = special.hyp2f1(a + b - 1.0 - r, a - 1.0, a + b + x - 1.0, z)
+        bracket = -np.expm1((a - 1.0) * log1mz) - np.exp((a - 1.0) * log1mz) * (hyp - 1.0)
+        bad = ~np.isfinite(bracket)
+        if bad.any():
+            xb, zb, lb = x[bad], z[bad], log1mz[bad]
+            hyp_b = special.hyp2f1(r + xb, b + xb, a + b + xb - 1.0, zb)
+            bracket[bad] = -np.expm1((r + xb) * lb) - np.exp((r + xb) * lb) * (hyp_b - 1.0)
+    out = (a + b + x - 1.0) / (a - 1.0) * bracket * p_alive
+    return _finite(out, "conditional expected purchases")

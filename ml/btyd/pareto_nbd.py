@@ -10,6 +10,9 @@ from ml.btyd.base import (
     _TransactionModel,
 )
 
+# Gauss-Legendre nodes of the P(no purchase | alive) integral (a smooth, bounded integrand).
+_QUADRATURE_NODES = 48
+
 
 def _log_hyp2f1_c_eq_a_plus_1(a: np.ndarray, b: np.ndarray, z: np.ndarray) -> np.ndarray:
     """``log 2F1(a, b; a+1; z)`` for a, b > 0 and 0 <= z < 1.
@@ -139,3 +142,21 @@ class ParetoNBDModel(_TransactionModel):
         p_alive = special.expit(-self._log_odds_dead(x, tx, T))
         out = (r + x) * (beta + T) / (alpha + T) * L * special.exprel(-(s - 1.0) * L) * p_alive
         return _finite(out, "conditional expected purchases")
+
+    def _no_purchase_if_alive(self, x, T, t):
+        # Alive at T, lambda ~ Gamma(r+x, alpha+T) and mu ~ Gamma(s, beta+T); the
+        # first purchase comes at v < t while still alive with density
+        # (r+x)/(alpha+T+v) ((alpha+T)/(alpha+T+v))^(r+x) ((beta+T)/(beta+T+v))^s.
+        # Substituting u = 1 - ((alpha+T)/(alpha+T+v))^(r+x) leaves the bounded,
+        # monotone factor ((beta+T)/(beta+T+v))^s to integrate over u, which
+        # Gauss-Legendre handles to near machine precision.
+        r, alpha, s, beta = self._p()
+        x, T, t = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (x, T, t)))
+        k, a_T, b_T = r + x, alpha + T, beta + T
+        u_max = -np.expm1(-k * np.log1p(t / a_T))
+        nodes, weights = np.polynomial.legendre.leggauss(_QUADRATURE_NODES)
+        u = 0.5 * u_max[..., None] * (nodes + 1.0)
+        v = a_T[..., None] * np.expm1(-np.log1p(-u) / k[..., None])
+        g = np.exp(-s * np.log1p(v / b_T[..., None]))
+        bought = 0.5 * u_max * (g @ weights)
+        return _finite(1.0 - bought, "probability of no purchase")
