@@ -10,6 +10,8 @@ ParetoNBDModel
     Pareto/NBD (Schmittlein, Morrison & Colombo 1987; Fader & Hardie's 2005 note).
 GammaGammaModel
     Gamma-Gamma spend model (Fader, Hardie & Lee 2005; Fader & Hardie's 2013 note).
+dropout_identification
+    Whether a fitted purchase model identifies dropout, with a reason in plain words.
 customer_lifetime_value
     Discounted expected spend over a horizon from a transaction and a spend model.
 summary_from_transactions, summary_from_customer_features
@@ -58,6 +60,7 @@ from ml.btyd.base import (  # noqa: F401
 from ml.btyd.bg_nbd import BetaGeoModel
 from ml.btyd.clv import customer_lifetime_value
 from ml.btyd.gamma_gamma import GammaGammaModel
+from ml.btyd.identification import DropoutIdentification, dropout_identification
 from ml.btyd.mbg_nbd import ModifiedBetaGeoModel
 from ml.btyd.pareto_nbd import ParetoNBDModel, _log_hyp2f1_c_eq_a_plus_1  # noqa: F401
 from ml.btyd.summary import summary_from_customer_features, summary_from_transactions
@@ -69,7 +72,9 @@ __all__ = [
     "GammaGammaModel",
     "ModifiedBetaGeoModel",
     "ParetoNBDModel",
+    "DropoutIdentification",
     "customer_lifetime_value",
+    "dropout_identification",
     "summary_from_customer_features",
     "summary_from_transactions",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +10,13 @@ import pandas as pd
 import pytest
 from scipy import special
 
-from ml.btyd import BetaGeoModel, ModifiedBetaGeoModel, ParetoNBDModel
+from ml.btyd import (
+    BetaGeoModel,
+    BTYDConvergenceWarning,
+    ModifiedBetaGeoModel,
+    ParetoNBDModel,
+    dropout_identification,
+)
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 MASTER = DATA / "cdnow" / "CDNOW_master.txt"
@@ -103,3 +110,36 @@ def test_pareto_nbd_probability_no_purchase_matches_simulation(x, tx, T) -> None
     p_alive = model.probability_alive(X)[0]
     expected = 1 - p_alive + p_alive * none_if_alive
     assert model.probability_no_purchase(X, t)[0] == pytest.approx(expected, abs=2e-3)
+
+
+def simulate_never_leaving(n: int = 3000, seed: int = 0) -> pd.DataFrame:
+    """Customers who buy at a Gamma-distributed Poisson rate and never drop out."""
+    rng = np.random.default_rng(seed)
+    T = rng.integers(200, 400, n).astype(float)
+    lam = rng.gamma(2.0, 1.0 / 60.0, n)
+    rows = []
+    for rate, end in zip(lam, T, strict=True):
+        times = np.cumsum(rng.exponential(1.0 / rate, 60))
+        times = np.floor(times[times <= end])
+        times = np.unique(times)
+        rows.append((len(times), times[-1] if len(times) else 0.0, end))
+    return pd.DataFrame(rows, columns=["frequency", "recency", "T"])
+
+
+@pytest.mark.parametrize("model_class", [BetaGeoModel, ModifiedBetaGeoModel, ParetoNBDModel])
+def test_dropout_is_not_identified_when_nobody_leaves(model_class) -> None:
+    summary = simulate_never_leaving()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BTYDConvergenceWarning)
+        model = model_class().fit(summary)
+    verdict = dropout_identification(model, summary)
+    assert not verdict.identified
+    assert "cannot tell which customers have stopped buying" in verdict.reason
+
+
+@pytest.mark.parametrize("model_class", [BetaGeoModel, ModifiedBetaGeoModel, ParetoNBDModel])
+def test_dropout_is_identified_on_cdnow(model_class, calibration_summary) -> None:
+    model = model_class().fit(calibration_summary)
+    verdict = dropout_identification(model, calibration_summary)
+    assert verdict.identified, verdict.reason
+    assert verdict.reason == ""
