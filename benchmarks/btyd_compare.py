@@ -1,4 +1,4 @@
-"""BG/NBD + Gamma-Gamma fitting: ml/btyd.py vs the archived ``lifetimes`` package.
+"""BG/NBD + Gamma-Gamma fitting: ml/btyd/ vs the archived ``lifetimes`` package.
 
 The same simulated summary (bench_btyd.simulate: BG/NBD purchases, Gamma-Gamma spend,
 in days) is fitted by ours (median of three fits, with the default BLAS/OpenMP threads as in

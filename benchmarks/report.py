@@ -220,7 +220,7 @@ def _btyd_lines(b: dict) -> list[str]:
         "",
         "| | BG/NBD fit s | Gamma-Gamma fit s | both s | BG/NBD r, alpha, a, b | Gamma-Gamma p, q, gamma |",
         "|---|---:|---:|---:|---|---|",
-        f"| ours (ml/btyd.py, median of 3) | {o['bgnbd_fit_s']:.2f} | {o['gamma_gamma_fit_s']:.2f} | "
+        f"| ours (ml/btyd/, median of 3) | {o['bgnbd_fit_s']:.2f} | {o['gamma_gamma_fit_s']:.2f} | "
         f"{o['fit_s']:.2f} | {', '.join(str(v) for v in o['bgnbd_params'].values())} | "
         f"{', '.join(str(v) for v in o['gamma_gamma_params'].values())} |",
     ]

@@ -16,7 +16,12 @@ from orchestration.assets.dbt import dbt_features, dbt_marts
 from orchestration.assets.export import powerbi_export
 from orchestration.assets.ingest import ingest_run_config, ingest_sources
 from orchestration.assets.report import customer_report
-from orchestration.assets.scores import churn_training_features, customer_scores, value_models
+from orchestration.assets.scores import (
+    churn_training_features,
+    customer_scores,
+    p_alive_identified,
+    value_models,
+)
 from orchestration.assets.segmentation import customer_clusters, segmentation_model
 from orchestration.dbt import CustsegDbtCli, dbt_executable, dbt_project
 from orchestration.resources import WarehouseResource
@@ -142,7 +147,7 @@ def build_definitions(settings: Settings, loggers: dict | None = None) -> dg.Def
     )
     return dg.Definitions(
         assets=ALL_ASSETS,
-        asset_checks=GX_CHECKS,
+        asset_checks=[*GX_CHECKS, p_alive_identified],
         jobs=JOBS,
         schedules=SCHEDULES,
         sensors=[

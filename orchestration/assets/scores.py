@@ -21,14 +21,21 @@ from sklearn.metrics import roc_auc_score
 from ml.scores import (
     churn_frame,
     fit_churn,
-    fit_value_models,
     load_value_models,
     risk_band,
     save_value_models,
     value_scores,
 )
 from ml.threads import native_threads
-from orchestration.assets.common import FEATURES, markdown, ml_table_spec, read_features
+from ml.value import ValueModels, fit_spend_model, fit_value_models, purchase_summary
+from ml.value_evaluation import CHOICE_RULE, choose_purchase_model, clv_evidence
+from orchestration.assets.common import (
+    EVIDENCE_CASTS,
+    FEATURES,
+    markdown,
+    ml_table_spec,
+    read_features,
+)
 from orchestration.cutoffs import build_features_as_of, cutoff_dates, cutoff_schema_suffix
 from orchestration.io.tables import replace_tables, table_exists
 from orchestration.resources import WarehouseResource
@@ -115,6 +122,54 @@ def _churn_inputs(features: pd.DataFrame, horizon: int) -> pd.DataFrame | None:
 
 
 VALUE_STORE = "value"
+DEFAULT_FAMILY = "mbg_nbd"  # without out-of-time evidence: no all-alive one-time buyers
+
+
+def _eval_cutoff_frames(warehouse: WarehouseResource) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The evaluation cut-off's customer_features and its outcomes, aligned row by row."""
+    schema = f"features{cutoff_schema_suffix(CUTOFFS[1])}"
+    with warehouse.connect(read_only=True) as con:
+        if not table_exists(con, f"{schema}.customer_outcomes"):
+            return pd.DataFrame(), pd.DataFrame()
+        frame = con.execute(
+            f"select f.*, o.purchase_days_in_horizon, o.spend_in_horizon, o.churned "
+            f"from {schema}.customer_features f join {schema}.customer_outcomes o "
+            "using (customer_id) order by f.customer_id"
+        ).df()
+    outcomes = ["purchase_days_in_horizon", "spend_in_horizon", "churned"]
+    return frame.drop(columns=outcomes), frame[outcomes]
+
+
+def choose_value_models(features, eval_f, eval_o, horizon: int, eval_cutoff):
+    """Choose the purchase family out of time, refit it on ``features``; evidence rows.
+
+    Returns ``(models, choice, evidence)``; ``choice`` is None without evaluation data.
+    """
+    if eval_f.empty or not eval_o["churned"].notna().any():
+        return fit_value_models(features, DEFAULT_FAMILY), None, pd.DataFrame()
+    choice = choose_purchase_model(eval_f, eval_o, horizon_days=horizon, cutoff=eval_cutoff)
+    models = fit_value_models(features, choice.forecast_family or DEFAULT_FAMILY)
+    if choice.family is None:
+        models.p_alive_note = choice.note
+    # CLV out of time: the chosen family's evaluation fit with a spend model of that cut-off.
+    spend, spend_note = fit_spend_model(purchase_summary(eval_f))
+    at_eval = ValueModels(choice.models[models.family], spend, models.family)
+    s = value_scores(eval_f, at_eval, short_horizon_days=horizon, long_horizon_days=horizon)
+    predicted = s[f"expected_purchases_{horizon}d"] * s["expected_avg_spend"]
+    clv = clv_evidence(
+        eval_f,
+        eval_o,
+        predicted.to_numpy(),
+        horizon_days=horizon,
+        cutoff=eval_cutoff,
+        candidate=f"{models.family} + {'shrunk mean spend' if spend_note else 'gamma_gamma'}",
+    )
+    return models, choice, pd.concat([choice.evidence, clv], ignore_index=True)
+
+
+def value_evidence_frame(evidence: pd.DataFrame, run_id: str, at) -> pd.DataFrame:
+    """ml.value_evidence rows: EVIDENCE_COLUMNS + run_id + evaluated_at."""
+    return evidence.assign(run_id=run_id, evaluated_at=at)
 
 
 def _current_features(warehouse: WarehouseResource) -> pd.DataFrame:
@@ -179,10 +234,11 @@ def value_models(context: dg.AssetExecutionContext, warehouse: WarehouseResource
     as_of = pd.Timestamp(features["as_of_date"].max()).date()
     train_cutoff, eval_cutoff = cutoff_dates(as_of, h)
 
-    context.log.info(f"Fitting BG/NBD + Gamma-Gamma on {len(features):,} customers (days)")
+    context.log.info(f"Choosing the purchase model out of time; refit on {len(features):,}")
     with warnings.catch_warnings(record=True) as caught, native_threads(len(features)):
         warnings.simplefilter("always")
-        models = fit_value_models(features)
+        eval_f, eval_o = _eval_cutoff_frames(warehouse)
+        models, choice, evidence = choose_value_models(features, eval_f, eval_o, h, eval_cutoff)
         train_f, train_y = _labelled(warehouse, CUTOFFS[0])
         eval_f, eval_y = _labelled(warehouse, CUTOFFS[1])
         train_X = _churn_inputs(train_f, h)
@@ -211,6 +267,8 @@ def value_models(context: dg.AssetExecutionContext, warehouse: WarehouseResource
         context.log.warning(note)
     if churn.fallback:
         context.log.warning(f"Churn model fallback: {churn.fallback}")
+    if models.p_alive_note:
+        context.log.warning(f"P(alive) withheld: {models.p_alive_note}")
 
     trained_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     truth = _ground_truth_auc(warehouse, scores) if scores is not None else {}
@@ -247,6 +305,7 @@ def value_models(context: dg.AssetExecutionContext, warehouse: WarehouseResource
                 "ml.churn_drivers": drivers,
                 "ml.churn_evaluation": evaluation.assign(run_id=context.run_id),
                 "ml.churn_calibration": churn.calibration.assign(run_id=context.run_id),
+                "ml.value_evidence": value_evidence_frame(evidence, context.run_id, trained_at),
             },
             casts={
                 "ml.model_runs": {
@@ -257,6 +316,7 @@ def value_models(context: dg.AssetExecutionContext, warehouse: WarehouseResource
                     "n_customers": "BIGINT",
                 },
                 "ml.churn_drivers": {"scored_at": "TIMESTAMP"},
+                "ml.value_evidence": EVIDENCE_CASTS,
             },
         )
 
@@ -270,8 +330,16 @@ def value_models(context: dg.AssetExecutionContext, warehouse: WarehouseResource
         metadata={
             "version": path.name,
             "path": dg.MetadataValue.path(str(path)),
-            "bg_nbd_params": dg.MetadataValue.json(models.purchases.params_),
-            "gamma_gamma_params": dg.MetadataValue.json(models.spend.params_),
+            "purchase_model": models.family,
+            "purchase_model_params": dg.MetadataValue.json(models.purchases.params_),
+            "purchase_model_rule": CHOICE_RULE,
+            "purchase_model_choice": markdown(choice.table, index=True)
+            if choice
+            else "not evaluated",
+            "p_alive_note": models.p_alive_note or "",
+            "spend_model_params": dg.MetadataValue.json(models.spend.params_),
+            "spend_fallback": models.spend_note or "",
+            "value_evidence": markdown(evidence) if not evidence.empty else "not evaluated",
             "churn_evaluation": markdown(churn.evaluation, index=True)
             if not churn.evaluation.empty
             else churn.fallback or "",
@@ -350,6 +418,27 @@ def customer_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     )
 
 
+@dg.asset_check(
+    asset="customer_scores",
+    name="p_alive_identified",
+    blocking=False,
+    description="WARN (non-blocking) when P(alive) is withheld: no purchase model identifies "
+    "dropout on this data, so p_alive is NULL and churn risk comes from the churn model only.",
+)
+def p_alive_identified(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    with warehouse.connect(read_only=True) as con:
+        withheld, note = con.execute(
+            "select count(*) filter (where p_alive is null), max(p_alive_note) "
+            "from ml.customer_scores"
+        ).fetchone()
+    return dg.AssetCheckResult(
+        passed=not withheld,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=note or "P(alive) is published: the chosen purchase model identifies dropout.",
+        metadata={"customers_without_p_alive": int(withheld)},
+    )
+
+
 def calibration_svg(calibration: pd.DataFrame, size: int = 320) -> str:
     """A self-contained SVG calibration plot: mean predicted vs observed churn rate per bin."""
     pad = 40
@@ -391,7 +480,9 @@ def _ground_truth_auc(warehouse: WarehouseResource, scores: pd.DataFrame) -> dic
     return {
         "customers": int(mask.sum()),
         "churn_model": round(float(roc_auc_score(y, scores["churn_probability"][mask])), 4),
-        "p_alive_baseline": round(float(roc_auc_score(y, 1 - scores["p_alive"][mask])), 4),
+        "p_alive_baseline": round(float(roc_auc_score(y, 1 - scores["p_alive"][mask])), 4)
+        if scores["p_alive"].notna().all()
+        else None,
     }
 
 
@@ -410,8 +501,14 @@ def _model_runs(run_id, value_models, churn, as_of, train_cutoff, eval_cutoff, h
         churn.evaluation.round(6).to_dict(orient="index") if not churn.evaluation.empty else {}
     )
     rows = [
-        ("bg_nbd", fitted(value_models.purchases), {}, None, None),
-        ("gamma_gamma", fitted(value_models.spend), {}, None, None),
+        (value_models.family, fitted(value_models.purchases), {}, None, None),
+        (
+            "gamma_gamma" if value_models.spend_note is None else "shrunk_mean_spend",
+            fitted(value_models.spend),
+            {},
+            None,
+            None,
+        ),
         (
             "churn_classifier",
             {"estimator": "HistGradientBoosting, isotonic calibration", "horizon_days": h}

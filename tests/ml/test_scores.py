@@ -53,13 +53,56 @@ def test_discounting_lowers_clv():
     assert (discounted <= flat + 1e-9).all() and (discounted < flat).any()
 
 
-def test_returns_only_customers_are_scored_as_one_time_buyers():
+def test_returns_only_customers_get_no_clv_and_stay_out_of_the_fits():
     features = _features()
-    features.loc[:4, ["lt_frequency", "lt_recency_days", "lt_t_days", "lt_monetary_value"]] = None
-    scores = value_scores(features, fit_value_models(features))
-    assert scores.iloc[:5].notna().all().all()
-    one_timer = scores["p_alive"].iloc[:5]
-    assert (one_timer == 1.0).all()  # BG/NBD: no repeat purchase -> never seen dropping out
+    returns_only = ["lt_frequency", "lt_recency_days", "lt_t_days", "lt_monetary_value"]
+    features.loc[:4, returns_only] = None
+    models = fit_value_models(features)
+    # the fits see only the 395 customers with a purchase
+    assert models.purchases.n_customers_ == len(features) - 5
+    scores = value_scores(features, models)
+    assert (scores["clv_12m"].iloc[:5] == 0).all()
+    assert (scores["expected_avg_spend"].iloc[:5] == 0).all()
+    assert (scores["clv_12m"].iloc[5:] > 0).all()
+
+
+def test_p_alive_is_withheld_with_a_reason_when_nobody_leaves():
+    from ml.value import FAMILIES
+
+    rng = np.random.default_rng(1)
+    n = 2000
+    T = rng.integers(200, 400, n).astype(float)
+    lam = rng.gamma(2.0, 1.0 / 60.0, n)
+    rows = []
+    for rate, end in zip(lam, T, strict=True):
+        days = np.unique(np.floor(np.cumsum(rng.exponential(1.0 / rate, 60))))
+        days = days[days <= end]
+        rows.append(
+            (
+                max(len(days) - 1, 0),
+                days[-1] - days[0] if len(days) else 0.0,
+                end - (days[0] if len(days) else 0.0),
+            )
+        )
+    x, rec, TT = (np.array(c, dtype=float) for c in zip(*rows, strict=True))
+    features = pd.DataFrame(
+        {
+            "customer_id": [f"C{i}" for i in range(n)],
+            "lt_frequency": x,
+            "lt_recency_days": rec,
+            "lt_t_days": TT,
+            "lt_monetary_value": np.where(x > 0, rng.gamma(4, 20, n), 0.0),
+            "tenure_days": TT,
+        }
+    )
+    for family in FAMILIES:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            models = fit_value_models(features, family)
+        scores = value_scores(features, models)
+        assert scores["p_alive"].isna().all(), family
+        assert "cannot tell which customers have stopped buying" in scores["p_alive_note"].iloc[0]
+        assert scores["clv_12m"].notna().all()
 
 
 def test_all_one_time_buyers_give_a_clear_error():

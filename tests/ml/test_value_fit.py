@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from ml.btyd import BetaGeoModel, BTYDConvergenceError, BTYDConvergenceWarning, GammaGammaModel
-from ml.scores import FALLBACK_PENALIZERS, _fit_with_fallback
+from ml.value import FALLBACK_PENALIZERS, _fit_with_fallback
 
 PROBE = 1_000  # probe_rows in these tests: the data sets have several times more rows
 

@@ -1,0 +1,212 @@
+"""Out-of-time choice of the purchase model, and the CLV check, at the evaluation cut-off.
+
+Pure library (numpy, pandas, :mod:`ml.btyd`, :mod:`ml.evaluation`). Inputs are the
+evaluation cut-off's ``customer_features`` and its ``customer_outcomes`` (aligned
+row by row): ``purchase_days_in_horizon``, ``spend_in_horizon``, ``churned``.
+
+**Choice rule** (:data:`CHOICE_RULE`): BG/NBD, MBG/NBD and Pareto/NBD are fitted on
+the evaluation cut-off's features; a family whose fit does not identify dropout
+(:func:`ml.btyd.dropout_identification`) is out; of the rest, the highest ROC AUC of
+1 - P(alive) for "churned" (no purchase in the horizon) wins, and a family within
+0.01 AUC of it with a smaller absolute forecast error (|predicted - actual| total
+repeat purchase days in the horizon, relative) wins over it. When no family
+identifies dropout, none is chosen: P(alive) is withheld, and the purchase
+forecasts come from the family with the smallest forecast error.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ml.btyd import BTYDConvergenceError, dropout_identification
+from ml.evaluation import evidence_rows, safe_roc_auc, spearman, top_share_captured
+from ml.value import FAMILIES, btyd_summary, fit_purchase_model
+
+__all__ = ["CHOICE_RULE", "PurchaseChoice", "choose_purchase_model", "clv_evidence"]
+
+AUC_TOLERANCE = 0.01
+CHOICE_RULE = (
+    "Fits that do not identify dropout are out; the highest out-of-time ROC AUC of "
+    "1 - P(alive) for no purchase in the horizon wins; a family within "
+    f"{AUC_TOLERANCE} AUC of it with a smaller absolute forecast error of total repeat "
+    "purchase days wins over it."
+)
+
+
+@dataclass
+class PurchaseChoice:
+    """The chosen family (None when none identifies dropout) and the evidence behind it."""
+
+    family: str | None
+    forecast_family: str | None
+    models: dict
+    table: pd.DataFrame  # one row per family: roc_auc, abs_total_error, mae, identified, reason
+    evidence: pd.DataFrame
+    note: str | None = None
+
+
+def _rows(features: pd.DataFrame, outcomes: pd.DataFrame) -> np.ndarray:
+    """Customers with a purchase before the cut-off and a complete outcome horizon."""
+    return (features["lt_frequency"].notna() & outcomes["churned"].notna()).to_numpy()
+
+
+def choose_purchase_model(
+    features: pd.DataFrame,
+    outcomes: pd.DataFrame,
+    *,
+    horizon_days: int,
+    cutoff: dt.date | None,
+) -> PurchaseChoice:
+    """Fit each family at the evaluation cut-off, judge it on the horizon after, pick one."""
+    keep = _rows(features, outcomes)
+    summary = btyd_summary(features[keep])
+    actual = outcomes.loc[keep, "purchase_days_in_horizon"].to_numpy(float)
+    churned = outcomes.loc[keep, "churned"].to_numpy(bool)
+    total = float(actual.sum())
+    n = int(keep.sum())
+    records, models = [], {}
+    for family in FAMILIES:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the production refit reports its own
+                model = fit_purchase_model(summary, family)
+        except (ValueError, BTYDConvergenceError) as exc:
+            records.append({"family": family, "identified": False, "reason": str(exc)})
+            continue
+        models[family] = model
+        verdict = dropout_identification(model, summary)
+        predicted = model.conditional_expected_purchases(summary, horizon_days)
+        records.append(
+            {
+                "family": family,
+                "identified": verdict.identified,
+                "reason": verdict.reason,
+                "roc_auc": safe_roc_auc(churned, 1.0 - model.probability_alive(summary)),
+                "predicted_total": float(predicted.sum()),
+                "abs_total_error": abs(predicted.sum() - total) / total if total else np.nan,
+                "mae": float(np.mean(np.abs(predicted - actual))),
+            }
+        )
+    table = pd.DataFrame(records).set_index("family")
+    ok = table[table["identified"]]
+    family = None
+    if not ok.empty:
+        best = ok["roc_auc"].max()
+        close = ok[ok["roc_auc"] >= best - AUC_TOLERANCE]
+        family = str(close["abs_total_error"].idxmin())
+    fitted = table.dropna(subset=["abs_total_error"]) if "abs_total_error" in table else table
+    forecast = family or (str(fitted["abs_total_error"].idxmin()) if not fitted.empty else None)
+    note = None
+    if family is None:
+        reasons = "; ".join(f"{f}: {r}" for f, r in table["reason"].items() if r)
+        note = f"No purchase model identifies dropout at the evaluation cut-off ({reasons})"
+    evidence = _purchase_evidence(
+        table, family, features[keep], actual, churned, horizon_days, cutoff, n
+    )
+    return PurchaseChoice(family, forecast, models, table, evidence, note)
+
+
+def _purchase_evidence(table, family, features, actual, churned, h, cutoff, n) -> pd.DataFrame:
+    frames = []
+    kw = {"cutoff": cutoff, "horizon_days": h, "customers": n}
+    for name, row in table.iterrows():
+        role = "production" if name == family else "candidate"
+        note = "" if row["identified"] else f"excluded: {row['reason']}"
+        if "abs_total_error" in row and pd.notna(row.get("abs_total_error")):
+            frames.append(
+                evidence_rows(
+                    "purchases",
+                    name,
+                    {"abs_total_error": row["abs_total_error"], "mae": row["mae"]},
+                    role=role,
+                    note=note
+                    or f"predicted {row['predicted_total']:,.0f} vs actual "
+                    f"{actual.sum():,.0f} repeat purchase days",
+                    **kw,
+                )
+            )
+            frames.append(
+                evidence_rows(
+                    "p_alive", name, {"roc_auc": row["roc_auc"]}, role=role, note=note, **kw
+                )
+            )
+    # Baselines: a naive rate forecast, and one-line rankings for churn.
+    x = features["lt_frequency"].to_numpy(float)
+    T = features["lt_t_days"].to_numpy(float)
+    naive = np.where(T > 0, x / np.maximum(T, 1.0), 0.0) * h
+    total = actual.sum()
+    frames.append(
+        evidence_rows(
+            "purchases",
+            "past purchase-day rate x horizon",
+            {
+                "abs_total_error": abs(naive.sum() - total) / total if total else np.nan,
+                "mae": float(np.mean(np.abs(naive - actual))),
+            },
+            role="baseline",
+            note="repeat purchase days per day since the first purchase, times the horizon",
+            **kw,
+        )
+    )
+    for name, score in (
+        ("days since last purchase", features["recency_days"].to_numpy(float)),
+        ("-frequency", -features["frequency"].to_numpy(float)),
+    ):
+        frames.append(
+            evidence_rows(
+                "p_alive", name, {"roc_auc": safe_roc_auc(churned, score)}, role="baseline", **kw
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def clv_evidence(
+    features: pd.DataFrame,
+    outcomes: pd.DataFrame,
+    predicted_spend: np.ndarray,
+    *,
+    horizon_days: int,
+    cutoff: dt.date | None,
+    candidate: str,
+    note: str = "",
+) -> pd.DataFrame:
+    """CLV judged out of time: predicted spend over the horizon vs ``spend_in_horizon``.
+
+    ``predicted_spend`` is aligned with ``features`` (undiscounted expected spend in the
+    horizon). Metrics: relative absolute total error, MAE, Spearman, share of the
+    horizon's revenue captured by the top decile; baseline: ranking by past spend
+    (``monetary_total``).
+    """
+    done = outcomes["churned"].notna().to_numpy()
+    actual = outcomes.loc[done, "spend_in_horizon"].to_numpy(float)
+    predicted = np.asarray(predicted_spend, dtype=float)[done]
+    past = features.loc[done, "monetary_total"].to_numpy(float)
+    total = actual.sum()
+    kw = {"cutoff": cutoff, "horizon_days": horizon_days, "customers": int(done.sum())}
+    model = evidence_rows(
+        "clv",
+        candidate,
+        {
+            "abs_total_error": abs(predicted.sum() - total) / total if total else np.nan,
+            "mae": float(np.mean(np.abs(predicted - actual))),
+            "spearman": spearman(predicted, actual),
+            "top_decile_share": top_share_captured(actual, predicted),
+        },
+        role="production",
+        note=note
+        or f"predicted {predicted.sum():,.0f} vs actual {total:,.0f} spend in the horizon",
+        **kw,
+    )
+    baseline = evidence_rows(
+        "clv",
+        "past spend (monetary_total)",
+        {"spearman": spearman(past, actual), "top_decile_share": top_share_captured(actual, past)},
+        role="baseline",
+        **kw,
+    )
+    return pd.concat([model, baseline], ignore_index=True)
