@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
+from ml.evidence import value_evidence
 from ml.scores import (
     churn_frame,
     fit_churn,
@@ -28,7 +29,16 @@ from ml.scores import (
     value_scores,
 )
 from ml.threads import native_threads
-from orchestration.assets.common import FEATURES, markdown, ml_table_spec, read_features
+from orchestration.assets.common import (
+    EVIDENCE_CASTS,
+    FEATURES,
+    evidence_markdown,
+    evidence_spec,
+    evidence_table,
+    markdown,
+    ml_table_spec,
+    read_features,
+)
 from orchestration.cutoffs import build_features_as_of, cutoff_dates, cutoff_schema_suffix
 from orchestration.io.tables import replace_tables, table_exists
 from orchestration.resources import WarehouseResource
@@ -169,6 +179,12 @@ def _score(features: pd.DataFrame, value_models, churn, cfg, horizon: int) -> pd
             "churn_training_features",
             "permutation importance of each churn-model input on the evaluation cut-off.",
         ),
+        evidence_spec(
+            "value_evidence",
+            [FEATURES, "churn_training_features"],
+            "how far to trust the purchase, P(alive), CLV and churn figures: each model "
+            "next to its baselines on the evaluation cut-off.",
+        ),
     ],
     can_subset=False,
 )
@@ -233,6 +249,10 @@ def value_models(context: dg.AssetExecutionContext, warehouse: WarehouseResource
     )
     evaluation = churn.evaluation.reset_index(names="scorer")
     drivers = churn.drivers.assign(run_id=context.run_id, scored_at=trained_at)
+    evidence = evidence_table(
+        value_evidence(churn.evaluation, fallback=churn.fallback, cutoff=eval_cutoff, horizon=h),
+        context.run_id,
+    )
     with warehouse.connect() as con:
         history = (
             con.execute("select * from ml.model_runs").df()
@@ -247,8 +267,10 @@ def value_models(context: dg.AssetExecutionContext, warehouse: WarehouseResource
                 "ml.churn_drivers": drivers,
                 "ml.churn_evaluation": evaluation.assign(run_id=context.run_id),
                 "ml.churn_calibration": churn.calibration.assign(run_id=context.run_id),
+                "ml.value_evidence": evidence,
             },
             casts={
+                "ml.value_evidence": EVIDENCE_CASTS,
                 "ml.model_runs": {
                     "as_of_date": "DATE",
                     "train_cutoff": "DATE",
@@ -282,6 +304,7 @@ def value_models(context: dg.AssetExecutionContext, warehouse: WarehouseResource
             "train_cutoff": train_cutoff.isoformat(),
             "eval_cutoff": eval_cutoff.isoformat(),
             "warnings": dg.MetadataValue.json(notes),
+            "evidence": evidence_markdown(evidence),
         },
     )
     yield dg.MaterializeResult(
@@ -290,6 +313,10 @@ def value_models(context: dg.AssetExecutionContext, warehouse: WarehouseResource
     yield dg.MaterializeResult(
         asset_key="churn_drivers",
         metadata={"dagster/row_count": len(drivers), "drivers": markdown(churn.drivers.head(15))},
+    )
+    yield dg.MaterializeResult(
+        asset_key="value_evidence",
+        metadata={"dagster/row_count": len(evidence), "evidence": evidence_markdown(evidence)},
     )
 
 

@@ -14,6 +14,7 @@ import datetime as dt
 import dagster as dg
 import pandas as pd
 
+from ml.evidence import segmentation_evidence
 from ml.naming import profile_segments
 from ml.segmentation import (
     SelectionRule,
@@ -24,24 +25,44 @@ from ml.segmentation import (
     segment_migration,
 )
 from ml.threads import native_threads
-from orchestration.assets.common import FEATURES, markdown, ml_table_spec, read_features
+from orchestration.assets.common import (
+    EVIDENCE_CASTS,
+    FEATURES,
+    evidence_markdown,
+    evidence_spec,
+    evidence_table,
+    markdown,
+    ml_table_spec,
+    read_features,
+)
 from orchestration.io.tables import replace_tables, table_exists
 from orchestration.resources import WarehouseResource
 
 MODEL_DIR = "segmentation"
 
 
-@dg.asset(
-    key="segmentation_model",
-    deps=[FEATURES],
-    group_name="ml",
-    kinds={"scikitlearn"},
-    tags={"refit": "true"},
-    description="Refit: fits K-Means, Ward, HDBSCAN and DBSCAN (as configured) on the customer "
-    "features, writes ml.segmentation_candidates (metrics, stability, fit time; ARI against "
-    "ground truth when configured) and ml.segmentation_k_scores (the K-Means elbow), chooses "
-    "the production segmentation by the documented rule and saves it under "
-    "WORKDIR/models/segmentation/<version>/.",
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            "segmentation_model",
+            deps=[FEATURES],
+            group_name="ml",
+            kinds={"scikitlearn"},
+            tags={"refit": "true"},
+            description="Refit: fits K-Means, Ward, HDBSCAN and DBSCAN (as configured) on the "
+            "customer features, writes ml.segmentation_candidates (metrics, stability, fit time; "
+            "ARI against ground truth when configured) and ml.segmentation_k_scores (the K-Means "
+            "elbow), chooses the production segmentation by the documented rule and saves it "
+            "under WORKDIR/models/segmentation/<version>/.",
+        ),
+        evidence_spec(
+            "segmentation_evidence",
+            [FEATURES],
+            "how far to trust the segmentation: each candidate's figures (production = the "
+            "chosen one).",
+        ),
+    ],
+    can_subset=False,
 )
 def segmentation_model(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     cfg = warehouse.project_config().segmentation
@@ -92,11 +113,19 @@ def segmentation_model(context: dg.AssetExecutionContext, warehouse: WarehouseRe
     fitted_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     candidates = result.candidates.assign(model_version=version, fitted_at=fitted_at)
     elbow = result.elbow.assign(model_version=version)
+    evidence = evidence_table(
+        segmentation_evidence(result.candidates, customers=len(features)), context.run_id
+    )
     with warehouse.connect() as con:
         replace_tables(
             con,
-            {"ml.segmentation_candidates": candidates, "ml.segmentation_k_scores": elbow},
+            {
+                "ml.segmentation_candidates": candidates,
+                "ml.segmentation_k_scores": elbow,
+                "ml.segmentation_evidence": evidence,
+            },
             casts={
+                "ml.segmentation_evidence": EVIDENCE_CASTS,
                 "ml.segmentation_candidates": {
                     "k": "INTEGER",
                     "n_segments": "INTEGER",
@@ -108,7 +137,8 @@ def segmentation_model(context: dg.AssetExecutionContext, warehouse: WarehouseRe
     chosen = candidates[candidates["chosen"]].iloc[0]
     shown = candidates.drop(columns=["model_version", "fitted_at"])
     context.log.info(f"Production segmentation: {result.chosen} ({result.reason})")
-    return dg.MaterializeResult(
+    yield dg.MaterializeResult(
+        asset_key="segmentation_model",
         metadata={
             "chosen_algorithm": result.chosen,
             "selection_reason": result.reason,
@@ -125,12 +155,17 @@ def segmentation_model(context: dg.AssetExecutionContext, warehouse: WarehouseRe
                 }
             ),
             "candidates": markdown(shown),
+            "evidence": evidence_markdown(evidence),
             "kmeans_elbow": markdown(result.elbow) if not result.elbow.empty else "",
             "segments": markdown(result.profile[["cluster_id", "cluster_label", "size", "share"]]),
             "model_version": version,
             "model_path": dg.MetadataValue.path(str(path)),
             "dagster/row_count": len(features),
-        }
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key="segmentation_evidence",
+        metadata={"dagster/row_count": len(evidence), "evidence": evidence_markdown(evidence)},
     )
 
 
