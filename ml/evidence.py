@@ -100,8 +100,10 @@ def churn_evidence(
     there is no out-of-time figure: one ``not_evaluated`` row with the reason.
     """
     if fallback or evaluation.empty:
+        # The fallback text says what ships instead (e.g. "141 labelled customers < 200:
+        # churn probability = BG/NBD P(no purchase in 90 d)"), so it is the note as is.
         reason = fallback or "no out-of-time evaluation"
-        return no_evidence_rows("churn", f"not evaluated: {reason}", horizon_days=horizon_days)
+        return no_evidence_rows("churn", reason, horizon_days=horizon_days)
     frames = []
     for scorer, row in evaluation.iterrows():
         role = CHURN_ROLES.get(str(scorer), "candidate")

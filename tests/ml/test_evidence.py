@@ -70,4 +70,4 @@ def test_fallback_writes_one_not_evaluated_row_with_the_reason() -> None:
     assert list(rows["model_family"]) == ["purchases", "p_alive", "clv", "churn"]
     assert set(rows["metric"]) == {"not_evaluated"} and rows["value"].isna().all()
     churn = rows[rows["model_family"] == "churn"].iloc[0]
-    assert churn["note"] == "not evaluated: only 12 labelled customers (< 200)"
+    assert churn["note"] == "only 12 labelled customers (< 200)"
