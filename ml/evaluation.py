@@ -52,6 +52,7 @@ ROLES = ("production", "candidate", "baseline")
 #: Metrics where a smaller value is better; every other metric is better higher.
 LOWER_IS_BETTER = frozenset(
     {"brier", "mae", "abs_total_error", "total_error", "forecast_abs_error", "ece"}
+    | {"davies_bouldin", "noise_share"}
 )
 
 

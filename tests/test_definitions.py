@@ -86,6 +86,8 @@ def test_scoring_job_never_refits_and_refit_job_republishes(defs):
         "value_models",
         "model_runs",
         "churn_drivers",
+        "segmentation_evidence",
+        "value_evidence",
     }
     assert fits <= everything
     assert keys("scoring_pipeline") == everything - fits

@@ -92,6 +92,7 @@ def test_manifest_matches_the_published_files(demo_run):
         "dim_customer", "dim_segment", "dim_date", "fct_orders", "fct_customer_snapshot",
         "mart_segment_summary", "mart_cohort_retention", "mart_segment_retention",
         "mart_churn_by_segment", "mart_segment_migration", "mart_campaign_targets",
+        "mart_model_evaluation",
     }  # fmt: skip
     for entry in manifest["tables"]:
         table = pq.read_table(published / entry["file"])

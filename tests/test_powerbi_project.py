@@ -76,6 +76,8 @@ MEASURES = {
     "Average CLV",
     "Total CLV",
     "Retention Rate",
+    "Production Beats Baseline",
+    "Families Not Evaluated",
 }
 # (from, to, active): the star schema; see docs/powerbi.md for the inactive one.
 RELATIONSHIPS = {
@@ -93,6 +95,7 @@ EXPORTED = {
     "fct_orders",
     "fct_customer_snapshot",
     "mart_segment_summary",
+    "mart_model_evaluation",
 }
 
 
@@ -173,7 +176,7 @@ def test_project_layout():
 def test_pages_and_visual_folders_match_their_names():
     pages_dir = REPORT_DIR / "definition" / "pages"
     order = json.loads((pages_dir / "pages.json").read_text(encoding="utf-8"))["pageOrder"]
-    assert len(set(order)) == len(order) == 6
+    assert len(set(order)) == len(order) == 7
     assert sorted(order) == sorted(p.name for p in pages_dir.iterdir() if p.is_dir())
     displayed = []
     for name in order:
@@ -191,6 +194,7 @@ def test_pages_and_visual_folders_match_their_names():
         "Churn & Retention",
         "Customer Value",
         "Recommendations",
+        "How good are these numbers?",
     ]
 
 
@@ -360,6 +364,12 @@ def test_real_parquet_export_loads_into_the_model(published_demo, model):
     schemas = {p.stem: powerbi.parquet_schema(p) for p in sorted(folder.glob("*.parquet"))}
     assert set(schemas) >= EXPORTED, f"missing from the export: {EXPORTED - set(schemas)}"
     assert check_export(model, schemas) == []
+
+
+def test_real_export_has_the_evaluation_table(published_demo, model):
+    """The model's evaluation page reads every column of the exported mart."""
+    schema = powerbi.parquet_schema(_export(published_demo) / "mart_model_evaluation.parquet")
+    assert set(model.columns("mart_model_evaluation")) == set(schema)
 
 
 def test_real_export_manifest_types_fit_the_model(published_demo, model):

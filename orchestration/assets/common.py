@@ -1,5 +1,7 @@
 """Small helpers shared by the ML asset modules."""
 
+import datetime as dt
+
 import dagster as dg
 import pandas as pd
 from dagster_dbt import get_asset_key_for_model
@@ -62,3 +64,28 @@ EVIDENCE_CASTS = {
     "customers": "BIGINT",
     "evaluated_at": "TIMESTAMP",
 }
+
+
+def evidence_spec(key: str, deps: list, description: str) -> dg.AssetSpec:
+    """An ``ml.<key>`` evidence table (EVIDENCE_COLUMNS + run_id, evaluated_at) of a refit."""
+    return dg.AssetSpec(
+        key,
+        deps=deps,
+        group_name="ml",
+        kinds={"duckdb"},
+        description=f"ml.{key}: {description} One row per (model_family, candidate, metric) "
+        "(ml.evaluation.EVIDENCE_COLUMNS) plus run_id and evaluated_at; put together with the "
+        "other evidence table by dbt's mart_model_evaluation.",
+    )
+
+
+def evidence_table(rows: pd.DataFrame, run_id: str) -> pd.DataFrame:
+    """Evidence rows as written to the warehouse: the run that wrote them and when."""
+    at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    return rows.assign(run_id=run_id, evaluated_at=at)
+
+
+def evidence_markdown(rows: pd.DataFrame) -> dg.MetadataValue:
+    """The evidence rows as a Markdown table for the asset's metadata (values rounded)."""
+    shown = rows[["model_family", "candidate", "role", "metric", "value", "customers", "note"]]
+    return markdown(shown) if len(shown) else dg.MetadataValue.md("(no evidence rows)")

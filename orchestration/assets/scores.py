@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
+from ml.evidence import value_evidence
 from ml.scores import (
     churn_frame,
     fit_churn,
@@ -32,6 +33,9 @@ from ml.value_evaluation import CHOICE_RULE, choose_purchase_model, clv_evidence
 from orchestration.assets.common import (
     EVIDENCE_CASTS,
     FEATURES,
+    evidence_markdown,
+    evidence_spec,
+    evidence_table,
     markdown,
     ml_table_spec,
     read_features,
@@ -167,11 +171,6 @@ def choose_value_models(features, eval_f, eval_o, horizon: int, eval_cutoff):
     return models, choice, pd.concat([choice.evidence, clv], ignore_index=True)
 
 
-def value_evidence_frame(evidence: pd.DataFrame, run_id: str, at) -> pd.DataFrame:
-    """ml.value_evidence rows: EVIDENCE_COLUMNS + run_id + evaluated_at."""
-    return evidence.assign(run_id=run_id, evaluated_at=at)
-
-
 def _current_features(warehouse: WarehouseResource) -> pd.DataFrame:
     features = read_features(warehouse)
     if features.empty:
@@ -224,6 +223,12 @@ def _score(features: pd.DataFrame, value_models, churn, cfg, horizon: int) -> pd
             "churn_training_features",
             "permutation importance of each churn-model input on the evaluation cut-off.",
         ),
+        evidence_spec(
+            "value_evidence",
+            [FEATURES, "churn_training_features"],
+            "how far to trust the purchase, P(alive), CLV and churn figures: each model "
+            "next to its baselines on the evaluation cut-off.",
+        ),
     ],
     can_subset=False,
 )
@@ -238,7 +243,7 @@ def value_models(context: dg.AssetExecutionContext, warehouse: WarehouseResource
     with warnings.catch_warnings(record=True) as caught, native_threads(len(features)):
         warnings.simplefilter("always")
         eval_f, eval_o = _eval_cutoff_frames(warehouse)
-        models, choice, evidence = choose_value_models(features, eval_f, eval_o, h, eval_cutoff)
+        models, choice, value_rows = choose_value_models(features, eval_f, eval_o, h, eval_cutoff)
         train_f, train_y = _labelled(warehouse, CUTOFFS[0])
         eval_f, eval_y = _labelled(warehouse, CUTOFFS[1])
         train_X = _churn_inputs(train_f, h)
@@ -291,6 +296,12 @@ def value_models(context: dg.AssetExecutionContext, warehouse: WarehouseResource
     )
     evaluation = churn.evaluation.reset_index(names="scorer")
     drivers = churn.drivers.assign(run_id=context.run_id, scored_at=trained_at)
+    evidence = evidence_table(
+        value_evidence(
+            value_rows, churn.evaluation, fallback=churn.fallback, cutoff=eval_cutoff, horizon=h
+        ),
+        context.run_id,
+    )
     with warehouse.connect() as con:
         history = (
             con.execute("select * from ml.model_runs").df()
@@ -305,9 +316,10 @@ def value_models(context: dg.AssetExecutionContext, warehouse: WarehouseResource
                 "ml.churn_drivers": drivers,
                 "ml.churn_evaluation": evaluation.assign(run_id=context.run_id),
                 "ml.churn_calibration": churn.calibration.assign(run_id=context.run_id),
-                "ml.value_evidence": value_evidence_frame(evidence, context.run_id, trained_at),
+                "ml.value_evidence": evidence,
             },
             casts={
+                "ml.value_evidence": EVIDENCE_CASTS,
                 "ml.model_runs": {
                     "as_of_date": "DATE",
                     "train_cutoff": "DATE",
@@ -316,7 +328,6 @@ def value_models(context: dg.AssetExecutionContext, warehouse: WarehouseResource
                     "n_customers": "BIGINT",
                 },
                 "ml.churn_drivers": {"scored_at": "TIMESTAMP"},
-                "ml.value_evidence": EVIDENCE_CASTS,
             },
         )
 
@@ -339,7 +350,6 @@ def value_models(context: dg.AssetExecutionContext, warehouse: WarehouseResource
             "p_alive_note": models.p_alive_note or "",
             "spend_model_params": dg.MetadataValue.json(models.spend.params_),
             "spend_fallback": models.spend_note or "",
-            "value_evidence": markdown(evidence) if not evidence.empty else "not evaluated",
             "churn_evaluation": markdown(churn.evaluation, index=True)
             if not churn.evaluation.empty
             else churn.fallback or "",
@@ -350,6 +360,7 @@ def value_models(context: dg.AssetExecutionContext, warehouse: WarehouseResource
             "train_cutoff": train_cutoff.isoformat(),
             "eval_cutoff": eval_cutoff.isoformat(),
             "warnings": dg.MetadataValue.json(notes),
+            "evidence": evidence_markdown(evidence),
         },
     )
     yield dg.MaterializeResult(
@@ -358,6 +369,10 @@ def value_models(context: dg.AssetExecutionContext, warehouse: WarehouseResource
     yield dg.MaterializeResult(
         asset_key="churn_drivers",
         metadata={"dagster/row_count": len(drivers), "drivers": markdown(churn.drivers.head(15))},
+    )
+    yield dg.MaterializeResult(
+        asset_key="value_evidence",
+        metadata={"dagster/row_count": len(evidence), "evidence": evidence_markdown(evidence)},
     )
 
 

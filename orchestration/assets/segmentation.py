@@ -30,6 +30,9 @@ from ml.threads import native_threads
 from orchestration.assets.common import (
     EVIDENCE_CASTS,
     FEATURES,
+    evidence_markdown,
+    evidence_spec,
+    evidence_table,
     markdown,
     ml_table_spec,
     read_features,
@@ -41,20 +44,32 @@ from orchestration.resources import WarehouseResource
 MODEL_DIR = "segmentation"
 
 
-@dg.asset(
-    key="segmentation_model",
-    deps=[FEATURES, "churn_training_features"],
-    group_name="ml",
-    kinds={"scikitlearn"},
-    tags={"refit": "true"},
-    description="Refit: fits K-Means and Ward at 4-8 segments, HDBSCAN and DBSCAN (as "
-    "configured) on log-RFM and on the behavioural features as of the evaluation cut-off, "
-    "judges each by the share of next-horizon churn and revenue variance its segments explain "
-    "(eta squared) next to the RFM grid and log-RFM K-Means k=5, writes "
-    "ml.segmentation_candidates, ml.segmentation_k_scores (the K-Means elbow), "
-    "ml.segmentation_backtest (the chosen configuration's cut-off segments) and "
-    "ml.segmentation_evidence, then refits the choice on today's customers and saves it under "
-    "WORKDIR/models/segmentation/<version>/.",
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            "segmentation_model",
+            deps=[FEATURES, "churn_training_features"],
+            group_name="ml",
+            kinds={"scikitlearn"},
+            tags={"refit": "true"},
+            description="Refit: fits K-Means and Ward at 4-8 segments, HDBSCAN and DBSCAN (as "
+            "configured) on log-RFM and on the behavioural features as of the evaluation "
+            "cut-off, judges each by the share of next-horizon churn and revenue variance its "
+            "segments explain (eta squared) next to the RFM grid and log-RFM K-Means k=5, writes "
+            "ml.segmentation_candidates, ml.segmentation_k_scores (the K-Means elbow) and "
+            "ml.segmentation_backtest (the chosen configuration's cut-off segments), then "
+            "refits the choice on today's customers and saves it under "
+            "WORKDIR/models/segmentation/<version>/.",
+        ),
+        evidence_spec(
+            "segmentation_evidence",
+            [FEATURES, "churn_training_features"],
+            "how far to trust the segmentation: each candidate's out-of-time figures (eta "
+            "squared of next-horizon churn and revenue, stability, segment shares; production "
+            "= the chosen one, baselines = the RFM grid and log-RFM K-Means k=5).",
+        ),
+    ],
+    can_subset=False,
 )
 def segmentation_model(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     cfg = warehouse.project_config().segmentation
@@ -112,9 +127,7 @@ def segmentation_model(context: dg.AssetExecutionContext, warehouse: WarehouseRe
     candidates = result.candidates.assign(model_version=version, fitted_at=fitted_at)
     elbow = result.elbow.assign(model_version=version)
     backtest = result.backtest.assign(cutoff_date=result.cutoff, model_version=version)
-    evidence = segmentation_evidence(result, horizon).assign(
-        run_id=context.run_id, evaluated_at=fitted_at
-    )
+    evidence = evidence_table(segmentation_evidence(result, horizon), context.run_id)
     with warehouse.connect() as con:
         replace_tables(
             con,
@@ -141,7 +154,8 @@ def segmentation_model(context: dg.AssetExecutionContext, warehouse: WarehouseRe
     if result.cutoff is None:
         context.log.warning(f"Segmentation not judged out of time: {result.reason}")
     baselines = candidates[candidates["is_baseline"]].set_index("candidate")
-    return dg.MaterializeResult(
+    yield dg.MaterializeResult(
+        asset_key="segmentation_model",
         metadata={
             "chosen_candidate": result.chosen,
             "chosen_algorithm": result.algorithm,
@@ -160,12 +174,17 @@ def segmentation_model(context: dg.AssetExecutionContext, warehouse: WarehouseRe
             "stability": _float(chosen["stability"]),
             "ari_vs_ground_truth": _float(chosen["ari_vs_ground_truth"]),
             "candidates": markdown(shown),
+            "evidence": evidence_markdown(evidence),
             "kmeans_elbow": markdown(result.elbow) if not result.elbow.empty else "",
             "segments": markdown(result.profile[["cluster_id", "cluster_label", "size", "share"]]),
             "model_version": version,
             "model_path": dg.MetadataValue.path(str(path)),
             "dagster/row_count": len(features),
-        }
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key="segmentation_evidence",
+        metadata={"dagster/row_count": len(evidence), "evidence": evidence_markdown(evidence)},
     )
 
 

@@ -110,6 +110,14 @@ qualify row_number() over (partition by model order by trained_at desc) = 1
 order by model
 """
 
+EVALUATION_SQL = """
+select model_family, candidate, metric, role, value, higher_is_better, best_baseline,
+       best_baseline_value, beats_best_baseline, is_not_evaluated, cutoff_date, horizon_days,
+       customers, note
+from marts.mart_model_evaluation
+order by model_family, role desc, candidate, metric
+"""
+
 
 @dataclass
 class Headline:
@@ -144,6 +152,7 @@ class ReportData:
     min_expected_value: float = 1.0
     segmentation_algorithm: str | None = None
     links: dict[str, str] = field(default_factory=dict)
+    evaluation: pd.DataFrame = field(default_factory=pd.DataFrame)  # mart_model_evaluation
 
     @property
     def top_actions(self) -> pd.DataFrame:
@@ -239,4 +248,5 @@ def load_report_data(
         churn_horizon_days=churn_horizon_days,
         min_expected_value=min_expected_value,
         segmentation_algorithm=_algorithm(con),
+        evaluation=frame(con, EVALUATION_SQL, "marts.mart_model_evaluation"),
     )

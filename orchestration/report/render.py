@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 from markupsafe import Markup
 
-from orchestration.report import analysis, charts, heatmaps, quality, sections
+from orchestration.report import analysis, charts, evidence, heatmaps, quality, sections
 from orchestration.report.data import ReportData
 from orchestration.report.markup import ENV, fmt_date
 from orchestration.report.template import CSS, TEMPLATE
@@ -54,6 +54,7 @@ def build_sections(d: ReportData, svg: dict, colors: dict[str, str]) -> list[Sec
         Section("churn", "Churn outlook and drivers", analysis.churn(d, svg)),
         Section("retention", "Cohort retention", analysis.retention(d, svg)),
         Section("migration", "Segment migration", analysis.migration(d, svg)),
+        Section("evidence", "How good are these numbers?", evidence.model_evidence(d.evaluation)),
         Section("quality", "Data quality", quality.data_quality(d)),
         Section("about", "About this report", quality.about(d)),
     ]

@@ -70,6 +70,7 @@ def create_ml_stand_ins(con, clusters_sql: str) -> None:
     ``clusters_sql`` selects ``customer_id, cluster_id, cluster_label``; the rest
     of ml.customer_clusters and the whole ml.customer_scores are derived
     deterministically from features.customer_features (the same values every run).
+    The evidence tables get the fixed rows of ``EVIDENCE_STAND_IN``.
     """
     con.execute("create schema if not exists ml")
     con.execute(
@@ -99,3 +100,37 @@ def create_ml_stand_ins(con, clusters_sql: str) -> None:
         from features.customer_features
         """
     )
+    for table, rows in EVIDENCE_STAND_IN.items():
+        values = ", ".join(
+            "({})".format(", ".join("null" if v is None else repr(v) for v in row)) for row in rows
+        )
+        con.execute(
+            f"create or replace table ml.{table} as select model_family, candidate, role, "
+            "metric, cast(value as double) as value, higher_is_better, "
+            "cast(cutoff_date as date) as cutoff_date, cast(horizon_days as integer) as "
+            "horizon_days, cast(customers as bigint) as customers, note, 'test-run' as run_id, "
+            "timestamp '2024-01-01 00:00:00' as evaluated_at "
+            f"from (values {values}) as t(model_family, candidate, role, metric, value, "
+            "higher_is_better, cutoff_date, horizon_days, customers, note)"
+        )
+
+
+#: Rows of ml.segmentation_evidence / ml.value_evidence (EVIDENCE_COLUMNS, no run columns).
+EVIDENCE_STAND_IN = {
+    "segmentation_evidence": [
+        ("segmentation", "kmeans", "production", "silhouette", 0.5, True, None, None, 4, "x"),
+        ("segmentation", "ward", "candidate", "silhouette", 0.4, True, None, None, 4, "x"),
+    ],
+    "value_evidence": [
+        ("churn", "churn_model", "production", "roc_auc", 0.8, True, "2024-01-01", 90, 4, ""),
+        ("churn", "p_alive_baseline", "baseline", "roc_auc", 0.7, True, "2024-01-01", 90, 4, ""),
+        ("churn", "p_no_purchase_baseline", "baseline", "roc_auc", 0.75, True, "2024-01-01", 90,
+         4, ""),
+        ("churn", "churn_model", "production", "brier", 0.2, False, "2024-01-01", 90, 4, ""),
+        ("churn", "p_alive_baseline", "baseline", "brier", 0.15, False, "2024-01-01", 90, 4, ""),
+        ("churn", "p_no_purchase_baseline", "baseline", "brier", 0.25, False, "2024-01-01", 90,
+         4, ""),
+        ("clv", "(not evaluated)", "production", "not_evaluated", None, True, None, 90, 0,
+         "not judged out of time yet"),
+    ],
+}  # fmt: skip

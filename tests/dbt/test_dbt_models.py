@@ -30,6 +30,7 @@ MARTS = (
     "mart_campaign_targets",
     "mart_churn_by_segment",
     "mart_cohort_retention",
+    "mart_model_evaluation",
     "mart_segment_migration",
     "mart_segment_retention",
     "mart_segment_summary",
@@ -489,6 +490,8 @@ def test_parse_needs_no_database(tmp_path: Path, monkeypatch) -> None:
         "events": ["raw_events"],
         "customer_clusters": ["customer_clusters"],
         "customer_scores": ["customer_scores"],
+        "segmentation_evidence": ["segmentation_evidence"],
+        "value_evidence": ["value_evidence"],
     }
     assert not list(tmp_path.rglob("*.duckdb"))
 

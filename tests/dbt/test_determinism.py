@@ -57,6 +57,7 @@ TABLES = {
     "marts.mart_cohort_retention": ("cohort_month", "months_since_first"),
     "marts.mart_segment_retention": ("segment_name", "months_since_first"),
     "marts.mart_churn_by_segment": ("snapshot_date", "segment_name"),
+    "marts.mart_model_evaluation": ("model_family", "candidate", "metric"),
 }
 
 

@@ -1,5 +1,6 @@
-"""Retention and churn marts (mart_cohort_retention, mart_segment_retention,
-mart_churn_by_segment, mart_segment_migration) on a tiny hand-made warehouse.
+"""Retention, churn and evaluation marts (mart_cohort_retention, mart_segment_retention,
+mart_churn_by_segment, mart_segment_migration, mart_model_evaluation) on a tiny
+hand-made warehouse.
 
 One warehouse, two snapshots: a build at the default as-of date (2024-06-11, the day
 after the last order), then a backfill as of 2024-03-01 with other segment names.
@@ -24,6 +25,7 @@ NEW_MARTS = (
     "mart_cohort_retention",
     "mart_segment_migration",
     "mart_segment_retention",
+    "mart_model_evaluation",
 )
 DEFAULT_AS_OF = dt.date(2024, 6, 11)  # day after the last order (e, 2024-06-10)
 BACKFILL_AS_OF = dt.date(2024, 3, 1)
@@ -283,6 +285,42 @@ def test_segment_migration_between_the_two_snapshots(warehouses) -> None:
     for key, (n, share) in expected.items():
         assert got[key][0] == n, key
         assert got[key][1] == pytest.approx(share), key
+
+
+# --- mart_model_evaluation ---------------------------------------------------------------
+
+
+def test_model_evaluation_puts_production_next_to_the_best_baseline(warehouses) -> None:
+    _, db_path = warehouses
+    rows = _rows(
+        db_path,
+        "select model_family, candidate, metric, production_value, best_baseline,"
+        " best_baseline_value, beats_best_baseline, is_not_evaluated"
+        " from marts.mart_model_evaluation",
+    )
+    got = {r[:3]: r[3:] for r in rows}
+    # The stand-in rows (tests/dbt/_dbt_helpers.EVIDENCE_STAND_IN), compared by hand:
+    # ROC AUC higher is better, so the best baseline is p_no_purchase (0.75 > 0.70) and
+    # the model's 0.80 beats it; Brier lower is better, so it is p_alive (0.15 < 0.25) and
+    # the model's 0.20 does not.
+    roc = (0.8, "p_no_purchase_baseline", 0.75)
+    brier = (0.2, "p_alive_baseline", 0.15)
+    assert got == {
+        ("churn", "churn_model", "roc_auc"): (*roc, True, False),
+        ("churn", "p_alive_baseline", "roc_auc"): (*roc, None, False),
+        ("churn", "p_no_purchase_baseline", "roc_auc"): (*roc, None, False),
+        ("churn", "churn_model", "brier"): (*brier, False, False),
+        ("churn", "p_alive_baseline", "brier"): (*brier, None, False),
+        ("churn", "p_no_purchase_baseline", "brier"): (*brier, None, False),
+        # No baseline: nothing to compare with.
+        ("segmentation", "kmeans", "silhouette"): (0.5, None, None, None, False),
+        ("segmentation", "ward", "silhouette"): (0.5, None, None, None, False),
+        ("clv", "(not evaluated)", "not_evaluated"): (None, None, None, None, True),
+    }
+    (note,) = _rows(
+        db_path, "select note from marts.mart_model_evaluation where model_family = 'clv'"
+    )[0]
+    assert note == "not judged out of time yet"
 
 
 def test_new_marts_use_power_bi_safe_types(warehouses) -> None:
