@@ -1,13 +1,12 @@
 """CDNOW as of 1997-10-01: the production P(alive) and purchase forecast vs the next 273 days.
 
-Reads a pipeline warehouse built with ``custseg run --config examples/cdnow.yaml
---as-of 1997-10-01`` (path in CDNOW_1001_WAREHOUSE); the holdout is computed here
-from the raw file, independently of dbt.
+Runs the pipeline with ``examples/cdnow.yaml`` as of 1997-10-01 (the module's one run);
+the holdout is computed here from the raw file, independently of dbt. The same run
+checks the segmentation as of that date against both baselines.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import duckdb
@@ -17,17 +16,30 @@ import pytest
 from ml.evaluation import safe_roc_auc
 from ml.scores import load_value_models
 from ml.value import btyd_summary
+from tests.conftest import REPO
+from tests.pipeline_utils import run
+from tests.segment_checks import assert_segments_hold_up
+
+pytestmark = pytest.mark.slow
 
 MASTER = (
     Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cdnow" / "CDNOW_master.txt"
 )
-WORKDIR = Path(os.environ.get("CDNOW_1001_WORKDIR", "/tmp/wb-cdnow-1001"))
 
 
-@pytest.mark.slow
-def test_cdnow_production_p_alive_and_forecast_out_of_time() -> None:
-    if not (WORKDIR / "warehouse.duckdb").exists():
-        pytest.skip(f"no CDNOW 1997-10-01 pipeline warehouse in {WORKDIR}")
+@pytest.fixture(scope="module")
+def cdnow_1001(tmp_path_factory) -> Path:
+    workdir = tmp_path_factory.mktemp("cdnow_1001") / "wd"
+    run(workdir, REPO / "examples" / "cdnow.yaml", as_of_date="1997-10-01")
+    return workdir
+
+
+def test_cdnow_segments_as_of_1997_10_01_hold_up(cdnow_1001) -> None:
+    assert_segments_hold_up(cdnow_1001, "cdnow as of 1997-10-01")
+
+
+def test_cdnow_production_p_alive_and_forecast_out_of_time(cdnow_1001) -> None:
+    WORKDIR = cdnow_1001
     tx = pd.read_csv(MASTER, sep=r"\s+", dtype={"customer_id": str, "date": str})
     tx["day"] = pd.to_datetime(tx["date"], format="%Y%m%d")
     hold = tx[(tx["day"] >= "1997-10-01") & (tx["day"] <= "1998-06-30")]
