@@ -18,9 +18,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
+from ml.churn import churn_frame, fit_churn
 from ml.scores import (
-    churn_frame,
-    fit_churn,
     fit_value_models,
     load_value_models,
     risk_band,

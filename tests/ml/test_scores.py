@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml.scores import churn_frame, fit_churn, fit_value_models, risk_band, value_scores
+from ml.churn import churn_frame, fit_churn
+from ml.scores import fit_value_models, risk_band, value_scores
 
 
 def _features(n: int = 400, seed: int = 0) -> pd.DataFrame:
@@ -106,19 +107,19 @@ def test_churn_model_trains_and_reports_baselines():
 def test_churn_model_learns_from_a_stratified_sample_but_is_evaluated_on_everyone(monkeypatch):
     """``max_train_rows`` caps the rows each ChurnModel fit sees (class shares kept);
     the out-of-time evaluation still counts every customer."""
-    import ml.scores as scores
+    import ml.churn.production as production
 
     features = _features(n=1200, seed=3)
     X = churn_frame(features, fit_value_models(features), 90)
     y = (features["recency_days"] > features["recency_days"].quantile(0.7)).to_numpy()
     seen = []
-    real_fit = scores.ChurnModel.fit
+    real_fit = production.ChurnModel.fit
 
     def counting_fit(self, X_, y_):
         seen.append((len(X_), float(np.mean(y_))))
         return real_fit(self, X_, y_)
 
-    monkeypatch.setattr(scores.ChurnModel, "fit", counting_fit)
+    monkeypatch.setattr(production.ChurnModel, "fit", counting_fit)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = fit_churn(X, y, X, y, horizon_days=90, min_customers=200, max_train_rows=500)
