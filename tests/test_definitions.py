@@ -81,6 +81,7 @@ def test_scoring_job_never_refits_and_refit_job_republishes(defs):
         "value_models",
         "model_runs",
         "churn_drivers",
+        "value_evidence",
     }
     assert fits <= everything
     assert keys("scoring_pipeline") == everything - fits

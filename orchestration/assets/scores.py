@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from ml.churn import churn_frame, fit_churn
+from ml.churn import churn_evidence, churn_frame, fit_churn
 from ml.scores import (
     fit_value_models,
     load_value_models,
@@ -27,7 +27,13 @@ from ml.scores import (
     value_scores,
 )
 from ml.threads import native_threads
-from orchestration.assets.common import FEATURES, markdown, ml_table_spec, read_features
+from orchestration.assets.common import (
+    EVIDENCE_CASTS,
+    FEATURES,
+    markdown,
+    ml_table_spec,
+    read_features,
+)
 from orchestration.cutoffs import build_features_as_of, cutoff_dates, cutoff_schema_suffix
 from orchestration.io.tables import replace_tables, table_exists
 from orchestration.resources import WarehouseResource
@@ -164,6 +170,12 @@ def _score(features: pd.DataFrame, value_models, churn, cfg, horizon: int) -> pd
             "run id — the history of every fit.",
         ),
         ml_table_spec(
+            "value_evidence",
+            "churn_training_features",
+            "out-of-time evidence of the value and churn models, one row per (family, "
+            "candidate, metric), next to their baselines.",
+        ),
+        ml_table_spec(
             "churn_drivers",
             "churn_training_features",
             "permutation importance of each churn-model input on the evaluation cut-off.",
@@ -231,6 +243,7 @@ def value_models(context: dg.AssetExecutionContext, warehouse: WarehouseResource
         },
     )
     evaluation = churn.evaluation.reset_index(names="scorer")
+    evidence = _churn_evidence(churn, eval_cutoff, h, context.run_id, trained_at)
     drivers = churn.drivers.assign(run_id=context.run_id, scored_at=trained_at)
     with warehouse.connect() as con:
         history = (
@@ -246,6 +259,7 @@ def value_models(context: dg.AssetExecutionContext, warehouse: WarehouseResource
                 "ml.churn_drivers": drivers,
                 "ml.churn_evaluation": evaluation.assign(run_id=context.run_id),
                 "ml.churn_calibration": churn.calibration.assign(run_id=context.run_id),
+                "ml.value_evidence": evidence,
             },
             casts={
                 "ml.model_runs": {
@@ -256,6 +270,7 @@ def value_models(context: dg.AssetExecutionContext, warehouse: WarehouseResource
                     "n_customers": "BIGINT",
                 },
                 "ml.churn_drivers": {"scored_at": "TIMESTAMP"},
+                "ml.value_evidence": EVIDENCE_CASTS,
             },
         )
 
@@ -277,6 +292,7 @@ def value_models(context: dg.AssetExecutionContext, warehouse: WarehouseResource
             "calibration": markdown(churn.calibration),
             **({"calibration_plot": dg.MetadataValue.path(str(plot))} if plot else {}),
             "churn_fallback": churn.fallback or "",
+            "churn_production": churn.production,
             "ground_truth_roc_auc": dg.MetadataValue.json(truth),
             "train_cutoff": train_cutoff.isoformat(),
             "eval_cutoff": eval_cutoff.isoformat(),
@@ -285,6 +301,9 @@ def value_models(context: dg.AssetExecutionContext, warehouse: WarehouseResource
     )
     yield dg.MaterializeResult(
         asset_key="model_runs", metadata={"dagster/row_count": len(all_runs)}
+    )
+    yield dg.MaterializeResult(
+        asset_key="value_evidence", metadata={"dagster/row_count": len(evidence)}
     )
     yield dg.MaterializeResult(
         asset_key="churn_drivers",
@@ -394,6 +413,12 @@ def _ground_truth_auc(warehouse: WarehouseResource, scores: pd.DataFrame) -> dic
     }
 
 
+def _churn_evidence(churn, eval_cutoff, h, run_id, at) -> pd.DataFrame:
+    """The churn family's rows of ml.value_evidence (the BTYD/CLV rows are concatenated
+    to these where the value models are judged)."""
+    return churn_evidence(churn, eval_cutoff, h).assign(run_id=run_id, evaluated_at=at)
+
+
 def _model_runs(run_id, value_models, churn, as_of, train_cutoff, eval_cutoff, h, truth, at):
     """One row per model fitted in this run."""
 
@@ -414,8 +439,8 @@ def _model_runs(run_id, value_models, churn, as_of, train_cutoff, eval_cutoff, h
         (
             "churn_classifier",
             {"estimator": "HistGradientBoosting, isotonic calibration", "horizon_days": h}
-            if churn.model is not None
-            else {"fallback": churn.fallback},
+            if churn.fallback is None
+            else {"fallback": churn.fallback, "production": churn.production},
             {"out_of_time": churn_metrics, "ground_truth_roc_auc": truth},
             train_cutoff,
             eval_cutoff,
