@@ -13,14 +13,11 @@ Pure library (pandas); no Dagster.
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pandas as pd
 
-from ml.evaluation import EVIDENCE_COLUMNS, evidence_rows, no_evidence_rows
+from ml.evaluation import EVIDENCE_COLUMNS, no_evidence_rows
 
 __all__ = [
-    "churn_evidence",
     "not_judged_yet",
     "value_evidence",
 ]
@@ -28,57 +25,12 @@ __all__ = [
 #: Families of ml.value_evidence that have no out-of-time evaluation yet.
 VALUE_FAMILIES_NOT_JUDGED = ("purchases", "p_alive", "clv")
 
-#: Rows of the churn evaluation (ml.churn.compare_with_baseline) and their role.
-CHURN_ROLES = {
-    "churn_model": "production",
-    "p_alive_baseline": "baseline",
-    "p_no_purchase_baseline": "baseline",
-}
-CHURN_METRICS = ("roc_auc", "pr_auc", "brier", "lift_top_decile")
-
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
     frames = [f for f in frames if not f.empty]
     if not frames:
         return pd.DataFrame(columns=EVIDENCE_COLUMNS)
     return pd.concat(frames, ignore_index=True)[EVIDENCE_COLUMNS]
-
-
-def churn_evidence(
-    evaluation: pd.DataFrame,
-    *,
-    fallback: str | None,
-    cutoff: dt.date,
-    horizon_days: int,
-) -> pd.DataFrame:
-    """Rows of the churn model and its baselines on the evaluation cut-off.
-
-    ``evaluation`` is indexed by scorer (``churn_model``, ``p_alive_baseline``,
-    ``p_no_purchase_baseline``) with the columns of :func:`ml.churn.evaluate_churn`.
-    With a ``fallback`` (too few labelled customers at the cut-off, or one class only)
-    there is no out-of-time figure: one ``not_evaluated`` row with the reason.
-    """
-    if fallback or evaluation.empty:
-        # The fallback text says what ships instead (e.g. "141 labelled customers < 200:
-        # churn probability = BG/NBD P(no purchase in 90 d)"), so it is the note as is.
-        reason = fallback or "no out-of-time evaluation"
-        return no_evidence_rows("churn", reason, horizon_days=horizon_days)
-    frames = []
-    for scorer, row in evaluation.iterrows():
-        role = CHURN_ROLES.get(str(scorer), "candidate")
-        metrics = {m: row[m] for m in CHURN_METRICS if m in row.index}
-        frames.append(
-            evidence_rows(
-                "churn",
-                str(scorer),
-                metrics,
-                role=role,
-                cutoff=cutoff,
-                horizon_days=horizon_days,
-                customers=int(row["n"]) if "n" in row.index else 0,
-            )
-        )
-    return _concat(frames)
 
 
 def not_judged_yet(families: tuple[str, ...], *, horizon_days: int | None) -> pd.DataFrame:
@@ -92,24 +44,17 @@ def not_judged_yet(families: tuple[str, ...], *, horizon_days: int | None) -> pd
 
 
 def value_evidence(
-    value_rows: pd.DataFrame | None,
-    churn_evaluation: pd.DataFrame,
-    *,
-    fallback: str | None,
-    cutoff: dt.date,
-    horizon: int,
+    value_rows: pd.DataFrame | None, churn_rows: pd.DataFrame, *, horizon: int
 ) -> pd.DataFrame:
     """ml.value_evidence: the purchase, P(alive) and CLV rows (``value_rows``; a "not
-    evaluated" row per family when there are none) and the churn model against its
-    baselines."""
+    evaluated" row per family when there are none) and the churn rows
+    (:func:`ml.churn.churn_evidence`)."""
     judged = value_rows is not None and not value_rows.empty
     return _concat(
         [
             value_rows
             if judged
             else not_judged_yet(VALUE_FAMILIES_NOT_JUDGED, horizon_days=horizon),
-            churn_evidence(
-                churn_evaluation, fallback=fallback, cutoff=cutoff, horizon_days=horizon
-            ),
+            churn_rows,
         ]
     )

@@ -5,10 +5,8 @@ Dagster asset reads the feature tables, calls these functions and writes the
 results. Time unit: days everywhere (the dbt lifetimes columns are in days).
 
 * :func:`fit_value_models`, :func:`value_scores` - re-exported from :mod:`ml.value`.
-* :func:`churn_frame` - the supervised churn model's input columns (dbt features
-  plus the BG/NBD features of the same cut-off).
-* :func:`fit_churn` - train on an earlier cut-off, evaluate out of time on a later
-  one next to the BG/NBD baselines, then refit on the later one for production.
+* The churn score (``churn_frame``, ``fit_churn``, ``ChurnResult``) lives in
+  :mod:`ml.churn.production`; the names are still importable from here.
 * :func:`risk_band` - ``low`` / ``medium`` / ``high`` from a churn probability.
 * :func:`save_value_models` / :func:`load_value_models` - the fitted value and churn
   models under ``<store>/<version>/`` with ``LATEST``, so scoring needs no refit.
@@ -19,25 +17,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import joblib
 import numpy as np
-import pandas as pd
 import sklearn
-from sklearn.calibration import calibration_curve
 
-from ml.churn import (
-    EXPECTED_PURCHASES_COLUMN,
-    P_ALIVE_COLUMN,
-    P_NO_PURCHASE_COLUMN,
-    ChurnModel,
-    add_btyd_features,
-    churn_drivers,
-    compare_with_baseline,
-)
 from ml.segmentation import (
     METADATA_FILE,
     atomic_write,
@@ -55,189 +41,16 @@ from ml.value import (  # noqa: F401
     fit_value_models,
     value_scores,
 )
-from ml.value import btyd_summary as _summary
+from ml.value import btyd_summary as _summary  # noqa: F401
 
+if TYPE_CHECKING:
+    from ml.churn.production import ChurnResult
 __all__ = [
-    "CHURN_INPUT_COLUMNS",
-    "ChurnResult",
     "ValueModels",
-    "churn_frame",
-    "fit_churn",
     "fit_value_models",
     "risk_band",
     "value_scores",
 ]
-
-#: dbt ``customer_features`` columns the churn model may use (those present are used).
-#: Identifiers, dates and the RFM cell name are left out: dates leak the cut-off,
-#: and the scores already carry the RFM information.
-CHURN_INPUT_COLUMNS: tuple[str, ...] = (
-    "recency_days",
-    "frequency",
-    "monetary_total",
-    "monetary_avg",
-    "tenure_days",
-    "inter_purchase_days_mean",
-    "inter_purchase_days_std",
-    "spend_last_90d",
-    "spend_prev_90d",
-    "spend_trend_90d",
-    "distinct_products",
-    "return_rate",
-    "n_returns",
-    "events_90d",
-    "event_types",
-    "days_since_last_event",
-    "age",
-    "gender",
-    "region",
-)
-
-
-def churn_frame(features: pd.DataFrame, models: ValueModels, horizon_days: int) -> pd.DataFrame:
-    """The churn model's input: dbt features of one cut-off plus its BG/NBD features."""
-    columns = [c for c in CHURN_INPUT_COLUMNS if c in features.columns]
-    summary = _summary(features)
-    base = features[columns].copy()
-    for c in base.columns:
-        if c in ("gender", "region"):
-            base[c] = base[c].astype(object).where(base[c].notna(), None)
-        else:  # nullable integer columns -> float with NaN (imputed in the model)
-            base[c] = pd.to_numeric(base[c]).astype("float64")
-    lifetimes = features[["lt_frequency", "lt_recency_days", "lt_t_days"]].copy()
-    lifetimes["lt_frequency"] = summary["frequency"]
-    lifetimes["lt_recency_days"] = summary["recency"]
-    lifetimes["lt_t_days"] = summary["T"]
-    extra = add_btyd_features(lifetimes, models.purchases, horizon_days=horizon_days)
-    for c in (
-        P_ALIVE_COLUMN,
-        EXPECTED_PURCHASES_COLUMN.format(h=horizon_days),
-        P_NO_PURCHASE_COLUMN.format(h=horizon_days),
-    ):
-        base[c] = extra[c].to_numpy()
-    return base
-
-
-@dataclass
-class ChurnResult:
-    """A production churn model and the out-of-time evidence for it.
-
-    Attributes
-    ----------
-    model : ChurnModel or None
-        Refitted on the later (evaluation) cut-off; ``None`` in the fallback.
-    evaluation : DataFrame
-        Rows ``churn_model``, ``p_alive_baseline``, ``p_no_purchase_baseline``;
-        columns ``roc_auc``, ``pr_auc``, ``brier``, ``lift_top_decile``,
-        ``churn_rate``, ``n`` - the model trained on the earlier cut-off scored on
-        the later one.
-    drivers : DataFrame
-        Permutation importance on a sample of the evaluation cut-off (``feature``,
-        ``importance_mean``, ``importance_std``).
-    calibration : DataFrame
-        ``mean_predicted``, ``observed_rate`` per probability decile on the
-        evaluation cut-off (the calibration plot's points).
-    fallback : str or None
-        Why the supervised model was not used (then churn probability is the
-        BG/NBD probability of no purchase in the horizon).
-    """
-
-    model: ChurnModel | None
-    evaluation: pd.DataFrame
-    drivers: pd.DataFrame
-    calibration: pd.DataFrame
-    fallback: str | None = None
-
-    def predict(self, X: pd.DataFrame, horizon_days: int) -> np.ndarray:
-        """Churn probability of each row of a :func:`churn_frame`."""
-        if self.model is None:
-            return X[P_NO_PURCHASE_COLUMN.format(h=horizon_days)].to_numpy(dtype=float)
-        return self.model.predict_proba(X)[:, 1]
-
-
-def _usable(y: np.ndarray, min_customers: int) -> str | None:
-    if len(y) < min_customers:
-        return f"{len(y)} labelled customers < {min_customers}"
-    if len(np.unique(y)) < 2:
-        return "labels have one class only"
-    return None
-
-
-def fit_churn(
-    train_X: pd.DataFrame,
-    train_y: Sequence[bool] | np.ndarray,
-    eval_X: pd.DataFrame,
-    eval_y: Sequence[bool] | np.ndarray,
-    *,
-    horizon_days: int,
-    min_customers: int = 200,
-    max_driver_rows: int = 5_000,
-    max_train_rows: int | None = 100_000,
-    random_state: int = 0,
-) -> ChurnResult:
-    """Train on the earlier cut-off, evaluate on the later one, refit on the later one.
-
-    ``train_y`` must only use outcomes up to the evaluation cut-off (labels of
-    the training cut-off end where the evaluation features start), so the
-    evaluation is out of time. With too little labelled history
-    (``min_customers``) or a single class, the result is the documented
-    fallback: no supervised model, churn probability = BG/NBD probability of no
-    purchase in the horizon, and ``fallback`` says why.
-
-    Both fits (the evaluated one and the production refit) learn from at most
-    ``max_train_rows`` customers, a seeded sample stratified by the label (``None`` =
-    all): gradient boosting on 22 inputs gains nothing measurable beyond that. At 10M
-    lines (650k customers at the evaluation cut-off) this function took 112 s on all
-    rows, 43 s with 100k; out-of-time ROC AUC 0.9946 vs 0.9947. The evaluation and the
-    scores use every customer.
-    """
-    train_y = np.asarray(train_y, dtype=np.int64)
-    eval_y = np.asarray(eval_y, dtype=np.int64)
-    none = P_NO_PURCHASE_COLUMN.format(h=horizon_days)
-    why = _usable(train_y, min_customers) or _usable(eval_y, min_customers)
-    if why is not None:
-        empty = pd.DataFrame(columns=["feature", "importance_mean", "importance_std"])
-        return ChurnResult(
-            model=None,
-            evaluation=pd.DataFrame(),
-            drivers=empty,
-            calibration=pd.DataFrame(columns=["mean_predicted", "observed_rate"]),
-            fallback=f"{why}: churn probability = BG/NBD P(no purchase in {horizon_days} d)",
-        )
-    learn = _stratified_rows(train_y, max_train_rows, random_state)
-    trained = ChurnModel(random_state=random_state).fit(train_X.iloc[learn], train_y[learn])
-    proba = trained.predict_proba(eval_X)[:, 1]
-    evaluation = compare_with_baseline(
-        trained, eval_X, eval_y, p_no_purchase_column=none, proba=proba
-    )
-    observed, predicted = calibration_curve(eval_y, proba, n_bins=10, strategy="quantile")
-    calibration = pd.DataFrame({"mean_predicted": predicted, "observed_rate": observed})
-    # Drivers: permutation importance (ROC AUC drop) of the first calibration fold's
-    # pipeline on a sample. ROC AUC ignores the monotone calibration map, and one fold
-    # costs a third of the ensemble's predictions (66 of them: 22 inputs x 3 repeats).
-    rows = np.random.RandomState(random_state).permutation(len(eval_y))[:max_driver_rows]
-    fold = trained.calibrated_.calibrated_classifiers_[0].estimator
-    drivers = churn_drivers(
-        fold, eval_X.iloc[rows], eval_y[rows], n_repeats=3, random_state=random_state
-    )
-    learn = _stratified_rows(eval_y, max_train_rows, random_state)
-    production = ChurnModel(random_state=random_state).fit(eval_X.iloc[learn], eval_y[learn])
-    return ChurnResult(
-        model=production, evaluation=evaluation, drivers=drivers, calibration=calibration
-    )
-
-
-def _stratified_rows(y: np.ndarray, limit: int | None, random_state: int) -> np.ndarray:
-    """Sorted positions of at most ``limit`` rows, each class in its share of ``y``."""
-    if limit is None or len(y) <= limit:
-        return np.arange(len(y))
-    rng = np.random.RandomState(random_state)
-    picked = []
-    for label in np.unique(y):
-        where = np.flatnonzero(y == label)
-        take = max(1, round(limit * len(where) / len(y)))
-        picked.append(rng.choice(where, size=min(take, len(where)), replace=False))
-    return np.sort(np.concatenate(picked))
 
 
 def risk_band(probability: np.ndarray, thresholds: Sequence[float] = (0.3, 0.6)) -> np.ndarray:
@@ -290,3 +103,18 @@ def load_value_models(directory: str | Path) -> tuple[ValueModels, ChurnResult, 
     warn_if_other_sklearn(metadata, "value models")
     payload = joblib.load(target / VALUE_MODEL_FILE)
     return payload["models"], payload["churn"], metadata
+
+
+#: Churn names that used to live here, importable from here without an import cycle
+#: (:mod:`ml.churn.production` builds on this module's value models).
+_MOVED_TO_CHURN = frozenset(
+    {"CHURN_INPUT_COLUMNS", "ChurnModel", "ChurnResult", "churn_frame", "fit_churn"}
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MOVED_TO_CHURN:
+        import ml.churn.production as production
+
+        return getattr(production, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

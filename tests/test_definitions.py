@@ -92,13 +92,17 @@ def test_scoring_job_never_refits_and_refit_job_republishes(defs):
     assert fits <= everything
     assert keys("scoring_pipeline") == everything - fits
     refit = keys("refit_models")
-    assert fits | {
-        "customer_clusters",
-        "customer_scores",
-        "marts/dim_customer",
-        "powerbi_export",
-        "customer_report",
-    } <= refit
+    assert (
+        fits
+        | {
+            "customer_clusters",
+            "customer_scores",
+            "marts/dim_customer",
+            "powerbi_export",
+            "customer_report",
+        }
+        <= refit
+    )
     assert "raw_transactions" not in refit and "features/customer_features" not in refit
 
 

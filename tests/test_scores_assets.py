@@ -75,8 +75,21 @@ def test_evaluation_is_out_of_time_on_the_production_feature_code(segmentation_d
     )[0]
     assert cut == as_of - dt.timedelta(days=90)
     evaluation = _frame(segmentation_demo, "select * from ml.churn_evaluation").set_index("scorer")
-    assert list(evaluation.index) == ["churn_model", "p_alive_baseline", "p_no_purchase_baseline"]
-    assert evaluation.loc["churn_model", "roc_auc"] > evaluation.loc["p_alive_baseline", "roc_auc"]
+    assert list(evaluation.index) == [
+        "churn_model",
+        "blend",
+        "recency_days",
+        "neg_frequency",
+        "p_no_purchase",
+    ]
+    # The shipped scorer is the production row of the evidence table, with its figures.
+    evidence = _frame(
+        segmentation_demo, "select * from ml.value_evidence where model_family = 'churn'"
+    )
+    (shipped,) = evidence.loc[evidence["role"] == "production", "candidate"].unique()
+    auc = evidence.query("candidate == @shipped and metric == 'roc_auc'")["value"].item()
+    assert auc == pytest.approx(evaluation.loc[shipped, "roc_auc"])
+    assert set(evidence["metric"]) >= {"roc_auc", "brier", "ece", "lift_top_decile"}
     labelled = query(
         segmentation_demo,
         "select count(*) from features_cutoff_eval.customer_outcomes where churned is not null",

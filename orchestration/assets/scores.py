@@ -18,10 +18,9 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
+from ml.churn import churn_evidence, churn_frame, fit_churn
 from ml.evidence import value_evidence
 from ml.scores import (
-    churn_frame,
-    fit_churn,
     load_value_models,
     risk_band,
     save_value_models,
@@ -297,9 +296,7 @@ def value_models(context: dg.AssetExecutionContext, warehouse: WarehouseResource
     evaluation = churn.evaluation.reset_index(names="scorer")
     drivers = churn.drivers.assign(run_id=context.run_id, scored_at=trained_at)
     evidence = evidence_table(
-        value_evidence(
-            value_rows, churn.evaluation, fallback=churn.fallback, cutoff=eval_cutoff, horizon=h
-        ),
+        value_evidence(value_rows, churn_evidence(churn, eval_cutoff, h), horizon=h),
         context.run_id,
     )
     with warehouse.connect() as con:
@@ -356,6 +353,7 @@ def value_models(context: dg.AssetExecutionContext, warehouse: WarehouseResource
             "calibration": markdown(churn.calibration),
             **({"calibration_plot": dg.MetadataValue.path(str(plot))} if plot else {}),
             "churn_fallback": churn.fallback or "",
+            "churn_production": churn.production,
             "ground_truth_roc_auc": dg.MetadataValue.json(truth),
             "train_cutoff": train_cutoff.isoformat(),
             "eval_cutoff": eval_cutoff.isoformat(),
@@ -527,8 +525,8 @@ def _model_runs(run_id, value_models, churn, as_of, train_cutoff, eval_cutoff, h
         (
             "churn_classifier",
             {"estimator": "HistGradientBoosting, isotonic calibration", "horizon_days": h}
-            if churn.model is not None
-            else {"fallback": churn.fallback},
+            if churn.fallback is None
+            else {"fallback": churn.fallback, "production": churn.production},
             {"out_of_time": churn_metrics, "ground_truth_roc_auc": truth},
             train_cutoff,
             eval_cutoff,

@@ -16,13 +16,11 @@ from ml.churn import (
     ChurnModel,
     add_btyd_features,
     churn_drivers,
-    churn_labels,
     compare_with_baseline,
-    customer_features_at,
     evaluate_churn,
     lift_top_decile,
-    load_telco,
 )
+from tests.ml.churn_data import churn_labels, customer_features_at, load_telco
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 

@@ -71,6 +71,10 @@ final as (
         {{ dbt.safe_cast('order_summary.spend_last_90d', type_double()) }} as spend_last_90d,
         {{ dbt.safe_cast('order_summary.spend_prev_90d', type_double()) }} as spend_prev_90d,
         {{ dbt.safe_cast('order_summary.spend_trend_90d', type_double()) }} as spend_trend_90d,
+        order_summary.purchase_days_30d,
+        order_summary.purchase_days_90d,
+        order_summary.purchase_days_180d,
+        order_summary.purchase_days_365d,
 
         ----------  breadth and returns
         order_summary.distinct_products,

@@ -10,13 +10,16 @@
     before it, so the facts that do not depend on the date are the rows of
     int_customer_order_totals (kept up to date incrementally); with a var as_of_date
     (cut-off builds, backfills) the same macro computes them from the orders before
-    the date. Only the spend windows and the day counts depend on the date.
+    the date. Only the spend and purchase-day windows and the day counts depend on
+    the date.
 #}
 
 -- depends_on: {{ ref('int_customer_order_totals') }}
 -- depends_on: {{ ref('int_transactions_as_of') }}
 
 {%- set window_days = var('spend_trend_window_days', 90) | int %}
+{#- Fixed lengths: the churn model learns how recent activity decays, whatever the spend window. #}
+{%- set purchase_windows = [30, 90, 180, 365] %}
 
 with
 
@@ -76,6 +79,25 @@ spend_windows as (
 
 ),
 
+{# Distinct purchase (non-return) days in each of the last N days before the as-of date. #}
+purchase_windows as (
+
+    select
+        orders.customer_id,
+        {%- for days in purchase_windows %}
+        count(distinct case
+            when orders.order_date >= {{ add_days(-days, 'as_of.as_of_date') }} then orders.order_date
+        end) as purchase_days_{{ days }}d{{ "," if not loop.last }}
+        {%- endfor %}
+
+    from orders
+    cross join as_of
+    where not orders.is_return_order
+        and orders.order_date >= {{ add_days(-(purchase_windows | max), 'as_of.as_of_date') }}
+    group by orders.customer_id
+
+),
+
 final as (
 
     select
@@ -103,6 +125,10 @@ final as (
             'coalesce(spend_windows.spend_last_window, 0) - coalesce(spend_windows.spend_prev_window, 0)',
             type_money()
         ) }} as spend_trend_90d,
+        {%- for days in purchase_windows %}
+        {{ dbt.safe_cast('coalesce(purchase_windows.purchase_days_' ~ days ~ 'd, 0)', dbt.type_bigint()) }}
+            as purchase_days_{{ days }}d,
+        {%- endfor %}
 
         order_facts.gross_sales,
         order_facts.returned_amount,
@@ -119,6 +145,8 @@ final as (
     cross join as_of
     left join spend_windows
         on order_facts.customer_id = spend_windows.customer_id
+    left join purchase_windows
+        on order_facts.customer_id = purchase_windows.customer_id
 
 )
 
