@@ -28,6 +28,7 @@ from ml.clustering import (
 from ml.features import (
     DEFAULT_FEATURE_GROUPS,
     DEFAULT_LOG_FEATURES,
+    DEFAULT_WINSOR_QUANTILES,
     build_preprocessor,
     select_features,
 )
@@ -75,6 +76,9 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
     value_column : str or int, default="monetary_total"
         Column (need not be a feature) whose mean per segment orders the
         segment ids, highest first; the first feature if ``X`` lacks it.
+    winsorize : bool, default=True
+        Clip each prepared feature at its 1st and 99th percentile before scaling;
+        False keeps plain standardised (log) features.
     assign_noise : bool, default=False
         Put the customers a density method leaves as noise into the cluster of
         the nearest clustered point, so nobody sits in a bucket without an
@@ -124,6 +128,7 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
         feature_groups: Sequence[str] = DEFAULT_FEATURE_GROUPS,
         log_features: Sequence[Hashable] | None = None,
         value_column: Hashable = VALUE_COLUMN,
+        winsorize: bool = True,
         assign_noise: bool = False,
     ):
         self.clusterer = clusterer
@@ -131,6 +136,7 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
         self.feature_groups = feature_groups
         self.log_features = log_features
         self.value_column = value_column
+        self.winsorize = winsorize
         self.assign_noise = assign_noise
 
     # -- input ------------------------------------------------------------ #
@@ -271,7 +277,10 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
             )
         self.log_features_ = self._resolve_log_features()
         self.preprocessor_ = build_preprocessor(
-            self.features_, self.log_features_, categorical=self.categorical_features_
+            self.features_,
+            self.log_features_,
+            categorical=self.categorical_features_,
+            winsor_quantiles=DEFAULT_WINSOR_QUANTILES if self.winsorize else (0.0, 1.0),
         )
         if value is None:
             first = self.features_[0] if self.features_ else None

@@ -207,6 +207,8 @@ def fit_candidates(
         "behavioural" if features is None else "configured": features,
     }
     segmenter_args = {"feature_groups": feature_groups, "log_features": log_features}
+    # log-RFM is plain standardised logs, as the baseline is defined (no winsorising).
+    set_args = {name: {"winsorize": name != "rfm"} for name in sets}
     grid = candidate_grid(algorithms, list(sets), (rule.min_segments, rule.max_segments), params)
 
     t0 = time.perf_counter()
@@ -224,7 +226,14 @@ def fit_candidates(
         cutoff = None
     else:
         table, judged, cutoff = _judge_all(
-            grid, sets, segmenter_args, judge_frame, eval_size, random_state, ground_truth
+            grid,
+            sets,
+            set_args,
+            segmenter_args,
+            judge_frame,
+            eval_size,
+            random_state,
+            ground_truth,
         )
         rng = check_random_state(random_state)
 
@@ -248,6 +257,7 @@ def fit_candidates(
         make_clusterer(chosen.algorithm, **settings),
         features=sets[chosen.feature_set],
         assign_noise=chosen.algorithm in DENSITY,
+        **set_args[chosen.feature_set],
         **segmenter_args,
     ).fit(features_df)
     table["chosen"] = table["candidate"] == chosen.name
@@ -286,7 +296,7 @@ def _why_not_judged(frame: pd.DataFrame | None) -> str:
     return ""
 
 
-def _judge_all(grid, sets, segmenter_args, frame, eval_size, random_state, truth):
+def _judge_all(grid, sets, set_args, segmenter_args, frame, eval_size, random_state, truth):
     """Fit and judge every candidate on the cut-off's features; figures, fits, elbow."""
     churned = frame[CHURN_OUTCOME].astype(float).to_numpy()
     revenue = frame[REVENUE_OUTCOME].astype(float).to_numpy()
@@ -295,7 +305,7 @@ def _judge_all(grid, sets, segmenter_args, frame, eval_size, random_state, truth
     if RFM_GRID_COLUMN in frame.columns:
         rows.append(grid_row(frame[RFM_GRID_COLUMN], churned, revenue))
     for fs, columns in sets.items():
-        Xt = CustomerSegmenter(features=columns, **segmenter_args).prepare(frame)
+        Xt = CustomerSegmenter(features=columns, **set_args[fs], **segmenter_args).prepare(frame)
         eval_idx = stratified_sample(Xt, eval_size, check_random_state(random_state))
         ours = [c for c in grid if c.feature_set == fs]
         for c in ours:
