@@ -113,12 +113,16 @@ def _labelled(warehouse: WarehouseResource, name: str) -> tuple[pd.DataFrame, np
     return frame.drop(columns=["churned"]), frame["churned"].to_numpy(dtype=bool)
 
 
-def _churn_inputs(features: pd.DataFrame, horizon: int) -> pd.DataFrame | None:
-    """The churn model's input at one cut-off; None when BTYD is not identified there."""
+def _churn_inputs(features: pd.DataFrame, horizon: int, family: str) -> pd.DataFrame | None:
+    """The churn model's input at one cut-off; None when BTYD is not identified there.
+
+    ``family`` is the purchase model that scores today's customers: the model and the
+    P(no purchase) baseline learn from the same BTYD features they are applied to.
+    """
     if features.empty:
         return None
     try:
-        models = fit_value_models(features)
+        models = fit_value_models(features, family)
     except ValueError:
         return None
     return churn_frame(features, models, horizon)
@@ -245,8 +249,8 @@ def value_models(context: dg.AssetExecutionContext, warehouse: WarehouseResource
         models, choice, value_rows = choose_value_models(features, eval_f, eval_o, h, eval_cutoff)
         train_f, train_y = _labelled(warehouse, CUTOFFS[0])
         eval_f, eval_y = _labelled(warehouse, CUTOFFS[1])
-        train_X = _churn_inputs(train_f, h)
-        eval_X = _churn_inputs(eval_f, h)
+        train_X = _churn_inputs(train_f, h, models.family)
+        eval_X = _churn_inputs(eval_f, h, models.family)
         if train_X is None or eval_X is None:
             train_X, train_y = eval_X, eval_y = pd.DataFrame(), np.zeros(0, dtype=bool)
         context.log.info(
