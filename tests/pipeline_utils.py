@@ -35,6 +35,16 @@ def query(workdir: Path, sql: str) -> list[tuple]:
         return con.execute(sql).fetchall()
 
 
+def eval_cutoff_labelled(con, columns: str, join: str = ""):
+    """``columns`` of the evaluation cut-off's customers whose outcome horizon is complete
+    (``f`` = customer_features, ``o`` = customer_outcomes), by customer id."""
+    return con.execute(
+        f"select {columns} from features_cutoff_eval.customer_features f "
+        "join features_cutoff_eval.customer_outcomes o using (customer_id) "
+        f"{join} where o.churned is not null order by f.customer_id"
+    ).df()
+
+
 def publish_demo(workdir: Path, customers: int, seed: int) -> Path:
     """Generate demo data into ``workdir`` and run the pipeline once (a published state)."""
     from orchestration.io.generate import generate

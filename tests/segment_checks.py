@@ -15,6 +15,8 @@ import pandas as pd
 from sklearn.cluster import KMeans
 from sklearn.preprocessing import StandardScaler
 
+from tests.pipeline_utils import eval_cutoff_labelled
+
 
 def eta2(groups, values) -> float:
     groups = np.asarray(groups)
@@ -30,14 +32,12 @@ def eta2(groups, values) -> float:
 def judged_segments(workdir: Path) -> dict:
     """η² of churn and revenue in the horizon after the evaluation cut-off per segmentation."""
     with duckdb.connect(str(workdir / "warehouse.duckdb"), read_only=True) as con:
-        frame = con.execute(
-            "select f.customer_id, f.recency_days, f.frequency, f.monetary_total, "
-            "f.rfm_segment, o.churned, o.spend_in_horizon, b.cluster_id "
-            "from features_cutoff_eval.customer_features f "
-            "join features_cutoff_eval.customer_outcomes o using (customer_id) "
-            "left join ml.segmentation_backtest b using (customer_id) "
-            "where o.churned is not null"
-        ).df()
+        frame = eval_cutoff_labelled(
+            con,
+            "f.customer_id, f.recency_days, f.frequency, f.monetary_total, "
+            "f.rfm_segment, o.churned, o.spend_in_horizon, b.cluster_id",
+            "left join ml.segmentation_backtest b using (customer_id)",
+        )
         clusters = con.execute(
             "select cluster_id, count(*) as n, bool_or(is_noise) as noise "
             "from ml.customer_clusters group by cluster_id"

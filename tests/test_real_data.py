@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
+from tests.evidence_checks import assert_churn_rule_holds, assert_clv_judged_out_of_time
 from tests.pipeline_utils import query, run
 from tests.segment_checks import assert_segments_hold_up
 
@@ -82,6 +83,11 @@ def test_real_data_set_end_to_end(
         "select count(*) from ml.customer_scores where churn_probability between 0 and 1 "
         "and clv_12m >= 0",
     ) == [(customers,)]
+    # Issue 16: churn ships the model only if it beats the best one-line baseline by
+    # 0.01 ROC AUC out of time, else that baseline with the reason; CLV is judged too.
+    aucs = assert_churn_rule_holds(workdir)
+    print(f"\n{config} churn ROC AUC at the evaluation cut-off: {aucs}")
+    assert_clv_judged_out_of_time(workdir)
     if revenue is not None:
         assert query(workdir, "select round(sum(net_amount), 2) from marts.fct_orders") == [
             (revenue,)
