@@ -103,8 +103,9 @@ def test_manifest_matches_the_published_files(demo_run):
     assert manifest["as_of_date"] == "2026-01-01"  # the day after the generator's end date
 
 
-# Lineage columns that name the run's own artefacts (a refit saves a new model version).
-RUN_LINEAGE = ["segmentation_model_version"]
+# Lineage columns that name the run's own artefacts (a refit saves a new model version)
+# or the run that wrote the row (the evidence's run_id and time): not what the row says.
+RUN_LINEAGE = ["segmentation_model_version", "run_id", "evaluated_at"]
 
 
 def _snapshot_marts(workdir: Path) -> dict[str, pd.DataFrame]:
