@@ -72,23 +72,28 @@ def test_mart_agrees_with_the_evidence_tables_of_the_run(published_demo):
     assert (merged["role_ml"] == merged["role_mart"]).all()
 
     # Segmentation: one production candidate, the chosen one; its silhouette as fitted.
-    chosen = candidates.loc[candidates["chosen"], "algorithm"].item()
+    # Candidates are named by configuration (e.g. "ward k=6 (rfm)"), not by algorithm.
+    chosen = candidates.loc[candidates["chosen"], "candidate"].item()
     assert set(seg.loc[seg["role"] == "production", "candidate"]) == {chosen}
-    assert set(seg["candidate"]) == set(candidates["algorithm"])
+    assert set(seg["candidate"]) == set(candidates["candidate"])
     silhouette = mart[(mart["model_family"] == "segmentation") & (mart["metric"] == "silhouette")]
     assert (
         silhouette["production_value"] == candidates.loc[candidates["chosen"], "silhouette"].item()
     ).all()
 
-    # Churn: the production ROC AUC and the best baseline's are those of ml.churn_evaluation.
+    # Churn: the shipped scorer's ROC AUC and the best baseline's are those of
+    # ml.churn_evaluation; a baseline that ships is production, not a baseline, there.
     roc = mart[(mart["model_family"] == "churn") & (mart["metric"] == "roc_auc")]
     if churn.empty:
         pytest.fail("the 800-customer demo is expected to train a churn model")
     by_scorer = churn.set_index("scorer")["roc_auc"]
-    assert roc["production_value"].iloc[0] == pytest.approx(by_scorer["churn_model"], rel=1e-12)
-    best = by_scorer.drop("churn_model").max()
-    assert roc["best_baseline_value"].iloc[0] == pytest.approx(best, rel=1e-12)
-    assert roc["best_baseline"].iloc[0] == by_scorer.drop("churn_model").idxmax()
+    churn_rows = value[value["model_family"] == "churn"]
+    (shipped,) = churn_rows.loc[churn_rows["role"] == "production", "candidate"].unique()
+    assert (roc["production_candidate"] == shipped).all()
+    assert roc["production_value"].iloc[0] == pytest.approx(by_scorer[shipped], rel=1e-12)
+    baselines = by_scorer[sorted({"recency_days", "neg_frequency", "p_no_purchase"} - {shipped})]
+    assert roc["best_baseline_value"].iloc[0] == pytest.approx(baselines.max(), rel=1e-12)
+    assert roc["best_baseline"].iloc[0] == baselines.idxmax()
 
     # The side-by-side columns and the flag, recomputed in pandas for every row.
     expected = _expected_mart(evidence)
@@ -115,9 +120,26 @@ def test_report_section_shows_the_production_and_baseline_figures(published_demo
     assert float(model["data-value"]) == roc["production_value"]
     assert model["text"] == f"{roc['production_value']:.2f}"
     assert float(baseline["data-value"]) == roc["best_baseline_value"]
-    # The families without an out-of-time evaluation say so.
+    # The value families are judged out of time too: each shows a production figure of
+    # the mart and none says "not evaluated".
+    production = _frame(
+        published_demo,
+        "select model_family, metric, production_value from marts.mart_model_evaluation "
+        "where role = 'production'",
+    )
     for family in ("purchases", "p_alive", "clv"):
-        assert page.get("evidence-not-evaluated", family=family)["text"] == "not evaluated"
+        shown = page.get("evidence-production", family=family)
+        (value,) = production.loc[
+            (production["model_family"] == family)
+            & (production["metric"] == shown["data-evidence-metric"]),
+            "production_value",
+        ]
+        assert float(shown["data-value"]) == pytest.approx(value, rel=1e-12)
+        assert not [
+            m
+            for m in page.found
+            if m["data-metric"] == "evidence-not-evaluated" and m.get("data-family") == family
+        ]
     html = (published_demo / "reports" / "latest.html").read_text(encoding="utf-8")
     assert "How good are these numbers?" in html
     assert f"{roc['production_value']:.2f}" in html
@@ -139,7 +161,10 @@ def test_short_history_says_not_evaluated_everywhere(short_history):
     value = _frame(short_history, "select * from ml.value_evidence where model_family = 'churn'")
     assert list(value["metric"]) == ["not_evaluated"]
     note = value["note"].item()
-    assert "labelled customers <" in note and "churn probability = BG/NBD" in note
+    # The purchase model family is chosen out of time, so the note names BTYD, not BG/NBD.
+    assert (
+        "labelled customers <" in note and "churn probability = BTYD P(no purchase in 90 d)" in note
+    )
     mart = _frame(
         short_history,
         "select * from marts.mart_model_evaluation where model_family = 'churn'",
