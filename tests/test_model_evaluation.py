@@ -71,13 +71,13 @@ def test_mart_agrees_with_the_evidence_tables_of_the_run(published_demo):
     assert all(_same(a, b) for a, b in zip(merged["value_ml"], merged["value_mart"], strict=True))
     assert (merged["role_ml"] == merged["role_mart"]).all()
 
-    # Segmentation: one production candidate, the chosen one; its silhouette as fitted.
-    chosen = candidates.loc[candidates["chosen"], "algorithm"].item()
+    # Segmentation: one production candidate, the chosen one; its eta squared as judged.
+    chosen = candidates.loc[candidates["chosen"], "candidate"].item()
     assert set(seg.loc[seg["role"] == "production", "candidate"]) == {chosen}
-    assert set(seg["candidate"]) == set(candidates["algorithm"])
-    silhouette = mart[(mart["model_family"] == "segmentation") & (mart["metric"] == "silhouette")]
+    assert set(seg["candidate"]) == set(candidates["candidate"])
+    eta2 = mart[(mart["model_family"] == "segmentation") & (mart["metric"] == "eta2_churn")]
     assert (
-        silhouette["production_value"] == candidates.loc[candidates["chosen"], "silhouette"].item()
+        eta2["production_value"] == candidates.loc[candidates["chosen"], "eta2_churn"].item()
     ).all()
 
     # Churn: the production ROC AUC and the best baseline's are those of ml.churn_evaluation.
@@ -115,9 +115,9 @@ def test_report_section_shows_the_production_and_baseline_figures(published_demo
     assert float(model["data-value"]) == roc["production_value"]
     assert model["text"] == f"{roc['production_value']:.2f}"
     assert float(baseline["data-value"]) == roc["best_baseline_value"]
-    # The families without an out-of-time evaluation say so.
-    for family in ("purchases", "p_alive", "clv"):
-        assert page.get("evidence-not-evaluated", family=family)["text"] == "not evaluated"
+    # The value families are judged out of time too: each shows its production figure.
+    for family in ("segmentation", "purchases", "p_alive", "clv"):
+        assert page.get("evidence-production", family=family)["text"]
     html = (published_demo / "reports" / "latest.html").read_text(encoding="utf-8")
     assert "How good are these numbers?" in html
     assert f"{roc['production_value']:.2f}" in html
