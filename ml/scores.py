@@ -155,11 +155,20 @@ class ChurnResult:
         return self.model.predict_proba(X)[:, 1]
 
 
+#: Fewest customers of the smaller label class the churn model is trained on: each of
+#: its calibration folds needs both classes (with fewer than the folds, scikit-learn
+#: refuses), and a calibration curve from one or two churners per fold means nothing.
+MIN_PER_CLASS = 10
+
+
 def _usable(y: np.ndarray, min_customers: int) -> str | None:
     if len(y) < min_customers:
         return f"{len(y)} labelled customers < {min_customers}"
     if len(np.unique(y)) < 2:
         return "labels have one class only"
+    smaller = int(min(np.sum(y == 0), np.sum(y != 0)))
+    if smaller < MIN_PER_CLASS:
+        return f"only {smaller} labelled customers in the smaller class (< {MIN_PER_CLASS})"
     return None
 
 
@@ -180,7 +189,8 @@ def fit_churn(
     ``train_y`` must only use outcomes up to the evaluation cut-off (labels of
     the training cut-off end where the evaluation features start), so the
     evaluation is out of time. With too little labelled history
-    (``min_customers``) or a single class, the result is the documented
+    (``min_customers``), a single class or fewer than ``MIN_PER_CLASS`` customers in
+    the smaller class, the result is the documented
     fallback: no supervised model, churn probability = BG/NBD probability of no
     purchase in the horizon, and ``fallback`` says why.
 
