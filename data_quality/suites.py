@@ -232,7 +232,10 @@ def customer_scores() -> StageSuite:
                 count(*) filter (where isnan(clv_12m) or isinf(clv_12m)
                     or isnan(churn_probability)) as non_finite_scores,
                 count(*) filter (where abs(revenue_at_risk - clv_12m * churn_probability)
-                    > 1e-6 * greatest(1, abs(clv_12m))) as revenue_at_risk_mismatches
+                    > 1e-6 * greatest(1, abs(clv_12m))) as revenue_at_risk_mismatches,
+                -- a withheld P(alive) must say why, and a published one carries no note
+                count(*) filter (where (p_alive is null)
+                    <> (coalesce(p_alive_note, '') <> '')) as p_alive_note_mismatches
             from {table}
         """,
         metric_expectations=lambda: [
@@ -240,6 +243,7 @@ def customer_scores() -> StageSuite:
             _zero("customers_without_scores"),
             _zero("non_finite_scores"),
             _zero("revenue_at_risk_mismatches"),
+            _zero("p_alive_note_mismatches"),
         ],
     )
 

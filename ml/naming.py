@@ -14,7 +14,8 @@ Naming rule (percentile = mid-rank of the segment median among all customers):
   - ``New``: ``tenure_days`` percentile <= 0.25 and median tenure <= 120 days
     (both, so a data set without recent joiners has no "new" segment);
   - ``One-time``: median ``frequency`` <= 1;
-  - ``Lapsed`` / ``Lapsing``: ``recency_days`` percentile >= 0.75 / >= 0.55;
+  - ``Lapsed`` / ``Lapsing``: ``recency_days`` percentile >= 0.75 / >= 0.55, or a
+    median ``recency_days`` above 3 / 1.5 times the median ``inter_purchase_days_mean``;
   - ``Loyalists``: ``frequency`` percentile >= 0.60 (and not lapsing); called
     "Frequent bargain buyers" instead when the ``monetary_avg`` (basket)
     percentile is <= 0.35;
@@ -60,6 +61,10 @@ _QUALIFIERS = {
     "distinct_products": ("broader range", "narrower range"),
 }
 _VALUE_NOUN = {"high": "big spenders", "mid": "mid spenders", "low": "low spenders"}
+#: A repeat-buying segment whose median days since the last purchase exceed this many of
+#: its median days between purchases is lapsed / lapsing, whatever the population does.
+CADENCE_COLUMN = "inter_purchase_days_mean"
+LAPSED_GAPS, LAPSING_GAPS = 3.0, 1.5
 
 
 def _percentile(sorted_population: np.ndarray, value: float) -> float:
@@ -83,9 +88,12 @@ def _base_name(med: dict[str, float], pct: dict[str, float]) -> str:
     if med.get("frequency", np.nan) <= 1:
         return f"One-time {tier}-spend buyers"
     rec = pct.get("recency_days", np.nan)
-    if rec >= 0.75:
+    # Lapse is judged against the population and against the segment's own cadence: where
+    # most customers are long gone, a year's silence ranks "recent" but is not loyalty.
+    gaps = med.get("recency_days", np.nan) / med.get(CADENCE_COLUMN, np.nan)
+    if rec >= 0.75 or gaps > LAPSED_GAPS:
         return f"Lapsed {_VALUE_NOUN[tier]}"
-    if rec >= 0.55:
+    if rec >= 0.55 or gaps > LAPSING_GAPS:
         return f"Lapsing {_VALUE_NOUN[tier]}"
     if pct.get("frequency", np.nan) >= 0.60:
         if pct.get("monetary_avg", np.nan) <= 0.35:
@@ -122,12 +130,16 @@ def name_segments(
         for c in cols
     }
     population = {c: np.sort(v[~np.isnan(v)]) for c, v in values.items()}
+    if CADENCE_COLUMN in frame.columns:  # for the lapse rule only, not a naming percentile
+        values[CADENCE_COLUMN] = pd.to_numeric(frame[CADENCE_COLUMN], errors="coerce").to_numpy(
+            dtype=np.float64, na_value=np.nan
+        )
     med: dict[int, dict[str, float]] = {}
     pct: dict[int, dict[str, float]] = {}
     for i in ids:
         rows = labels == i
         med[i] = {}
-        for c in cols:
+        for c in values:
             v = values[c][rows]
             v = v[~np.isnan(v)]
             med[i][c] = float(np.median(v)) if v.size else np.nan

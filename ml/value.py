@@ -190,9 +190,19 @@ def _warn_if_penalised(model, penalizer: float, last: Exception | None):
     return model
 
 
+#: Families whose likelihood has no analytic gradient (Pareto/NBD: each numeric-gradient
+#: step is several passes of a hypergeometric function over every customer) learn their
+#: four population parameters from a seeded sample of at most this many customers;
+#: every customer is still scored.
+SAMPLED_FAMILIES = frozenset({"pareto_nbd"})
+MAX_SAMPLED_FIT_ROWS = 10_000
+
+
 def fit_purchase_model(summary: pd.DataFrame, family: str):
     """Fit one purchase model family (``FAMILIES``) on a summary in days."""
     make = FAMILIES[family]
+    if family in SAMPLED_FAMILIES and len(summary) > MAX_SAMPLED_FIT_ROWS:
+        summary = summary.sample(MAX_SAMPLED_FIT_ROWS, random_state=0)
     return _fit_with_fallback(lambda pen: make(time_unit="days", penalizer=pen), summary)
 
 

@@ -59,3 +59,19 @@ def copy_workdir(src: Path, dst: Path) -> Path:
     """A private copy of a published workdir (the export pointer is a relative symlink)."""
     shutil.copytree(src, dst, symlinks=True)
     return dst
+
+
+#: Which run wrote a row and when: two runs on the same data differ only here.
+RUN_LINEAGE = ("segmentation_model_version", "run_id", "evaluated_at")
+
+
+def published_marts(workdir: Path) -> dict:
+    """The published Parquet marts without run lineage, rows in a canonical order."""
+    import pyarrow.parquet as pq
+
+    out = {}
+    for f in sorted((workdir / "exports" / "powerbi").glob("*.parquet")):
+        df = pq.read_table(f).to_pandas()
+        df = df.drop(columns=[c for c in RUN_LINEAGE if c in df.columns])
+        out[f.stem] = df.sort_values(list(df.columns)).reset_index(drop=True)
+    return out

@@ -24,7 +24,7 @@ from orchestration.io.database import open_batches, resolve
 from orchestration.io.ingest import IngestError, ingest
 from orchestration.settings import Settings
 from tests.conftest import REPO
-from tests.pipeline_utils import query, run
+from tests.pipeline_utils import published_marts, query, run
 from tests.postgres_server import PASSWORD, PostgresServer, postgres_server_fixture  # noqa: F401
 from tests.test_real_data import online_retail_parquet_run
 
@@ -332,19 +332,8 @@ def test_wrong_password_fails_the_run_clearly_and_leaks_it_nowhere(
 
 # --- the whole pipeline --------------------------------------------------------------------
 
+
 # Columns naming the run's own artefacts, not the data.
-RUN_LINEAGE = ["segmentation_model_version"]
-
-
-def _marts(workdir: Path) -> dict[str, pd.DataFrame]:
-    out = {}
-    for f in sorted((workdir / "exports" / "powerbi").glob("*.parquet")):
-        df = pq.read_table(f).to_pandas()
-        df = df.drop(columns=[c for c in RUN_LINEAGE if c in df.columns])
-        out[f.stem] = df.sort_values(list(df.columns)).reset_index(drop=True)
-    return out
-
-
 @pytest.mark.slow
 def test_pipeline_from_postgres_gives_the_same_marts_as_from_parquet(
     tmp_path,
@@ -369,8 +358,8 @@ def test_pipeline_from_postgres_gives_the_same_marts_as_from_parquet(
     events = "\n".join(str(e) for e in result.all_events)
     _assert_no_secret(events, output)
 
-    reference = _marts(online_retail_parquet_run(tmp_path_factory))
-    marts = _marts(workdir)
+    reference = published_marts(online_retail_parquet_run(tmp_path_factory))
+    marts = published_marts(workdir)
     assert marts.keys() == reference.keys()
     assert {"dim_customer", "mart_segment_summary", "fct_orders"} <= marts.keys()
     assert len(marts["dim_customer"]) == 4_383

@@ -71,14 +71,13 @@ def test_mart_agrees_with_the_evidence_tables_of_the_run(published_demo):
     assert all(_same(a, b) for a, b in zip(merged["value_ml"], merged["value_mart"], strict=True))
     assert (merged["role_ml"] == merged["role_mart"]).all()
 
-    # Segmentation: one production candidate, the chosen one; its silhouette as fitted.
-    # Candidates are named by configuration (e.g. "ward k=6 (rfm)"), not by algorithm.
+    # Segmentation: one production candidate, the chosen one; its eta squared as judged.
     chosen = candidates.loc[candidates["chosen"], "candidate"].item()
     assert set(seg.loc[seg["role"] == "production", "candidate"]) == {chosen}
     assert set(seg["candidate"]) == set(candidates["candidate"])
-    silhouette = mart[(mart["model_family"] == "segmentation") & (mart["metric"] == "silhouette")]
+    eta2 = mart[(mart["model_family"] == "segmentation") & (mart["metric"] == "eta2_churn")]
     assert (
-        silhouette["production_value"] == candidates.loc[candidates["chosen"], "silhouette"].item()
+        eta2["production_value"] == candidates.loc[candidates["chosen"], "eta2_churn"].item()
     ).all()
 
     # Churn: the shipped scorer's ROC AUC and the best baseline's are those of
@@ -127,7 +126,7 @@ def test_report_section_shows_the_production_and_baseline_figures(published_demo
         "select model_family, metric, production_value from marts.mart_model_evaluation "
         "where role = 'production'",
     )
-    for family in ("purchases", "p_alive", "clv"):
+    for family in ("segmentation", "purchases", "p_alive", "clv"):
         shown = page.get("evidence-production", family=family)
         (value,) = production.loc[
             (production["model_family"] == family)

@@ -9,7 +9,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from tests.pipeline_utils import copy_workdir, query, run
+from tests.pipeline_utils import copy_workdir, published_marts, query, run
 
 N_CUSTOMERS = 800  # the shared published_demo workdir (tests/conftest.py)
 
@@ -103,26 +103,11 @@ def test_manifest_matches_the_published_files(demo_run):
     assert manifest["as_of_date"] == "2026-01-01"  # the day after the generator's end date
 
 
-# Lineage columns that name the run's own artefacts (a refit saves a new model version)
-# or the run that wrote the row (the evidence's run_id and time): not what the row says.
-RUN_LINEAGE = ["segmentation_model_version", "run_id", "evaluated_at"]
-
-
-def _snapshot_marts(workdir: Path) -> dict[str, pd.DataFrame]:
-    published = workdir / "exports" / "powerbi"
-    out = {}
-    for f in sorted(published.glob("*.parquet")):
-        df = pq.read_table(f).to_pandas()
-        df = df.drop(columns=[c for c in RUN_LINEAGE if c in df.columns])
-        out[f.stem] = df.sort_values(list(df.columns)).reset_index(drop=True)
-    return out
-
-
 def test_rerun_on_same_inputs_gives_identical_marts(demo_run):
     workdir, _ = demo_run
-    before = _snapshot_marts(workdir)
+    before = published_marts(workdir)
     run(workdir)
-    after = _snapshot_marts(workdir)
+    after = published_marts(workdir)
     assert before.keys() == after.keys()
     assert len(before["dim_customer"]) == N_CUSTOMERS
     for name in before:

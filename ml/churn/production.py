@@ -223,11 +223,20 @@ class ChurnResult:
         return p
 
 
+#: Fewest customers of the smaller label class the churn model is trained on: each of
+#: its calibration folds needs both classes (with fewer than the folds, scikit-learn
+#: refuses), and a calibration curve from one or two churners per fold means nothing.
+MIN_PER_CLASS = 10
+
+
 def _usable(y: np.ndarray, min_customers: int) -> str | None:
     if len(y) < min_customers:
         return f"{len(y)} labelled customers < {min_customers}"
     if len(np.unique(y)) < 2:
         return "labels have one class only"
+    smaller = int(min(np.sum(y == 0), np.sum(y != 0)))
+    if smaller < MIN_PER_CLASS:
+        return f"only {smaller} labelled customers in the smaller class (< {MIN_PER_CLASS})"
     return None
 
 

@@ -437,7 +437,9 @@ def _jsonable(v: Any) -> Any:
     return repr(v)
 
 
-EVIDENCE_METRICS = ("eta2_churn", "eta2_revenue", "stability", "n_segments", "max_segment_share")
+#: Figures where higher is better; segment counts and shares are constraints, shown in
+#: ml.segmentation_candidates rather than compared with a baseline.
+EVIDENCE_METRICS = ("eta2_churn", "eta2_revenue", "stability")
 
 
 def segmentation_evidence(result: SegmentationResult, horizon_days: int | None) -> pd.DataFrame:

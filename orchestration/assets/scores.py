@@ -416,7 +416,14 @@ def customer_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResou
         replace_tables(
             con,
             {"ml.customer_scores": scores},
-            casts={"ml.customer_scores": {"as_of_date": "DATE", "scored_at": "TIMESTAMP"}},
+            # p_alive_note is all None when P(alive) is published: keep it a text column
+            casts={
+                "ml.customer_scores": {
+                    "as_of_date": "DATE",
+                    "scored_at": "TIMESTAMP",
+                    "p_alive_note": "VARCHAR",
+                }
+            },
         )
     bands = scores["churn_risk_band"].value_counts().reindex(["low", "medium", "high"]).fillna(0)
     return dg.MaterializeResult(

@@ -45,7 +45,9 @@ select count(*) as customers, max(as_of_date) as as_of_date,
        coalesce(sum(churn_probability), 0) as expected_churners,
        coalesce(sum(revenue_at_risk), 0) as revenue_at_risk,
        count(*) filter (where churn_risk_band = 'high') as high_risk,
-       any_value(segmentation_model_version) as segmentation_model_version
+       any_value(segmentation_model_version) as segmentation_model_version,
+       count(*) filter (where p_alive is null) as p_alive_withheld,
+       max(p_alive_note) as p_alive_note
 from marts.dim_customer
 """
 
@@ -129,6 +131,8 @@ class Headline:
     revenue_at_risk: float
     high_risk: int
     segmentation_model_version: str | None
+    p_alive_withheld: int = 0  # customers whose P(alive) is NULL
+    p_alive_note: str | None = None  # why it is withheld
 
 
 @dataclass
@@ -181,6 +185,8 @@ def _headline(con: duckdb.DuckDBPyConnection) -> Headline:
         revenue_at_risk=float(r["revenue_at_risk"]),
         high_risk=int(r["high_risk"]),
         segmentation_model_version=r["segmentation_model_version"],
+        p_alive_withheld=int(r["p_alive_withheld"]),
+        p_alive_note=None if pd.isna(r["p_alive_note"]) else str(r["p_alive_note"]),
     )
 
 

@@ -125,6 +125,17 @@ def _churn_sentence(d: ReportData) -> Markup:
     )
 
 
+def _p_alive_sentence(d: ReportData) -> Markup | None:
+    """Why P(alive) is missing, when it is: a reader of dim_customer sees blanks otherwise."""
+    h = d.headline
+    if not h.p_alive_withheld:
+        return None
+    return Markup(
+        "<strong>P(alive) is withheld</strong> for {} customers (the probability that a "
+        "customer is still active is blank in the data): {}"
+    ).format(fmt_int(h.p_alive_withheld), h.p_alive_note or "no reason recorded.")
+
+
 def top_actions(d: ReportData) -> Markup:
     top = d.top_actions
     if top.empty:
@@ -193,6 +204,7 @@ def summary(d: ReportData, colors: dict[str, str]) -> Markup:
         para(_segments_sentence(d), "lead"),
         para(_value_sentence(d)),
         para(_churn_sentence(d)),
+        *([para(p)] if (p := _p_alive_sentence(d)) else []),
         heading(_actions_heading(len(d.top_actions))),
         top_actions(d),
         heading("Segments at a glance"),

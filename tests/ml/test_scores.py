@@ -125,6 +125,19 @@ def test_churn_falls_back_to_bg_nbd_when_too_few_labelled_customers():
     np.testing.assert_allclose(result.predict(X, 90), X["p_no_purchase_90d"])
 
 
+def test_churn_falls_back_when_almost_nobody_churns():
+    # Two churners among 400: 3-fold calibration cannot even be set up on them.
+    features = _features(n=400)
+    models = fit_value_models(features)
+    X = churn_frame(features, models, 90)
+    y = np.zeros(len(X), dtype=bool)
+    y[[5, 17]] = True
+    result = fit_churn(X, y, X, y, horizon_days=90, min_customers=200)
+    assert result.model is None
+    assert "only 2 labelled customers in the smaller class (< 10)" in result.fallback
+    np.testing.assert_allclose(result.predict(X, 90), X["p_no_purchase_90d"])
+
+
 def test_churn_model_trains_and_reports_baselines():
     features = _features(n=1200, seed=3)
     models = fit_value_models(features)

@@ -32,6 +32,7 @@ final as (
         clusters.cluster_is_noise,
         clusters.segmentation_model_version,
         {{ dbt.safe_cast('scores.p_alive', type_double()) }} as p_alive,
+        scores.p_alive_note,
         {{ dbt.safe_cast('scores.churn_probability', type_double()) }} as churn_probability,
         scores.churn_risk_band,
         scores.expected_purchases_90d,

@@ -20,6 +20,7 @@ renamed as (
 
         ----------  probabilities
         {{ dbt.safe_cast('p_alive', type_probability()) }} as p_alive,
+        {{ dbt.safe_cast('p_alive_note', dbt.type_string()) }} as p_alive_note,
         {{ dbt.safe_cast('churn_probability', type_probability()) }} as churn_probability,
         {{ dbt.safe_cast('churn_risk_band', dbt.type_string()) }} as churn_risk_band,
 
