@@ -195,7 +195,7 @@ def _warn_if_penalised(model, penalizer: float, last: Exception | None):
 #: four population parameters from a seeded sample of at most this many customers;
 #: every customer is still scored.
 SAMPLED_FAMILIES = frozenset({"pareto_nbd"})
-MAX_SAMPLED_FIT_ROWS = 10_000
+MAX_SAMPLED_FIT_ROWS = 25_000
 
 
 def fit_purchase_model(summary: pd.DataFrame, family: str):

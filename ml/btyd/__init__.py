@@ -62,7 +62,7 @@ from ml.btyd.clv import customer_lifetime_value
 from ml.btyd.gamma_gamma import GammaGammaModel
 from ml.btyd.identification import DropoutIdentification, dropout_identification
 from ml.btyd.mbg_nbd import ModifiedBetaGeoModel
-from ml.btyd.pareto_nbd import ParetoNBDModel, _log_hyp2f1_c_eq_a_plus_1  # noqa: F401
+from ml.btyd.pareto_nbd import ParetoNBDModel
 from ml.btyd.summary import summary_from_customer_features, summary_from_transactions
 
 __all__ = [

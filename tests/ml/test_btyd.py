@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import integrate, optimize, special
+from scipy import integrate, optimize
 from scipy.stats import spearmanr
 from sklearn.base import clone
 
@@ -499,13 +499,6 @@ def test_summary_from_customer_features_maps_the_dbt_columns() -> None:
     s = summary_from_customer_features(features)
     assert list(s.index) == ["a"]
     assert s.loc["a"].to_dict() == {"frequency": 2, "recency": 30, "T": 60, "monetary_value": 12.5}
-
-
-def test_hyp2f1_transformation_is_exact_where_scipy_is_reliable() -> None:
-    # log 2F1(a, b; a+1; z) via Euler's transformation vs the direct series
-    a, b, z = np.array([3.2, 10.5]), np.array([1.6, 2.5]), np.array([0.3, 0.7])
-    direct = np.log(special.hyp2f1(a, b, a + 1, z))
-    np.testing.assert_allclose(btyd._log_hyp2f1_c_eq_a_plus_1(a, b, z), direct, rtol=1e-12)
 
 
 # The cross-check against the archived `lifetimes` package lives in
