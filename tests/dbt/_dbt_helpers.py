@@ -85,6 +85,7 @@ def create_ml_stand_ins(con, clusters_sql: str) -> None:
         select
             customer_id,
             1.0 / (1 + recency_days / 30.0) as p_alive,
+            '' as p_alive_note,
             recency_days / (recency_days + 60.0) as churn_probability,
             case when recency_days / (recency_days + 60.0) >= 0.6 then 'high'
                  when recency_days / (recency_days + 60.0) < 0.3 then 'low'
