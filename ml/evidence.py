@@ -1,7 +1,7 @@
 """Evidence rows (ml.evaluation.EVIDENCE_COLUMNS) from what the refits compute today.
 
 Each refit asset writes its own evidence table: ``segmentation_model`` writes
-ml.segmentation_evidence (:func:`ml.segmentation.selection.segmentation_evidence`),
+ml.segmentation_evidence (:func:`ml.segmentation.evidence.segmentation_evidence`),
 ``value_models`` writes ml.value_evidence: the purchase, P(alive) and CLV rows of
 :mod:`ml.value_evaluation` and the churn rows built here. A family that is not judged,
 or whose history is too short for a complete horizon, gets

@@ -25,7 +25,16 @@ import pandas as pd
 
 from ml.btyd import BTYDConvergenceError, dropout_identification
 from ml.evaluation import evidence_rows, safe_roc_auc, spearman, top_share_captured
-from ml.value import FAMILIES, btyd_summary, fit_purchase_model
+from ml.value import (
+    FAMILIES,
+    ValueModels,
+    btyd_summary,
+    fit_purchase_model,
+    fit_spend_model,
+    fit_value_models,
+    purchase_summary,
+    value_scores,
+)
 
 __all__ = ["CHOICE_RULE", "PurchaseChoice", "choose_purchase_model", "clv_evidence"]
 
@@ -210,3 +219,37 @@ def clv_evidence(
         **kw,
     )
     return pd.concat([model, baseline], ignore_index=True)
+
+
+#: The family used when nothing can be judged: MBG/NBD does not call every one-time
+#: buyer certainly alive, as BG/NBD does.
+DEFAULT_FAMILY = "mbg_nbd"
+#: The outcome columns of the evaluation cut-off the choice is judged on.
+OUTCOMES = ("purchase_days_in_horizon", "spend_in_horizon", "churned")
+
+
+def choose_value_models(features, eval_f, eval_o, horizon: int, eval_cutoff):
+    """Choose the purchase family out of time, refit it on ``features``; evidence rows.
+
+    Returns ``(models, choice, evidence)``; ``choice`` is None without evaluation data.
+    """
+    if eval_f.empty or not eval_o["churned"].notna().any():
+        return fit_value_models(features, DEFAULT_FAMILY), None, pd.DataFrame()
+    choice = choose_purchase_model(eval_f, eval_o, horizon_days=horizon, cutoff=eval_cutoff)
+    models = fit_value_models(features, choice.forecast_family or DEFAULT_FAMILY)
+    if choice.family is None:
+        models.p_alive_note = choice.note
+    # CLV out of time: the chosen family's evaluation fit with a spend model of that cut-off.
+    spend, spend_note = fit_spend_model(purchase_summary(eval_f))
+    at_eval = ValueModels(choice.models[models.family], spend, models.family)
+    s = value_scores(eval_f, at_eval, short_horizon_days=horizon, long_horizon_days=horizon)
+    predicted = s[f"expected_purchases_{horizon}d"] * s["expected_avg_spend"]
+    clv = clv_evidence(
+        eval_f,
+        eval_o,
+        predicted.to_numpy(),
+        horizon_days=horizon,
+        cutoff=eval_cutoff,
+        candidate=f"{models.family} + {'shrunk mean spend' if spend_note else 'gamma_gamma'}",
+    )
+    return models, choice, pd.concat([choice.evidence, clv], ignore_index=True)

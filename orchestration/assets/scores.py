@@ -25,8 +25,8 @@ from ml.scores import (
     value_scores,
 )
 from ml.threads import native_threads
-from ml.value import ValueModels, fit_spend_model, fit_value_models, purchase_summary
-from ml.value_evaluation import CHOICE_RULE, choose_purchase_model, clv_evidence
+from ml.value import fit_value_models
+from ml.value_evaluation import CHOICE_RULE, OUTCOMES, choose_value_models
 from orchestration.assets.common import (
     EVIDENCE_CASTS,
     FEATURES,
@@ -36,6 +36,7 @@ from orchestration.assets.common import (
     markdown,
     ml_table_spec,
     read_features,
+    read_judge_frame,
 )
 from orchestration.assets.refit_records import calibration_svg, ground_truth_auc, model_runs
 from orchestration.cutoffs import build_features_as_of, cutoff_dates, cutoff_schema_suffix
@@ -128,49 +129,13 @@ def _churn_inputs(features: pd.DataFrame, horizon: int, family: str) -> pd.DataF
 
 
 VALUE_STORE = "value"
-DEFAULT_FAMILY = "mbg_nbd"  # without out-of-time evidence: no all-alive one-time buyers
 
 
-def _eval_cutoff_frames(warehouse: WarehouseResource) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The evaluation cut-off's customer_features and its outcomes, aligned row by row."""
-    schema = f"features{cutoff_schema_suffix(CUTOFFS[1])}"
-    with warehouse.connect(read_only=True) as con:
-        if not table_exists(con, f"{schema}.customer_outcomes"):
-            return pd.DataFrame(), pd.DataFrame()
-        frame = con.execute(
-            f"select f.*, o.purchase_days_in_horizon, o.spend_in_horizon, o.churned "
-            f"from {schema}.customer_features f join {schema}.customer_outcomes o "
-            "using (customer_id) order by f.customer_id"
-        ).df()
-    outcomes = ["purchase_days_in_horizon", "spend_in_horizon", "churned"]
-    return frame.drop(columns=outcomes), frame[outcomes]
-
-
-def choose_value_models(features, eval_f, eval_o, horizon: int, eval_cutoff):
-    """Choose the purchase family out of time, refit it on ``features``; evidence rows.
-
-    Returns ``(models, choice, evidence)``; ``choice`` is None without evaluation data.
-    """
-    if eval_f.empty or not eval_o["churned"].notna().any():
-        return fit_value_models(features, DEFAULT_FAMILY), None, pd.DataFrame()
-    choice = choose_purchase_model(eval_f, eval_o, horizon_days=horizon, cutoff=eval_cutoff)
-    models = fit_value_models(features, choice.forecast_family or DEFAULT_FAMILY)
-    if choice.family is None:
-        models.p_alive_note = choice.note
-    # CLV out of time: the chosen family's evaluation fit with a spend model of that cut-off.
-    spend, spend_note = fit_spend_model(purchase_summary(eval_f))
-    at_eval = ValueModels(choice.models[models.family], spend, models.family)
-    s = value_scores(eval_f, at_eval, short_horizon_days=horizon, long_horizon_days=horizon)
-    predicted = s[f"expected_purchases_{horizon}d"] * s["expected_avg_spend"]
-    clv = clv_evidence(
-        eval_f,
-        eval_o,
-        predicted.to_numpy(),
-        horizon_days=horizon,
-        cutoff=eval_cutoff,
-        candidate=f"{models.family} + {'shrunk mean spend' if spend_note else 'gamma_gamma'}",
-    )
-    return models, choice, pd.concat([choice.evidence, clv], ignore_index=True)
+def _split_outcomes(judge: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The evaluation cut-off's features and its outcomes, aligned row by row."""
+    if judge is None:
+        return pd.DataFrame(), pd.DataFrame(columns=list(OUTCOMES))
+    return judge.drop(columns=list(OUTCOMES)), judge[list(OUTCOMES)]
 
 
 def _current_features(warehouse: WarehouseResource) -> pd.DataFrame:
@@ -244,7 +209,7 @@ def value_models(context: dg.AssetExecutionContext, warehouse: WarehouseResource
     context.log.info(f"Choosing the purchase model out of time; refit on {len(features):,}")
     with warnings.catch_warnings(record=True) as caught, native_threads(len(features)):
         warnings.simplefilter("always")
-        eval_f, eval_o = _eval_cutoff_frames(warehouse)
+        eval_f, eval_o = _split_outcomes(read_judge_frame(warehouse))
         models, choice, value_rows = choose_value_models(features, eval_f, eval_o, h, eval_cutoff)
         train_f, train_y = _labelled(warehouse, CUTOFFS[0])
         eval_f, eval_y = _labelled(warehouse, CUTOFFS[1])

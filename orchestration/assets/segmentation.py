@@ -25,7 +25,7 @@ from ml.segmentation import (
     score_customers,
     segment_migration,
 )
-from ml.segmentation.selection import segmentation_evidence
+from ml.segmentation.evidence import segmentation_evidence
 from ml.threads import native_threads
 from orchestration.assets.common import (
     EVIDENCE_CASTS,

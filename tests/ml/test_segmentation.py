@@ -37,7 +37,7 @@ from ml import (
 )
 from ml.naming import NOISE_NAME
 from ml.segmentation import CANDIDATE_COLUMNS, RFM_FEATURES
-from ml.segmentation.selection import segmentation_evidence
+from ml.segmentation.evidence import segmentation_evidence
 from tests.segment_checks import eta2
 
 # --------------------------------------------------------------------------- #
