@@ -2,7 +2,7 @@
 
 Each refit asset writes its own evidence table: ``segmentation_model`` writes
 ml.segmentation_evidence (:func:`ml.segmentation.evidence.segmentation_evidence`),
-``value_models`` writes ml.value_evidence: the purchase, P(alive) and CLV rows of
+``value_models`` writes ml.value_evidence: the purchase, P(alive), spend and CLV rows of
 :mod:`ml.value_evaluation` and the churn rows built here. A family that is not judged,
 or whose history is too short for a complete horizon, gets
 :func:`ml.evaluation.no_evidence_rows` with the reason, so every place that shows the
@@ -23,7 +23,7 @@ __all__ = [
 ]
 
 #: Families of ml.value_evidence that have no out-of-time evaluation yet.
-VALUE_FAMILIES_NOT_JUDGED = ("purchases", "p_alive", "clv")
+VALUE_FAMILIES_NOT_JUDGED = ("purchases", "p_alive", "spend", "clv")
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
@@ -46,7 +46,7 @@ def not_judged_yet(families: tuple[str, ...], *, horizon_days: int | None) -> pd
 def value_evidence(
     value_rows: pd.DataFrame | None, churn_rows: pd.DataFrame, *, horizon: int
 ) -> pd.DataFrame:
-    """ml.value_evidence: the purchase, P(alive) and CLV rows (``value_rows``; a "not
+    """ml.value_evidence: the purchase, P(alive), spend and CLV rows (``value_rows``; a "not
     evaluated" row per family when there are none) and the churn rows
     (:func:`ml.churn.churn_evidence`)."""
     judged = value_rows is not None and not value_rows.empty

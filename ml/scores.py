@@ -35,9 +35,7 @@ from ml.segmentation import (
 
 # The value models moved to ml/value.py; re-exported for existing callers.
 from ml.value import (  # noqa: F401
-    FALLBACK_PENALIZERS,
     ValueModels,
-    _fit_with_fallback,
     fit_value_models,
     value_scores,
 )

@@ -12,15 +12,13 @@ lifetimes columns are in days).
 Customers whose only transactions are returns have no purchase day (null lifetimes
 columns): they stay out of every fit and their CLV is 0.
 
-The spend model is Gamma-Gamma unless it cannot be trusted: no finite maximum
-likelihood (the fit needs a penalty), or a population mean spend far above what
-customers actually spend per purchase. Then :class:`ShrunkMeanSpend` is used (see
-there) and ``ValueModels.spend_note`` says why.
+The spend model (Gamma-Gamma or the shrunk mean spend) is chosen out of time by
+:mod:`ml.value_evaluation` with :mod:`ml.spend`; ``ValueModels.spend_note`` says why
+when it is not Gamma-Gamma.
 """
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,22 +27,19 @@ import pandas as pd
 
 from ml.btyd import (
     BetaGeoModel,
-    BTYDConvergenceError,
-    BTYDConvergenceWarning,
-    GammaGammaModel,
     ModifiedBetaGeoModel,
     ParetoNBDModel,
     customer_lifetime_value,
     dropout_identification,
 )
+from ml.fitting import fit_with_fallback
+from ml.spend import default_spend_model, fit_spend_model
 
 __all__ = [
     "FAMILIES",
-    "ShrunkMeanSpend",
     "ValueModels",
     "btyd_summary",
     "fit_purchase_model",
-    "fit_spend_model",
     "fit_value_models",
     "purchase_summary",
     "value_scores",
@@ -58,10 +53,6 @@ FAMILIES: dict[str, type] = {
 }
 
 DAYS_PER_MONTH = 365.25 / 12
-
-#: Gamma-Gamma's population mean spend above this multiple of the observed mean
-#: spend per purchase is not believed (the fit extrapolates a heavy tail).
-MAX_SPEND_RATIO = 1.5
 
 
 @dataclass
@@ -78,6 +69,7 @@ class ValueModels:
     family: str = "bg_nbd"
     p_alive_note: str | None = None
     spend_note: str | None = None
+    spend_model: str = "gamma_gamma"
 
 
 def btyd_summary(features: pd.DataFrame) -> pd.DataFrame:
@@ -86,6 +78,8 @@ def btyd_summary(features: pd.DataFrame) -> pd.DataFrame:
     Returns-only customers (null lifetimes columns) become one-time buyers whose
     first transaction was ``tenure_days`` ago (frequency 0, recency 0, spend 0), so
     every customer can be scored; the fits use :func:`purchase_summary` instead.
+    ``day_spend_mean`` is the gross sales per purchase day, the first day included
+    (for :class:`ml.spend.ShrunkMeanSpend`).
     """
     out = pd.DataFrame(
         {
@@ -93,12 +87,13 @@ def btyd_summary(features: pd.DataFrame) -> pd.DataFrame:
             "recency": features["lt_recency_days"],
             "T": features["lt_t_days"],
             "monetary_value": features["lt_monetary_value"],
+            "day_spend_mean": features["gross_sales"] / (features["lt_frequency"] + 1),
         },
         index=features.index,
     ).astype("float64")
     missing = out["frequency"].isna()
     if missing.any():
-        out.loc[missing, ["frequency", "recency", "monetary_value"]] = 0.0
+        out.loc[missing, ["frequency", "recency", "monetary_value", "day_spend_mean"]] = 0.0
         out.loc[missing, "T"] = features.loc[missing, "tenure_days"].astype("float64")
     out["T"] = out["T"].clip(lower=out["recency"])
     return out
@@ -107,87 +102,6 @@ def btyd_summary(features: pd.DataFrame) -> pd.DataFrame:
 def purchase_summary(features: pd.DataFrame) -> pd.DataFrame:
     """The summary of the customers with at least one purchase (the ones models learn from)."""
     return btyd_summary(features)[features["lt_frequency"].notna().to_numpy()]
-
-
-#: Penalizers tried in turn when maximum likelihood does not converge. The
-#: Gamma-Gamma MLE runs off to p -> infinity when each customer's spend barely
-#: varies between purchases (seen on the generated demo data); a tiny L2 penalty
-#: keeps it finite without moving the conditional expectations noticeably.
-FALLBACK_PENALIZERS: tuple[float, ...] = (0.0, 1e-6, 1e-4, 1e-2)
-
-
-def _fit_with_fallback(make, summary: pd.DataFrame, probe_rows: int = 20_000):
-    """Fit ``make(penalizer)`` with the first penalizer of the ladder that converges.
-
-    A failed fit is slow: the optimiser walks off towards infinity, and then
-    Nelder-Mead spends its whole budget, each step a pass over every distinct
-    customer. So on more than ``probe_rows`` customers the ladder is walked on a
-    seeded sample of ``probe_rows``: the first penalizer that converges there is
-    fitted ONCE on all rows, by L-BFGS-B only, started from the sample's optimum.
-    Only if that fit fails does the walk continue down the ladder; Nelder-Mead runs
-    over all rows only when L-BFGS-B failed at every rung, with a warning saying so.
-    """
-    if len(summary) <= probe_rows:
-        return _walk_ladder(make, summary)
-    sample = summary.sample(probe_rows, random_state=0)
-    starts: dict[float, dict] = {}
-    last: Exception | None = None
-    for penalizer in FALLBACK_PENALIZERS:
-        try:
-            with warnings.catch_warnings():
-                # about the sample, not the answer: the full fit warns for itself
-                warnings.simplefilter("ignore", BTYDConvergenceWarning)
-                starts[penalizer] = make(penalizer).fit(sample).params_
-        except BTYDConvergenceError as exc:
-            last = exc
-            continue
-        except ValueError:
-            # the sample cannot identify the model (e.g. too few repeat buyers in it)
-            return _walk_ladder(make, summary)
-        try:
-            model = (
-                make(penalizer)
-                .set_params(init_params=starts[penalizer], fallback_optimizer=False)
-                .fit(summary)
-            )
-        except BTYDConvergenceError as exc:
-            last = exc
-            continue
-        return _warn_if_penalised(model, penalizer, last)
-    warnings.warn(
-        f"{type(make(0.0)).__name__}: L-BFGS-B did not converge on all {len(summary):,} "
-        f"customers at any penalizer that converged on a sample ({last}); running "
-        "Nelder-Mead over all rows (slow)",
-        BTYDConvergenceWarning,
-        stacklevel=3,
-    )
-    return _walk_ladder(make, summary, starts, last)
-
-
-def _walk_ladder(make, summary: pd.DataFrame, starts=None, last: Exception | None = None):
-    """Fit each rung of the ladder on all of ``summary`` until one converges."""
-    for penalizer in FALLBACK_PENALIZERS:
-        model = make(penalizer)
-        if starts and penalizer in starts:
-            model.set_params(init_params=starts[penalizer])
-        try:
-            model.fit(summary)
-        except BTYDConvergenceError as exc:
-            last = exc
-            continue
-        return _warn_if_penalised(model, penalizer, last)
-    raise last  # type: ignore[misc]
-
-
-def _warn_if_penalised(model, penalizer: float, last: Exception | None):
-    if penalizer:
-        warnings.warn(
-            f"{type(model).__name__}: maximum likelihood did not converge without a "
-            f"penalty ({last}); fitted with penalizer={penalizer:g}",
-            BTYDConvergenceWarning,
-            stacklevel=4,
-        )
-    return model
 
 
 #: Families whose likelihood has no analytic gradient (Pareto/NBD: each numeric-gradient
@@ -203,91 +117,15 @@ def fit_purchase_model(summary: pd.DataFrame, family: str):
     make = FAMILIES[family]
     if family in SAMPLED_FAMILIES and len(summary) > MAX_SAMPLED_FIT_ROWS:
         summary = summary.sample(MAX_SAMPLED_FIT_ROWS, random_state=0)
-    return _fit_with_fallback(lambda pen: make(time_unit="days", penalizer=pen), summary)
+    return fit_with_fallback(lambda pen: make(time_unit="days", penalizer=pen), summary)
 
 
-class ShrunkMeanSpend:
-    """Expected spend per purchase when Gamma-Gamma cannot be trusted: a credibility mean.
-
-    Each customer's mean spend per repeat purchase ``m`` (``x`` purchases) is shrunk
-    toward the observed mean spend per purchase ``M`` of all repeat buyers:
-    ``E = (x m + k M) / (x + k)`` (Bühlmann credibility). ``k = sigma2 / tau2`` is
-    estimated from the data by regressing ``(m - M)^2`` on ``1 / x``, since
-    ``E[(m - M)^2] = tau2 + sigma2 / x`` (between-customer variance ``tau2``,
-    purchase-to-purchase variance ``sigma2``); it is kept within [0.5, 50].
-    Customers without a repeat purchase get ``M``.
-    """
-
-    def fit(self, X: pd.DataFrame) -> ShrunkMeanSpend:
-        x = X["frequency"].to_numpy(float)
-        m = X["monetary_value"].to_numpy(float)
-        use = (x > 0) & (m > 0)
-        x, m = x[use], m[use]
-        if not use.any():
-            raise ValueError("no repeat buyer with a positive spend: spend is not identified")
-        mean = float(np.average(m, weights=x))
-        design = np.column_stack([np.ones_like(x), 1.0 / x])
-        (tau2, sigma2), *_ = np.linalg.lstsq(design, (m - mean) ** 2, rcond=None)
-        k = sigma2 / tau2 if tau2 > 0 and sigma2 > 0 else 50.0
-        self.params_ = {"observed_mean_spend": mean, "k": float(np.clip(k, 0.5, 50.0))}
-        self.penalizer = 0.0
-        self.log_likelihood_ = float("nan")
-        self.converged_ = True
-        return self
-
-    def population_mean_spend(self) -> float:
-        return self.params_["observed_mean_spend"]
-
-    def conditional_expected_average_spend(self, X: Any) -> np.ndarray:
-        frame = pd.DataFrame(X)
-        x = frame["frequency"].to_numpy(float)
-        m = np.where(x > 0, frame["monetary_value"].to_numpy(float), 0.0)
-        m = np.clip(np.nan_to_num(m), 0.0, None)
-        mean, k = self.params_["observed_mean_spend"], self.params_["k"]
-        return (x * m + k * mean) / (x + k)
-
-
-def fit_spend_model(summary: pd.DataFrame) -> tuple[Any, str | None]:
-    """Gamma-Gamma, or :class:`ShrunkMeanSpend` with a warning when it cannot be trusted.
-
-    Returns the model and, for the fallback, the reason (``None`` for Gamma-Gamma).
-    """
-    repeat = summary[(summary["frequency"] > 0) & (summary["monetary_value"] > 0)]
-    observed = float(np.average(repeat["monetary_value"], weights=repeat["frequency"]))
-    reason = None
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        # Repeat buyers whose returns exceed their purchases are left out of the
-        # spend model (and get the population mean); that is expected, not news.
-        warnings.filterwarnings("ignore", message=".*monetary_value <= 0.*")
-        try:
-            spend = _fit_with_fallback(
-                lambda pen: GammaGammaModel(penalizer=pen, fallback_optimizer=pen > 0), summary
-            )
-        except BTYDConvergenceError as exc:
-            spend, reason = None, f"Gamma-Gamma has no finite optimum ({exc})"
-    penalised = [w for w in caught if "penalizer=" in str(w.message)]
-    for w in caught:
-        if w not in penalised:
-            warnings.warn(w.message, w.category, stacklevel=2)
-    if spend is not None and penalised:
-        reason = "Gamma-Gamma has no finite maximum-likelihood optimum (it needed a penalty)"
-    elif spend is not None and spend.population_mean_spend() > MAX_SPEND_RATIO * observed:
-        reason = (
-            f"Gamma-Gamma's population mean spend {spend.population_mean_spend():,.2f} is "
-            f"more than {MAX_SPEND_RATIO:g}x the observed mean spend per purchase {observed:,.2f}"
-        )
-    if reason is None:
-        return spend, None
-    note = (
-        f"{reason}: expected spend per purchase is the shrinkage estimate toward the observed mean"
-    )
-    warnings.warn(note, BTYDConvergenceWarning, stacklevel=2)
-    return ShrunkMeanSpend().fit(summary), note
-
-
-def fit_value_models(features: pd.DataFrame, family: str = "bg_nbd") -> ValueModels:
-    """Fit purchase model ``family`` and the spend model on one cut-off (time unit: days).
+def fit_value_models(
+    features: pd.DataFrame, family: str = "bg_nbd", spend: str | None = None
+) -> ValueModels:
+    """Fit purchase model ``family`` and spend model ``spend`` (:data:`ml.spend.SPEND_MODELS`;
+    None: Gamma-Gamma when trusted, see :func:`ml.spend.default_spend_model`) on one
+    cut-off (time unit: days).
 
     Raises
     ------
@@ -300,13 +138,17 @@ def fit_value_models(features: pd.DataFrame, family: str = "bg_nbd") -> ValueMod
         raise ValueError("no customers with a purchase to fit the value models on")
     purchases = fit_purchase_model(summary, family)
     verdict = dropout_identification(purchases, summary)
-    spend, spend_note = fit_spend_model(summary)
+    if spend is None:
+        spend_name, spend_model, spend_note = default_spend_model(summary)
+    else:
+        spend_name, spend_model, spend_note = spend, fit_spend_model(summary, spend), None
     return ValueModels(
         purchases=purchases,
-        spend=spend,
+        spend=spend_model,
         family=family,
         p_alive_note=None if verdict.identified else verdict.reason,
         spend_note=spend_note,
+        spend_model=spend_name,
     )
 
 

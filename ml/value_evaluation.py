@@ -25,12 +25,12 @@ import pandas as pd
 
 from ml.btyd import BTYDConvergenceError, dropout_identification
 from ml.evaluation import evidence_rows, safe_roc_auc, spearman, top_share_captured
+from ml.spend import choose_spend_model, fit_spend_model
 from ml.value import (
     FAMILIES,
     ValueModels,
     btyd_summary,
     fit_purchase_model,
-    fit_spend_model,
     fit_value_models,
     purchase_summary,
     value_scores,
@@ -229,19 +229,32 @@ OUTCOMES = ("purchase_days_in_horizon", "spend_in_horizon", "churned")
 
 
 def choose_value_models(features, eval_f, eval_o, horizon: int, eval_cutoff):
-    """Choose the purchase family out of time, refit it on ``features``; evidence rows.
+    """Choose the purchase family and the spend model out of time, refit them on
+    ``features``; evidence rows.
 
     Returns ``(models, choice, evidence)``; ``choice`` is None without evaluation data.
     """
     if eval_f.empty or not eval_o["churned"].notna().any():
         return fit_value_models(features, DEFAULT_FAMILY), None, pd.DataFrame()
     choice = choose_purchase_model(eval_f, eval_o, horizon_days=horizon, cutoff=eval_cutoff)
-    models = fit_value_models(features, choice.forecast_family or DEFAULT_FAMILY)
+    keep = _rows(eval_f, eval_o)
+    spend = choose_spend_model(
+        btyd_summary(eval_f[keep]),
+        eval_o[keep],
+        purchase_summary(features),
+        horizon_days=horizon,
+        cutoff=eval_cutoff,
+    )
+    models = fit_value_models(features, choice.forecast_family or DEFAULT_FAMILY, spend.name)
+    models.spend_note = spend.note
     if choice.family is None:
         models.p_alive_note = choice.note
-    # CLV out of time: the chosen family's evaluation fit with a spend model of that cut-off.
-    spend, spend_note = fit_spend_model(purchase_summary(eval_f))
-    at_eval = ValueModels(choice.models[models.family], spend, models.family)
+    # CLV out of time: the chosen family and spend model as fitted at the evaluation cut-off.
+    at_eval = ValueModels(
+        choice.models[models.family],
+        fit_spend_model(purchase_summary(eval_f), spend.name),
+        models.family,
+    )
     s = value_scores(eval_f, at_eval, short_horizon_days=horizon, long_horizon_days=horizon)
     predicted = s[f"expected_purchases_{horizon}d"] * s["expected_avg_spend"]
     clv = clv_evidence(
@@ -250,6 +263,7 @@ def choose_value_models(features, eval_f, eval_o, horizon: int, eval_cutoff):
         predicted.to_numpy(),
         horizon_days=horizon,
         cutoff=eval_cutoff,
-        candidate=f"{models.family} + {'shrunk mean spend' if spend_note else 'gamma_gamma'}",
+        candidate=f"{models.family} + {spend.name}",
     )
-    return models, choice, pd.concat([choice.evidence, clv], ignore_index=True)
+    evidence = pd.concat([choice.evidence, spend.evidence, clv], ignore_index=True)
+    return models, choice, evidence

@@ -126,7 +126,7 @@ def test_report_section_shows_the_production_and_baseline_figures(published_demo
         "select model_family, metric, production_value from marts.mart_model_evaluation "
         "where role = 'production'",
     )
-    for family in ("segmentation", "purchases", "p_alive", "clv"):
+    for family in ("segmentation", "purchases", "p_alive", "spend", "clv"):
         shown = page.get("evidence-production", family=family)
         (value,) = production.loc[
             (production["model_family"] == family)

@@ -77,7 +77,7 @@ def model_runs(run_id, value_models, churn, as_of, train_cutoff, eval_cutoff, h,
     rows = [
         (value_models.family, fitted(value_models.purchases), {}, None, None),
         (
-            "gamma_gamma" if value_models.spend_note is None else "shrunk_mean_spend",
+            value_models.spend_model,
             fitted(value_models.spend),
             {},
             None,

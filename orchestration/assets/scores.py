@@ -24,6 +24,7 @@ from ml.scores import (
     save_value_models,
     value_scores,
 )
+from ml.spend import SPEND_RULE
 from ml.threads import native_threads
 from ml.value import fit_value_models
 from ml.value_evaluation import CHOICE_RULE, OUTCOMES, choose_value_models
@@ -313,7 +314,9 @@ def value_models(context: dg.AssetExecutionContext, warehouse: WarehouseResource
             if choice
             else "not evaluated",
             "p_alive_note": models.p_alive_note or "",
+            "spend_model": models.spend_model,
             "spend_model_params": dg.MetadataValue.json(models.spend.params_),
+            "spend_model_rule": SPEND_RULE,
             "spend_fallback": models.spend_note or "",
             "churn_evaluation": markdown(churn.evaluation, index=True)
             if not churn.evaluation.empty

@@ -22,6 +22,7 @@ FAMILIES = {
     "segmentation": "The segmentation",
     "purchases": "The purchase forecast",
     "p_alive": "The probability that a customer is still active (P(alive))",
+    "spend": "The spend per purchase",
     "clv": "The customer lifetime value (CLV)",
     "churn": "The churn score",
 }
@@ -31,6 +32,7 @@ MAIN_METRICS = {
     "churn": ("roc_auc",),
     "p_alive": ("roc_auc",),
     "purchases": ("mae", "spearman"),
+    "spend": ("mae", "spearman"),
     "clv": ("spearman", "top_share_captured", "mae"),
     "segmentation": ("eta_squared_churn", "eta_squared", "silhouette"),
 }
@@ -54,6 +56,7 @@ WHAT = {
     "churn": "ranks who will not buy again in the {h} days after the cut-off",
     "p_alive": "ranks who is still active in the {h} days after the cut-off",
     "purchases": "forecasts purchases in the {h} days after the cut-off",
+    "spend": "forecasts what a customer spends per purchase day in the {h} days after the cut-off",
     "clv": "ranks customers by their spend in the {h} days after the cut-off",
 }
 COLUMNS = [

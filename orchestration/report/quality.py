@@ -14,7 +14,10 @@ from orchestration.report.markup import empty, fmt_int, heading, join, para, tab
 
 MODEL_NAMES = {
     "bg_nbd": "BG/NBD (purchases, probability alive)",
+    "mbg_nbd": "MBG/NBD (purchases, probability alive)",
+    "pareto_nbd": "Pareto/NBD (purchases, probability alive)",
     "gamma_gamma": "Gamma-Gamma (spend per purchase)",
+    "shrunk_mean_spend": "Shrunk mean spend (spend per purchase)",
     "churn_classifier": "Churn classifier",
 }
 

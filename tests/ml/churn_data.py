@@ -78,7 +78,7 @@ def customer_features_at(
 
     Same names and meanings as the dbt columns it reproduces (purchase days as
     orders, no returns handling): ``recency_days``, ``frequency``,
-    ``monetary_total``, ``monetary_avg``, ``tenure_days``, ``lt_frequency``,
+    ``monetary_total``, ``gross_sales``, ``monetary_avg``, ``tenure_days``, ``lt_frequency``,
     ``lt_recency_days``, ``lt_t_days``, ``lt_monetary_value``, ``spend_last_90d``,
     ``spend_prev_90d``, ``spend_trend_90d`` (90 = ``window_days``). Only
     transactions before ``as_of_date`` are used.
@@ -119,6 +119,7 @@ def customer_features_at(
             "recency_days": (cutoff - last).dt.days,
             "frequency": n_days,
             "monetary_total": total,
+            "gross_sales": total,
             "monetary_avg": total / n_days,
             "tenure_days": (cutoff - first).dt.days,
             "lt_frequency": n_days - 1,

@@ -11,7 +11,7 @@ from ml.evidence import value_evidence
 def test_families_without_rows_say_not_evaluated_and_churn_rows_pass_through() -> None:
     churn = no_evidence_rows("churn", "only 12 labelled customers (< 200)", horizon_days=90)
     rows = value_evidence(None, churn, horizon=90)
-    assert list(rows["model_family"]) == ["purchases", "p_alive", "clv", "churn"]
+    assert list(rows["model_family"]) == ["purchases", "p_alive", "spend", "clv", "churn"]
     assert set(rows["metric"]) == {"not_evaluated"} and rows["value"].isna().all()
     assert rows.iloc[-1]["note"] == "only 12 labelled customers (< 200)"
 

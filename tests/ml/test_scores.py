@@ -31,6 +31,7 @@ def _features(n: int = 400, seed: int = 0) -> pd.DataFrame:
             "recency_days": T - recency,
             "frequency": x + 1,
             "monetary_total": spend * (x + 1),
+            "gross_sales": spend * (x + 1),
             "gender": rng.choice(["f", "m", None], n),
         }
     )
@@ -94,6 +95,7 @@ def test_p_alive_is_withheld_with_a_reason_when_nobody_leaves():
             "lt_recency_days": rec,
             "lt_t_days": TT,
             "lt_monetary_value": np.where(x > 0, rng.gamma(4, 20, n), 0.0),
+            "gross_sales": rng.gamma(4, 20, n) * (x + 1),
             "tenure_days": TT,
         }
     )

@@ -1,4 +1,4 @@
-"""ml/scores.py::_fit_with_fallback: the penalizer ladder is walked on a sample and all
+"""ml/fitting.py::fit_with_fallback: the penalizer ladder is walked on a sample and all
 rows are fitted once, warm-started, by L-BFGS-B only (no Nelder-Mead over all rows)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from ml.btyd import BetaGeoModel, BTYDConvergenceError, BTYDConvergenceWarning, GammaGammaModel
-from ml.value import FALLBACK_PENALIZERS, _fit_with_fallback
+from ml.fitting import FALLBACK_PENALIZERS, fit_with_fallback
 
 PROBE = 1_000  # probe_rows in these tests: the data sets have several times more rows
 
@@ -63,7 +63,7 @@ def test_ladder_runs_on_the_sample_and_all_rows_are_fitted_once():
     X = _bgnbd(4_000, seed=0)
     fits: list = []
     with pytest.warns(BTYDConvergenceWarning, match="fitted with penalizer=0.0001"):
-        model = _fit_with_fallback(_counting(BetaGeoModel, fits, 1e-4), X, probe_rows=PROBE)
+        model = fit_with_fallback(_counting(BetaGeoModel, fits, 1e-4), X, probe_rows=PROBE)
     assert model.penalizer == 1e-4
     assert [(f["rows"], f["penalizer"]) for f in fits] == [
         (PROBE, 0.0),
@@ -82,14 +82,14 @@ def test_converging_data_need_one_sample_fit_and_one_full_fit():
     fits: list = []
     with warnings.catch_warnings():
         warnings.simplefilter("error", BTYDConvergenceWarning)  # nothing to warn about
-        _fit_with_fallback(_counting(GammaGammaModel, fits), X, probe_rows=PROBE)
+        fit_with_fallback(_counting(GammaGammaModel, fits), X, probe_rows=PROBE)
     assert [(f["rows"], f["penalizer"]) for f in fits] == [(PROBE, 0.0), (len(X), 0.0)]
 
 
 def test_small_data_are_fitted_directly():
     X = _bgnbd(600, seed=2)
     fits: list = []
-    model = _fit_with_fallback(_counting(BetaGeoModel, fits), X, probe_rows=PROBE)
+    model = fit_with_fallback(_counting(BetaGeoModel, fits), X, probe_rows=PROBE)
     assert [(f["rows"], f["init_params"]) for f in fits] == [(len(X), None)]
     assert model.params_ == BetaGeoModel().fit(X).params_
 
@@ -105,7 +105,7 @@ def test_warm_started_fit_equals_a_direct_full_fit(make, spend):
     X = _bgnbd(8_000, seed=3)
     with warnings.catch_warnings():
         warnings.simplefilter("error", BTYDConvergenceWarning)
-        model = _fit_with_fallback(make, X, probe_rows=PROBE)
+        model = fit_with_fallback(make, X, probe_rows=PROBE)
         direct = make(0.0).fit(X)
     assert model.penalizer == 0.0 and model.n_customers_ == direct.n_customers_
     for name, value in direct.params_.items():
@@ -137,7 +137,7 @@ def test_non_converging_data_get_a_penalised_fit_and_a_warning():
             warnings.simplefilter("ignore", BTYDConvergenceWarning)
             make(0.0).fit(rows)
     with pytest.warns(BTYDConvergenceWarning, match="did not converge without a penalty"):
-        model = _fit_with_fallback(make, X, probe_rows=PROBE)
+        model = fit_with_fallback(make, X, probe_rows=PROBE)
     assert model.penalizer in FALLBACK_PENALIZERS[1:]
     assert model.optimizer_ == "L-BFGS-B" and model.init_params is not None
     assert all(np.isfinite(v) and v < 1e6 for v in model.params_.values())
