@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -188,12 +188,17 @@ def default_spend_model(summary: pd.DataFrame) -> tuple[str, Any, str | None]:
 @dataclass
 class SpendChoice:
     """The chosen spend model's name, why it was chosen (None for a plain Gamma-Gamma
-    win), the judge's table (one row per candidate) and the evidence rows."""
+    win), the judge's table (one row per candidate) and the evidence rows; the fits it
+    made, so nothing is fitted twice."""
 
     name: str
     note: str | None
     table: pd.DataFrame
     evidence: pd.DataFrame
+    #: the candidates fitted at the evaluation cut-off (None: not trusted there)
+    at_cutoff: dict = field(default_factory=dict)
+    #: the chosen model already fitted on today's summary, when the choice needed it
+    today: Any = None
 
 
 def choose_spend_model(
@@ -213,16 +218,17 @@ def choose_spend_model(
     days = outcomes["purchase_days_in_horizon"].to_numpy(float)
     bought = days > 0
     if not bought.any():
-        name, _, note = default_spend_model(production_summary)
+        name, model, note = default_spend_model(production_summary)
         nobody = no_evidence_rows(
             "spend", "nobody bought in the horizon", horizon_days=horizon_days
         )
-        return SpendChoice(name, note, pd.DataFrame(), nobody)
+        return SpendChoice(name, note, pd.DataFrame(), nobody, today=model)
     actual = outcomes["spend_in_horizon"].to_numpy(float)[bought] / days[bought]
     kw = {"cutoff": cutoff, "horizon_days": horizon_days, "customers": int(bought.sum())}
     gg, gg_reason = fit_gamma_gamma(eval_summary)
+    gg_today = None
     if gg is not None:
-        _, today = fit_gamma_gamma(production_summary)
+        gg_today, today = fit_gamma_gamma(production_summary)
         gg_reason = f"{today} (today's fit)" if today else None
     models = {
         "gamma_gamma": gg,
@@ -271,4 +277,6 @@ def choose_spend_model(
             **kw,
         )
     )
-    return SpendChoice(name, note or None, table, pd.concat(frames, ignore_index=True))
+    evidence = pd.concat(frames, ignore_index=True)
+    today = gg_today if name == "gamma_gamma" else None
+    return SpendChoice(name, note or None, table, evidence, at_cutoff=models, today=today)

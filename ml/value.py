@@ -121,11 +121,15 @@ def fit_purchase_model(summary: pd.DataFrame, family: str):
 
 
 def fit_value_models(
-    features: pd.DataFrame, family: str = "bg_nbd", spend: str | None = None
+    features: pd.DataFrame,
+    family: str = "bg_nbd",
+    spend: str | None = None,
+    spend_fitted: Any = None,
 ) -> ValueModels:
     """Fit purchase model ``family`` and spend model ``spend`` (:data:`ml.spend.SPEND_MODELS`;
     None: Gamma-Gamma when trusted, see :func:`ml.spend.default_spend_model`) on one
-    cut-off (time unit: days).
+    cut-off (time unit: days). ``spend_fitted`` is model ``spend`` already fitted on
+    these features (not fitted again).
 
     Raises
     ------
@@ -141,7 +145,9 @@ def fit_value_models(
     if spend is None:
         spend_name, spend_model, spend_note = default_spend_model(summary)
     else:
-        spend_name, spend_model, spend_note = spend, fit_spend_model(summary, spend), None
+        fitted = spend_fitted is not None
+        spend_model = spend_fitted if fitted else fit_spend_model(summary, spend)
+        spend_name, spend_note = spend, None
     return ValueModels(
         purchases=purchases,
         spend=spend_model,

@@ -245,16 +245,16 @@ def choose_value_models(features, eval_f, eval_o, horizon: int, eval_cutoff):
         horizon_days=horizon,
         cutoff=eval_cutoff,
     )
-    models = fit_value_models(features, choice.forecast_family or DEFAULT_FAMILY, spend.name)
+    family = choice.forecast_family or DEFAULT_FAMILY
+    models = fit_value_models(features, family, spend.name, spend_fitted=spend.today)
     models.spend_note = spend.note
     if choice.family is None:
         models.p_alive_note = choice.note
     # CLV out of time: the chosen family and spend model as fitted at the evaluation cut-off.
-    at_eval = ValueModels(
-        choice.models[models.family],
-        fit_spend_model(purchase_summary(eval_f), spend.name),
-        models.family,
-    )
+    spend_at_eval = spend.at_cutoff.get(spend.name)
+    if spend_at_eval is None:
+        spend_at_eval = fit_spend_model(purchase_summary(eval_f), spend.name)
+    at_eval = ValueModels(choice.models[models.family], spend_at_eval, models.family)
     s = value_scores(eval_f, at_eval, short_horizon_days=horizon, long_horizon_days=horizon)
     predicted = s[f"expected_purchases_{horizon}d"] * s["expected_avg_spend"]
     clv = clv_evidence(
