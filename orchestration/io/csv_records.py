@@ -253,10 +253,10 @@ class Scan:
                 self._set_aside(a, b)
                 continue
             reasons, line = [], int(lines[i])
-            if counts[i] != self.fields:
-                reasons.append(self._count_reason(int(counts[i]), line))
             if stray[i]:
                 reasons.append(f"{self.stray_name} outside quotes (line {line})")
+            if counts[i] != self.fields:
+                reasons.append(self._count_reason(int(counts[i]), line))
             self.rows = int(rows_before[i])
             self._reject(a, start + int(content[i]), b, line, reasons)
         self.rows = int(rows_before[-1])

@@ -235,9 +235,15 @@ def _transaction_rules(cfg: SourceConfig, exprs: dict[str, str]) -> list[str]:
         exprs["unit_price"] = f"case when ({qty}) <> 0 then ({exprs['amount']}) / ({qty}) end"
     if "unit_price" in cols and not cfg.allow_non_positive_price:
         # A zero price on a return line (negative quantity) is a free item coming back.
+        # NaN is left to the non-finite rule; it is tested first because DuckDB folds
+        # comparisons on Parquet statistics that leave NaN out (1.0, NaN: NaN < 5 is true).
         price = exprs["unit_price"]
         why = literal(f"non-positive unit_price ({cols['unit_price']})")
-        reasons.append(f"case when {price} < 0 or ({price} = 0 and {qty} > 0) then {why} end")
+        positive = f"({qty} > 0 and not isnan({qty}))"
+        reasons.append(
+            f"case when not isnan({price}) and ({price} < 0 or ({price} = 0 and {positive})) "
+            f"then {why} end"
+        )
     if "order_id" not in cols:
         exprs["order_id"] = (
             f"({exprs['customer_id']}) || '-' || strftime(({exprs['ordered_at']}), '%Y%m%d')"
