@@ -17,6 +17,7 @@ import pytest
 
 from orchestration.io.config import ProjectConfig, SourceConfig, load_config
 from orchestration.io.ingest import ingest
+from orchestration.report.data import load_report_data
 
 TODAY = dt.date(2024, 6, 30)
 TS = dt.datetime
@@ -81,6 +82,20 @@ def test_csv_line_with_unquoted_decimal_comma_price_12_50_is_quarantined_not_shi
         '{"_record":"XF1,XF1,2010-05-05 10:00:00,1,12,50,85048,United Kingdom",'
         '"_line":3,"_source_row":2}'
     )
+
+
+def test_report_groups_field_count_rejects_of_many_lines_into_one_reason(tmp_path):
+    (tmp_path / "t.csv").write_text(
+        RETAIL_HEADER
+        + "X1,P1,2010-05-05 10:00:00,1,12,50,85048,UK\n" * 3
+        + "X2,P2,2010-05-05 10:00:00,1,2.5,,UK\n"
+    )
+    con = _load(tmp_path, "t.csv")
+    quarantine = load_report_data(con, tmp_path).quarantine
+    assert quarantine.values.tolist() == [
+        ["transactions", "wrong field count: 8 fields, 7 expected", 3],
+        ["transactions", "missing customer_id (Customer ID)", 1],
+    ]
 
 
 def test_csv_line_with_unquoted_thousands_quantity_1_000_is_quarantined(tmp_path):
