@@ -12,6 +12,7 @@ format, loaded incrementally (orchestration/sensors.py) and by every full load.
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any, Literal
 
@@ -167,6 +168,9 @@ class SourceConfig(BaseModel):
     # fixed_width only: column name -> [start, end) 1-based character positions
     widths: dict[str, tuple[int, int]] | None = None
     date_format: str | None = None  # strptime format for date columns; ISO when omitted
+    # Dates before it are quarantined ("date before 1900-01-01 ..."): a year-1 or BC date is
+    # a typo or a placeholder, and later steps cannot hold years before 1 (Python dates).
+    earliest_date: dt.date = dt.date(1900, 1, 1)
     cancellation_prefix: str | None = None  # order ids starting with it are cancellations
     # Lines equal on every canonical column are dropped as duplicates (dbt keeps the first);
     # false for sources whose identical lines are real repeat purchases.

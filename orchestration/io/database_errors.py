@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 
 from orchestration.io.database_target import POSTGRES, Target, as_tuple
-from orchestration.io.ingest import IngestError
+from orchestration.io.ingest_types import IngestError
 
 # Reasons that another attempt will not fix, whatever else the text says.
 PERMANENT = (

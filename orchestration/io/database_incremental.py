@@ -30,17 +30,10 @@ from orchestration.io.high_water import (
     range_target,
     shown,
 )
-from orchestration.io.ingest import (
-    IngestError,
-    IngestResult,
-    _append,
-    _ensure_load_log,
-    _has_table,
-    _load_src,
-    _log_counts,
-    _skip,
-    _staging_tables,
-)
+from orchestration.io.ingest import log_counts, skip_file
+from orchestration.io.ingest_types import IngestError, IngestResult
+from orchestration.io.load_log import append, ensure_load_log, has_table, staging_tables
+from orchestration.io.quarantine import load_src
 
 
 def ingest_new_rows(
@@ -62,13 +55,13 @@ def ingest_new_rows(
             "incremental load: the transactions source is not a database table with "
             "`incremental: {column: ...}`"
         )
-    if not _has_table(con, "raw", "transactions"):
+    if not has_table(con, "raw", "transactions"):
         raise IngestError(
             "incremental load: no full load yet (raw.transactions does not exist); "
             "run a full load first (job full_pipeline)"
         )
     column = cfg.incremental.column
-    _ensure_load_log(con)
+    ensure_load_log(con)
     loaded = loaded_mark(con, column)
     result = IngestResult(run_id=run_id, mode="incremental")
     target = resolve(cfg, "transactions", environ)
@@ -78,7 +71,7 @@ def ingest_new_rows(
         mark_value(through)  # a malformed mark from a hand-written run config fails here
     if through is None or through == loaded:
         what = f"{column} = {shown(loaded)}" if loaded else "its empty state"
-        _skip(result, log, target.name, f"already loaded through {what}")
+        skip_file(result, log, target.name, f"already loaded through {what}")
         return result
     if after != loaded and after is not None:
         log(
@@ -87,21 +80,21 @@ def ingest_new_rows(
         )
     ranged = range_target(target, column, loaded, through)
     stage_target(con, ranged, "transactions", log)
-    _staging_tables(con, ["transactions"])
+    staging_tables(con, ["transactions"])
     # The duplicate-key rule sees the rows already loaded.
     con.execute(
         "create or replace temp view _earlier_transactions as "
         "select * from raw.transactions union all by name select * from _ok_transactions"
     )
     today = today or dt.date.today()
-    load = _load_src(
+    load = load_src(
         con, "transactions", cfg, ranged.name, run_id, today, earlier="_earlier_transactions"
     )
-    _log_counts(log, load)
+    log_counts(log, load)
     if load.rows_read == 0:
         # Nothing in the range (a stale request after a full refresh, or rows deleted):
         # nothing to log; the mark stays where the rows are.
-        _skip(result, log, ranged.name, "no rows in this range")
+        skip_file(result, log, ranged.name, "no rows in this range")
         return result
     load.mark_column, load.mark_from, load.mark_to = column, loaded, through
     result.files.append(load)
@@ -116,5 +109,5 @@ def ingest_new_rows(
                 f"{loaded} to {now}), nothing appended"
             )
 
-    _append(con, result, check=unchanged)
+    append(con, result, check=unchanged)
     return result

@@ -25,7 +25,7 @@ import duckdb
 
 from orchestration.io.database_errors import DatabaseError
 from orchestration.io.database_target import Target, quoted
-from orchestration.io.ingest import IngestError
+from orchestration.io.ingest_types import IngestError
 from orchestration.io.sql import literal
 
 KINDS = ("int", "decimal", "float", "timestamp", "timestamptz", "date", "text")

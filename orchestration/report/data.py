@@ -191,14 +191,16 @@ def _headline(con: duckdb.DuckDBPyConnection) -> Headline:
 
 
 def _quarantine(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """Rows per (source, reason) over every ``raw.quarantine_<source>`` table."""
+    """Rows per (source, reason) over every ``raw.quarantine_<source>`` table; a CSV
+    record's structural reason is counted without its line (``... (line 12)``)."""
     tables = con.execute(
         "select table_name from information_schema.tables where table_schema = 'raw' "
         "and table_name like 'quarantine\\_%' escape '\\' order by table_name"
     ).fetchall()
     parts = [
-        f"select '{t.removeprefix('quarantine_')}' as source, reason, count(*) as rows "
-        f"from raw.{t} group by reason"
+        f"select '{t.removeprefix('quarantine_')}' as source, "
+        rf"regexp_replace(reason, ' \(line [0-9]+\)', '', 'g') as reason, count(*) as rows "
+        f"from raw.{t} group by all"
         for (t,) in tables
     ]
     if not parts:
