@@ -7,6 +7,7 @@ Dagster wraps a real step's or resource's error.
 from __future__ import annotations
 
 import errno
+import os
 import sqlite3
 
 import dagster as dg
@@ -119,6 +120,26 @@ def test_a_workdir_that_cannot_be_created_is_one_clear_error(tmp_path):
     assert list((tmp_path / "new" / "wd").iterdir()) == []  # the probe is gone
 
 
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        (errno.EACCES, r"the workdir .*/wd is not writable by this user \(uid \d+; .* mode "),
+        (errno.EROFS, r"the workdir .*/wd is on a read-only file system: choose another"),
+        (errno.ENOSPC, r"no space left on the disk of the workdir .*/wd \([\d,.]+ MB free\)"),
+    ],
+)
+def test_an_unwritable_workdir_says_why(tmp_path, monkeypatch, code, message):
+    """chmod does not stop root, so the refusal is the operating system's error, injected."""
+
+    def refuse(path, *_args, **_kw):
+        raise OSError(code, os.strerror(code), str(path))
+
+    (tmp_path / "wd").mkdir()
+    monkeypatch.setattr(os, "open", refuse)
+    with pytest.raises(WorkdirError, match=message):
+        check_writable(tmp_path / "wd")
+
+
 def test_two_runs_write_two_logs_and_last_run_log_points_at_the_newest(tmp_path):
     logs = tmp_path / "logs"
     logs.mkdir()
@@ -130,3 +151,15 @@ def test_two_runs_write_two_logs_and_last_run_log_points_at_the_newest(tmp_path)
     assert (logs / "last_run.log").resolve() == second.resolve()
     kept = [p.read_text() for p in (logs / "runs").glob("before-*.log")]
     assert kept == ["a run of an earlier version\n"]
+
+
+def test_failure_summary_says_whether_this_runs_export_was_published(tmp_path):
+    from orchestration.cli import _published
+    from orchestration.settings import Settings
+
+    settings = Settings(workdir=str(tmp_path))
+    assert _published(settings, "run-2") == "Nothing was published."
+    (tmp_path / "exports" / "powerbi").mkdir(parents=True)
+    (tmp_path / "exports" / "powerbi" / "manifest.json").write_text('{"run_id": "run-1"}')
+    assert _published(settings, "run-2").startswith("Nothing was published: the Power BI")
+    assert _published(settings, "run-1").startswith("This run's Power BI export was published")
