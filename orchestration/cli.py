@@ -6,6 +6,7 @@ import argparse
 import shutil
 import sys
 import time
+import traceback
 from pathlib import Path
 
 from orchestration.settings import DEFAULT_WORKDIR, Settings
@@ -27,6 +28,15 @@ def _cmd_parse(_args: argparse.Namespace) -> int:
     return 0
 
 
+def _as_of_date(text: str) -> str:
+    import datetime as dt
+
+    try:
+        return dt.date.fromisoformat(text.strip()).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date YYYY-MM-DD: {text!r}") from None
+
+
 JOBS = ("full_pipeline", "scoring_pipeline", "refit_models", "incremental_scoring")
 
 
@@ -37,30 +47,38 @@ def run_pipeline(
     timings: dict | None = None,
     job_name: str = "full_pipeline",
     run_config: dict | None = None,
+    run_id: str | None = None,
 ):
     """Materialise a job's assets (default: the whole graph) in this process.
 
     Returns the Dagster result. ``run_config`` (e.g. a sensor's request) replaces the job's
     own default config; the loggers are added to it.
 
-    Progress lines go to ``stream`` (stdout); dbt's own output goes to
-    ``WORKDIR/logs/last_run.log`` unless ``verbose``.
+    Progress lines go to ``stream`` (stdout); dbt's own output goes to the run's log file,
+    ``WORKDIR/logs/runs/<run_id>.log`` (``logs/last_run.log`` points at the newest), unless
+    ``verbose``, which prints it and Dagster's own log. Raises
+    :class:`~orchestration.io.workdir.WorkdirError` at once if the workdir cannot be written.
     """
     import contextlib
+    import uuid
 
     import dagster as dg
 
     from orchestration.dbt import ensure_manifest
     from orchestration.event_log import instance_overrides
+    from orchestration.io.workdir import check_writable, run_log
 
+    s = settings.resolved()
+    check_writable(s.workdir)  # a read-only workdir or a full disk: one line, before any work
     ensure_manifest()
     from orchestration.definitions import build_definitions
     from orchestration.progress import progress_logger
 
-    s = settings.resolved()
-    Path(s.workdir).mkdir(parents=True, exist_ok=True)
     stream = stream or sys.stdout
-    defs = build_definitions(s, loggers={"progress": progress_logger(stream, timings)})
+    loggers = {"progress": progress_logger(stream, timings)}
+    if verbose:
+        loggers["console"] = dg.colored_console_logger
+    defs = build_definitions(s, loggers=loggers)
     job = defs.resolve_job_def(job_name)
     # A persistent instance in the workdir, so `make dev` shows the runs made here.
     home = Path(s.workdir) / "dagster_home"
@@ -69,19 +87,21 @@ def run_pipeline(
         # No telemetry; one run at a time (see the file).
         shutil.copyfile(Path(__file__).with_name("dagster.yaml"), home / "dagster.yaml")
     instance = dg.DagsterInstance.local_temp(tempdir=str(home), overrides=instance_overrides(home))
-    log_path = Path(s.workdir) / "logs" / "last_run.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
+    run_id = run_id or str(uuid.uuid4())
     with contextlib.ExitStack() as stack:
-        if not verbose:
-            # dagster-dbt writes dbt's log lines to sys.stdout; keep them in a file instead.
-            log = stack.enter_context(log_path.open("w", encoding="utf-8"))
-            stack.enter_context(contextlib.redirect_stdout(log))
         stack.callback(instance.dispose)
-        # Only the progress logger: Dagster's console logger prints every event at DEBUG.
-        loggers = {"progress": {}} if not verbose else {"progress": {}, "console": {}}
+        if not verbose:
+            # dagster-dbt writes dbt's log lines to sys.stdout; keep them in the run's file.
+            log = stack.enter_context(run_log(s.workdir, run_id).open("a", encoding="utf-8"))
+            stack.enter_context(contextlib.redirect_stdout(log))
+        # Without --verbose only the progress logger: Dagster's console logger prints every
+        # event at DEBUG.
         config = run_config if run_config is not None else (job.run_config or {})
         return job.execute_in_process(
-            instance=instance, raise_on_error=False, run_config={**config, "loggers": loggers}
+            instance=instance,
+            raise_on_error=False,
+            run_id=run_id,
+            run_config={**config, "loggers": {name: {} for name in loggers}},
         )
 
 
@@ -110,6 +130,10 @@ def _print_summary(settings: Settings) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    import uuid
+
+    from orchestration.failures import explain, run_failure_details, run_failure_lines
+
     settings = Settings(
         workdir=args.workdir,
         config_path=args.config,
@@ -129,22 +153,69 @@ def _cmd_run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     if args.job != "full_pipeline":
         print(f"Job: {args.job}")
-    result = run_pipeline(settings, verbose=args.verbose, job_name=args.job)
-    took = time.perf_counter() - t0
-    if not result.success:
-        print(f"\nThe run failed after {took:.1f} s. Previously published exports are untouched.")
-        print(f"dbt and step logs: {Path(settings.workdir) / 'logs' / 'last_run.log'}")
-        for event in result.all_events:
-            if event.is_step_failure and event.step_failure_data.error is not None:
-                err = event.step_failure_data.error
-                cause = err.cause or err
-                while cause.cause is not None:
-                    cause = cause.cause
-                print(f"  {event.step_key}: {cause.message.strip()}", file=sys.stderr)
-        return 1
-    print(f"\nDone in {took:.1f} s.")
-    _print_summary(settings)
-    return 0
+    run_id = str(uuid.uuid4())
+    try:
+        result = run_pipeline(settings, verbose=args.verbose, job_name=args.job, run_id=run_id)
+    except Exception as exc:  # every failure ends in one line, not a traceback
+        lines = [explain(exc, settings.workdir)]
+        details = "".join(traceback.format_exception(exc))
+    else:
+        if result.success:
+            print(f"\nDone in {time.perf_counter() - t0:.1f} s.")
+            _print_summary(settings)
+            return 0
+        lines = run_failure_lines(result, settings.workdir)
+        details = run_failure_details(result)
+    _report_failure(settings, run_id, lines, details, time.perf_counter() - t0, args.verbose)
+    return 1
+
+
+def _report_failure(
+    settings: Settings, run_id: str, lines: list[str], details: str, took: float, verbose: bool
+) -> None:
+    """The root errors (one line each), what was published, and where the details are."""
+    from orchestration.io.workdir import RUN_LOGS
+
+    sys.stdout.flush()
+    print(file=sys.stderr)
+    for line in lines:
+        print(f"custseg: error: {line}", file=sys.stderr, flush=True)
+    print(f"The run failed after {took:.1f} s. {_published(settings, run_id)}")
+    if verbose:
+        print(details, file=sys.stderr)
+        return
+    log = Path(settings.workdir) / RUN_LOGS / f"{run_id}.log"
+    try:
+        with log.open("a", encoding="utf-8") as f:
+            f.write(f"\n{details}\n")
+    except OSError:
+        print("The errors with their tracebacks: run again with --verbose.")
+    else:
+        print(f"dbt output and every error with its traceback: {log} (or run with --verbose)")
+
+
+def _published(settings: Settings, run_id: str) -> str:
+    """Whether this run's export was swapped in before the failure (its manifest says)."""
+    import json
+
+    exports = (
+        Path(settings.export_dir) if settings.export_dir else Path(settings.workdir) / "exports"
+    )
+    try:
+        manifest = json.loads((exports / "powerbi" / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        manifest = None
+    if isinstance(manifest, dict) and manifest.get("run_id") == run_id:
+        return (
+            f"This run's Power BI export was published ({exports / 'powerbi'}); "
+            "a step after it failed."
+        )
+    if manifest is None:
+        return "Nothing was published."
+    return (
+        "Nothing was published: the Power BI export and the report are still those of the "
+        "last successful run."
+    )
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
@@ -187,14 +258,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="publish the Power BI export here (default WORKDIR/exports)",
     )
     r.set_defaults(env=env.env, memory_limit=env.duckdb_memory_limit)
-    r.add_argument("--as-of", default=env.as_of_date, help="as-of date YYYY-MM-DD")
+    r.add_argument(
+        "--as-of",
+        type=_as_of_date,
+        default=env.as_of_date,
+        help="as-of date YYYY-MM-DD (default: the day after the last transaction); at most "
+        "scoring.churn_horizon_days after the last transaction",
+    )
     r.add_argument(
         "--lock-timeout",
         type=float,
         default=env.lock_timeout,
         help="seconds to wait while another run uses the workdir (default 600)",
     )
-    r.add_argument("--verbose", action="store_true", help="print dbt's and Dagster's own logs")
+    r.add_argument(
+        "--verbose",
+        action="store_true",
+        help="print dbt's and Dagster's own logs, and the tracebacks of a failure",
+    )
     r.add_argument(
         "--job",
         choices=JOBS,
@@ -215,12 +296,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = None
     try:
         args = build_parser().parse_args(argv)
         return args.func(args)
-    except (ValueError, FileNotFoundError) as exc:
+    except KeyboardInterrupt:
+        print("\ncustseg: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, FileNotFoundError) as exc:  # config file, settings
         print(f"custseg: error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # one line, never a traceback without --verbose
+        from orchestration.failures import explain
+
+        print(f"custseg: error: {explain(exc)}", file=sys.stderr)
+        if getattr(args, "verbose", False):
+            traceback.print_exc()
+        return 1
 
 
 if __name__ == "__main__":

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -28,6 +30,25 @@ def run(workdir: Path, config: Path | None = None, job_name: str = "full_pipelin
         ]
         raise AssertionError("pipeline failed:\n" + "\n".join(failures) + "\n" + out.getvalue())
     return result, out.getvalue()
+
+
+HOLD = """
+import sys, time
+from orchestration.io.lock import WorkdirLock
+with WorkdirLock(sys.argv[1], owner=sys.argv[3]):
+    print("locked", flush=True)
+    time.sleep(float(sys.argv[2]))
+"""
+
+
+def hold_workdir(workdir: Path, seconds: float, owner: str) -> subprocess.Popen:
+    """Another process that holds the workdir lock for ``seconds`` (kill it when done)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(workdir), str(seconds), owner],
+        cwd=Path(__file__).resolve().parents[1], stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdout.readline().strip() == "locked"
+    return proc
 
 
 def query(workdir: Path, sql: str) -> list[tuple]:

@@ -10,35 +10,17 @@ import json
 import os
 import signal
 import subprocess
-import sys
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
 
 from orchestration.io.lock import LOCK_FILE, WorkdirBusyError, WorkdirLock
-from tests.conftest import REPO
-
-HOLD = textwrap.dedent(
-    """
-    import sys, time
-    from orchestration.io.lock import WorkdirLock
-    with WorkdirLock(sys.argv[1], owner="run holder-1"):
-        print("locked", flush=True)
-        time.sleep(float(sys.argv[2]))
-    """
-)
+from tests.pipeline_utils import hold_workdir
 
 
 def _holder(workdir: Path, seconds: float) -> subprocess.Popen:
-    """Another process that holds the workdir lock for ``seconds``."""
-    proc = subprocess.Popen(
-        [sys.executable, "-c", HOLD, str(workdir), str(seconds)],
-        cwd=REPO, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    assert proc.stdout.readline().strip() == "locked"
-    return proc
+    return hold_workdir(workdir, seconds, owner="run holder-1")
 
 
 def test_a_second_locker_fails_after_its_timeout_naming_the_holder(tmp_path):

@@ -78,3 +78,44 @@ def test_dbt_vars_carry_the_configured_churn_horizon(tmp_path):
     demo = WarehouseResource(workdir=str(tmp_path / "demo"))
     assert demo.dbt_vars()["churn_horizon_days"] == 90
     assert demo.dbt_vars()["campaign_min_expected_value"] == 1.0
+
+
+COLUMNS = "  columns: {customer_id: c, ordered_at: d, amount: a}\n"
+
+
+@pytest.mark.parametrize("path", ["[]", "''", "[t.csv, ' ']"])
+def test_empty_path_list_or_blank_name_is_refused_naming_the_key(tmp_path, path):
+    config = _write(tmp_path, f"transactions:\n  path: {path}\n{COLUMNS}")
+    with pytest.raises(ConfigError, match=r"shop\.yaml: transactions\.path: an empty "):
+        load_config(config)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("date_format", "'%Y-%Q'", "'%Y-%Q' is not a strptime format: Unrecognized format .*%Q"),
+        ("date_format", "'%d/%m/%'", "'%d/%m/%' is not a strptime format: Trailing format"),
+        ("date_formats", "['%Y-%m-%d', 'dd/mm/yyyy']", "'dd/mm/yyyy' has no % directive"),
+    ],
+)
+def test_bad_date_format_names_the_key_and_the_value(tmp_path, key, value, message):
+    config = _write(tmp_path, f"transactions:\n  path: t.csv\n  {key}: {value}\n{COLUMNS}")
+    with pytest.raises(ConfigError, match=rf"shop\.yaml: transactions\.{key}: {message}"):
+        load_config(config)
+
+
+def test_date_formats_duckdb_reads_are_accepted(tmp_path):
+    config = _write(
+        tmp_path,
+        f"transactions:\n  path: t.csv\n  date_format: '%-d.%-m.%Y %H:%M'\n{COLUMNS}"
+        "customers:\n  path: c.csv\n  date_formats: ['%Y%m%d', '%d/%m/%Y']\n"
+        "  columns: {customer_id: c}\n",
+    )
+    assert load_config(config).transactions.date_format == "%-d.%-m.%Y %H:%M"
+
+
+def test_cli_refuses_an_as_of_that_is_not_a_date(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["run", "--as-of", "2030-13-01", "--workdir", str(tmp_path / "w")])
+    assert exit_.value.code == 2
+    assert "argument --as-of: not a date YYYY-MM-DD: '2030-13-01'" in capsys.readouterr().err

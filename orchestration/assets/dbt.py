@@ -8,6 +8,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from orchestration.dbt import dbt_project
+from orchestration.io.delivery import check_delivery
 from orchestration.resources import WarehouseResource
 
 POST_ML = "tag:post_ml"
@@ -88,6 +89,11 @@ def dbt_features(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
 ):
     """Staging, intermediate and feature models (and their tests) up to customer_features."""
+    # Too few customers, or an as-of date long after the data: stop here, saying why.
+    horizon = warehouse.project_config().scoring.churn_horizon_days
+    with warehouse.connect(read_only=True) as con:
+        for warning in check_delivery(con, warehouse.as_of_date, horizon):
+            context.log.warning(warning)
     refresh = full_refresh(context.run_config, context.job_def.has_node_named(INGEST_NODE))
     if refresh:
         context.log.info("raw.* was loaded in full: dbt build --full-refresh")

@@ -28,6 +28,8 @@ from pydantic import (
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from orchestration.io.config_checks import check_date_format, check_paths
+
 FileFormat = Literal["csv", "parquet", "whitespace", "fixed_width"]
 
 # Canonical columns (docs/data_contract.md). Values are the column types the ingest produces.
@@ -197,6 +199,15 @@ class SourceConfig(BaseModel):
     @classmethod
     def _inbox_shorthand(cls, value: Any) -> Any:
         return {"path": value} if isinstance(value, str) else value
+
+    _path = field_validator("path")(check_paths)
+
+    @field_validator("date_format", "date_formats")
+    @classmethod
+    def _date_formats(cls, value: str | list[str] | None) -> str | list[str] | None:
+        for fmt in [value] if isinstance(value, str) else value or []:
+            check_date_format(fmt)
+        return value
 
     @model_validator(mode="after")
     def _check(self) -> SourceConfig:
@@ -420,7 +431,8 @@ def load_config(path: str | Path) -> ProjectConfig:
         return ProjectConfig.model_validate(raw)
     except ValidationError as exc:
         details = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}"
+            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: "
+            f"{err['msg'].removeprefix('Value error, ')}"
             for err in exc.errors()
         )
         # Not chained: pydantic's own text repeats the input, which may hold a database URL.
