@@ -44,8 +44,16 @@ def run_pipeline(
     own default config; the loggers are added to it.
 
     Progress lines go to ``stream`` (stdout); dbt's own output goes to
-    ``WORKDIR/logs/last_run.log`` unless ``verbose``.
+    ``WORKDIR/logs/last_run.log`` unless ``verbose``. Everything the run writes in the
+    workdir is readable by its owner only (orchestration/io/permissions.py).
     """
+    from orchestration.io.permissions import private_umask
+
+    with private_umask():
+        return _run_pipeline(settings, stream, verbose, timings, job_name, run_config)
+
+
+def _run_pipeline(settings, stream, verbose, timings, job_name, run_config):
     import contextlib
 
     import dagster as dg
