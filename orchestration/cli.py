@@ -77,6 +77,10 @@ def _run_pipeline(settings, stream, verbose, timings, job_name, run_config):
         # No telemetry; one run at a time (see the file).
         shutil.copyfile(Path(__file__).with_name("dagster.yaml"), home / "dagster.yaml")
     instance = dg.DagsterInstance.local_temp(tempdir=str(home), overrides=instance_overrides(home))
+    from orchestration.run_monitor import fail_dead_runs
+
+    for message in fail_dead_runs(instance):  # killed runs would block the UI's run queue
+        print(message, file=stream)
     log_path = Path(s.workdir) / "logs" / "last_run.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:
