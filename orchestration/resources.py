@@ -56,9 +56,6 @@ class WarehouseResource(dg.ConfigurableResource):
         # Customer data: what the run (and dbt, its child) writes is the owner's alone.
         self._umask = os.umask(PRIVATE_UMASK)
         try:
-            make_private_workdir(
-                self.root, self._export_search_bits(), exports_dir=self.exports_dir, log=warn
-            )
             lock = WorkdirLock(
                 self.root,
                 owner=f"run {run_id}" if run_id else "a Dagster run",
@@ -70,6 +67,14 @@ class WarehouseResource(dg.ConfigurableResource):
             self._restore_umask()
             raise
         self._lock = lock
+        # Once the workdir is this run's (another run may still be writing before that).
+        try:
+            make_private_workdir(
+                self.root, self._export_search_bits(), exports_dir=self.exports_dir, log=warn
+            )
+        except OSError as exc:  # e.g. a file of another user in it: said, not fatal
+            if warn:
+                warn(f"workdir {self.root} not closed to other users: {exc}")
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         try:
