@@ -28,10 +28,14 @@ run: install
 test: install
 	$(BIN)/python -m pytest
 
+# umask 077: the workdir holds customer data, readable by its owner only (README: Privacy).
+# Runs left started by a killed process are marked failed first (orchestration/run_monitor.py),
+# or they would hold the one run slot and every run launched from the UI would stay queued.
 dev: install
-	mkdir -p $(WORKDIR)/dagster_home
-	test -f $(WORKDIR)/dagster_home/dagster.yaml || cp orchestration/dagster.yaml $(WORKDIR)/dagster_home/
-	PATH=$(abspath $(BIN)):$$PATH DAGSTER_HOME=$(abspath $(WORKDIR))/dagster_home CUSTSEG_WORKDIR=$(abspath $(WORKDIR)) \
+	umask 077; mkdir -p $(WORKDIR)/dagster_home
+	umask 077; test -f $(WORKDIR)/dagster_home/dagster.yaml || cp orchestration/dagster.yaml $(WORKDIR)/dagster_home/
+	DAGSTER_HOME=$(abspath $(WORKDIR))/dagster_home $(BIN)/python -m orchestration.run_monitor
+	umask 077; PATH=$(abspath $(BIN)):$$PATH DAGSTER_HOME=$(abspath $(WORKDIR))/dagster_home CUSTSEG_WORKDIR=$(abspath $(WORKDIR)) \
 	  $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 # Benchmarks (benchmarks/README.md): BENCH_SIZES="100000 1000000 10000000 real" by default.

@@ -178,19 +178,20 @@ def _new_context(gx_dir: Path, docs_dir: Path):
         # GE draws a progress bar per validation; the pipeline has its own progress lines.
         context.variables.progress_bars = ProgressBarsConfig(globally=False)
         context.variables.save()
+    # Relative to the GE project folder (GE resolves it from there), so that a workdir
+    # copied or moved elsewhere renders its Data Docs into itself, not into the original.
+    # A site written with an absolute path by an older version is rewritten.
+    base = os.path.relpath(docs_dir.resolve(), Path(context.root_directory).resolve())
+    site = {
+        "class_name": "SiteBuilder",
+        "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": base},
+        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+    }
     sites = context.get_config().data_docs_sites or {}
     if DOCS_SITE not in sites:
-        context.add_data_docs_site(
-            site_name=DOCS_SITE,
-            site_config={
-                "class_name": "SiteBuilder",
-                "store_backend": {
-                    "class_name": "TupleFilesystemStoreBackend",
-                    "base_directory": str(docs_dir.resolve()),
-                },
-                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-            },
-        )
+        context.add_data_docs_site(site_name=DOCS_SITE, site_config=site)
+    elif (sites[DOCS_SITE].get("store_backend") or {}).get("base_directory") != base:
+        context.update_data_docs_site(site_name=DOCS_SITE, site_config=site)
     return context
 
 
@@ -328,9 +329,14 @@ def write_summary(outcome: ValidationOutcome, folder: str | Path) -> Path | None
             for e in outcome.failed
         ],
         "validated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "docs_index": outcome.docs_index,
+        "docs_index": None,
     }
     path = Path(folder) / f"{outcome.suite}.json"
+    if outcome.docs_index:
+        # Relative to this file's folder (read_docs_index): the workdir stays relocatable.
+        summary["docs_index"] = Path(
+            os.path.relpath(Path(outcome.docs_index).resolve(), path.parent.resolve())
+        ).as_posix()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".json.tmp")

@@ -58,7 +58,16 @@ def run_pipeline(
     ``WORKDIR/logs/runs/<run_id>.log`` (``logs/last_run.log`` points at the newest), unless
     ``verbose``, which prints it and Dagster's own log. Raises
     :class:`~orchestration.io.workdir.WorkdirError` at once if the workdir cannot be written.
+    Everything the run writes in the workdir is readable by its owner only
+    (orchestration/io/permissions.py).
     """
+    from orchestration.io.permissions import private_umask
+
+    with private_umask():
+        return _run_pipeline(settings, stream, verbose, timings, job_name, run_config, run_id)
+
+
+def _run_pipeline(settings, stream, verbose, timings, job_name, run_config, run_id):
     import contextlib
     import uuid
 
@@ -88,6 +97,10 @@ def run_pipeline(
         shutil.copyfile(Path(__file__).with_name("dagster.yaml"), home / "dagster.yaml")
     instance = dg.DagsterInstance.local_temp(tempdir=str(home), overrides=instance_overrides(home))
     run_id = run_id or str(uuid.uuid4())
+    from orchestration.run_monitor import fail_dead_runs
+
+    for message in fail_dead_runs(instance):  # killed runs would block the UI's run queue
+        print(message, file=stream)
     with contextlib.ExitStack() as stack:
         stack.callback(instance.dispose)
         if not verbose:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,6 +14,12 @@ from pydantic import PrivateAttr
 
 from orchestration.io.config import ProjectConfig, demo_config, load_config
 from orchestration.io.lock import WorkdirLock
+from orchestration.io.permissions import (
+    PRIVATE_UMASK,
+    SEARCH_BITS,
+    close_tree,
+    make_private_workdir,
+)
 from orchestration.settings import DEFAULT_MEMORY_LIMIT
 
 DEMO_CUSTOMERS = 20_000
@@ -26,7 +33,9 @@ class WarehouseResource(dg.ConfigurableResource):
     one after another, and every asset opens the file through this resource. A run
     holds the workdir's lock (``orchestration/io/lock.py``) from the moment this
     resource is set up until the run ends: a second run on the same workdir waits up
-    to ``lock_timeout`` seconds, then fails naming the run that holds it.
+    to ``lock_timeout`` seconds, then fails naming the run that holds it. From the same
+    moment the run writes under the umask ``077`` and the workdir folder is its owner's
+    alone (``orchestration/io/permissions.py``).
     """
 
     workdir: str
@@ -39,22 +48,61 @@ class WarehouseResource(dg.ConfigurableResource):
     # through the var duckdb_memory_limit (profiles.yml).
     duckdb_memory_limit: str = DEFAULT_MEMORY_LIMIT
     _lock: WorkdirLock | None = PrivateAttr(default=None)
+    _umask: int | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         run_id = getattr(context, "run_id", None)
-        lock = WorkdirLock(
-            self.root,
-            owner=f"run {run_id}" if run_id else "a Dagster run",
-            timeout=self.lock_timeout,
-            log=context.log.warning if context.log else None,
-        )
-        lock.acquire()
+        warn = context.log.warning if context.log else None
+        # Customer data: what the run (and dbt, its child) writes is the owner's alone.
+        self._umask = os.umask(PRIVATE_UMASK)
+        try:
+            lock = WorkdirLock(
+                self.root,
+                owner=f"run {run_id}" if run_id else "a Dagster run",
+                timeout=self.lock_timeout,
+                log=warn,
+            )
+            lock.acquire()
+        except BaseException:
+            self._restore_umask()
+            raise
         self._lock = lock
+        # Once the workdir is this run's (another run may still be writing before that).
+        try:
+            make_private_workdir(
+                self.root, self._export_search_bits(), exports_dir=self.exports_dir, log=warn
+            )
+        except OSError as exc:  # e.g. a file of another user in it: said, not fatal
+            if warn:
+                warn(f"workdir {self.root} not closed to other users: {exc}")
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        try:
+            # What the run copied with its source's mode (dbt's partial-parse file).
+            close_tree(self.root, self.exports_dir)
+        except OSError as exc:
+            if context.log:
+                context.log.warning(f"workdir {self.root} not closed to other users: {exc}")
         if self._lock is not None:
             self._lock.release()
             self._lock = None
+        self._restore_umask()
+
+    def _restore_umask(self) -> None:
+        if self._umask is not None:
+            os.umask(self._umask)
+            self._umask = None
+
+    def _export_search_bits(self) -> int:
+        """What the workdir folders must let Power BI users do to reach an export inside it."""
+        root, exports = self.root.resolve(), self.exports_dir.resolve()
+        if exports == root or not exports.is_relative_to(root):
+            return 0
+        try:
+            access = self.project_config().export.access
+        except (ValueError, OSError):
+            return 0  # a bad config fails the run's first step, with its own message
+        return SEARCH_BITS[access]
 
     @property
     def root(self) -> Path:

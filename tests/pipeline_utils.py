@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import io
+import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import duckdb
 
 from orchestration.cli import run_pipeline
 from orchestration.settings import Settings
+from tests.conftest import REPO
 
 
 def run(workdir: Path, config: Path | None = None, job_name: str = "full_pipeline", **kw):
@@ -74,6 +78,28 @@ def publish_demo(workdir: Path, customers: int, seed: int) -> Path:
     _, output = run(workdir)
     (workdir / "logs" / "progress.txt").write_text(output, encoding="utf-8")
     return workdir
+
+
+def start_and_kill(workdir: Path, when: str, delay: float) -> None:
+    """Run `custseg run` and SIGKILL its whole process group once `when` is printed."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orchestration.cli", "run", "--workdir", str(workdir)],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    seen = []
+    deadline = time.monotonic() + 240
+    for line in proc.stdout:
+        seen.append(line)
+        if when in line:
+            time.sleep(delay)
+            break
+        if time.monotonic() > deadline:
+            break
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL, "".join(seen)
+    assert any(when in s for s in seen), "".join(seen)
 
 
 def copy_workdir(src: Path, dst: Path) -> Path:

@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from tests.conftest import REPO
-from tests.pipeline_utils import copy_workdir, run
+from tests.pipeline_utils import copy_workdir, run, start_and_kill
 
 
 def _assert_complete_export(workdir: Path) -> str:
@@ -22,28 +16,6 @@ def _assert_complete_export(workdir: Path) -> str:
     for entry in manifest["tables"]:
         assert pq.read_table(published / entry["file"]).num_rows == entry["rows"]
     return manifest["run_id"]
-
-
-def _start_and_kill(workdir: Path, when: str, delay: float) -> None:
-    """Run `custseg run` and SIGKILL its whole process group once `when` is printed."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "orchestration.cli", "run", "--workdir", str(workdir)],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        start_new_session=True,
-    )  # fmt: skip
-    seen = []
-    deadline = time.monotonic() + 240
-    for line in proc.stdout:
-        seen.append(line)
-        if when in line:
-            time.sleep(delay)
-            break
-        if time.monotonic() > deadline:
-            break
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=30)
-    assert proc.returncode == -signal.SIGKILL, "".join(seen)
-    assert any(when in s for s in seen), "".join(seen)
 
 
 KILLS = [
@@ -59,7 +31,7 @@ def test_sigkill_mid_run_then_rerun_succeeds(published_demo, tmp_path):
     first = _assert_complete_export(workdir)
 
     for stage, delay in KILLS:
-        _start_and_kill(workdir, stage, delay)
+        start_and_kill(workdir, stage, delay)
         # Readers see a complete export: the old one (or the new one, if the swap happened).
         _assert_complete_export(workdir)
 

@@ -1,10 +1,13 @@
 """The Dagster UI as operators use it: `dagster dev` from workspace.yaml, driven through GraphQL.
 
-Starts the webserver (with the daemon, as `make dev` does: the instance queues runs,
-one at a time) on a free loopback port, reads the asset graph, jobs and schedules
-through the GraphQL API, launches the daily job and waits for it to succeed. While it
-runs, a second pipeline run on the same workdir (as `custseg run` would start) must
-fail naming it, and the first run's results must be complete.
+Starts the webserver (with the daemon, as `make dev` does: DAGSTER_HOME in the workdir,
+where `custseg run` records its runs too; the instance queues runs, one at a time) on a
+free loopback port, reads the asset graph, jobs and schedules through the GraphQL API,
+launches the daily job and waits for it to succeed. While it runs, a second pipeline run
+on the same workdir (as `custseg run` would start) must fail naming it, and the first
+run's results must be complete. Then a `custseg run` killed with SIGKILL must not keep a
+job launched from the UI in the queue. One `dagster dev` serves both tests (it takes
+~30 s to come up).
 """
 
 from __future__ import annotations
@@ -20,15 +23,17 @@ import sys
 import time
 from pathlib import Path
 
+import dagster as dg
 import pyarrow.parquet as pq
 import pytest
 import requests
 
 from orchestration.cli import run_pipeline
+from orchestration.event_log import instance_overrides
 from orchestration.io.lock import LOCK_FILE
 from orchestration.settings import Settings
 from tests.conftest import REPO
-from tests.pipeline_utils import copy_workdir, query
+from tests.pipeline_utils import copy_workdir, query, start_and_kill
 
 pytestmark = pytest.mark.slow
 
@@ -74,12 +79,12 @@ def _graphql(url: str, query_text: str, variables: dict | None = None) -> dict:
     return body["data"]
 
 
-@pytest.fixture
-def dagster_ui(published_demo, tmp_path):
+@pytest.fixture(scope="module")
+def dagster_ui(published_demo, tmp_path_factory):
     """`dagster dev -w workspace.yaml` on a free port, on a copy of the published demo."""
+    tmp_path = tmp_path_factory.mktemp("ui")
     workdir = copy_workdir(published_demo, tmp_path / "wd")
-    home = tmp_path / "dagster_home"
-    home.mkdir()
+    home = workdir / "dagster_home"  # as `make dev` has it
     shutil.copyfile(REPO / "orchestration" / "dagster.yaml", home / "dagster.yaml")
     port = _free_port()
     env = {
@@ -193,3 +198,53 @@ def test_ui_serves_the_graph_and_runs_the_daily_job(dagster_ui):
         assert pq.read_table(published / entry["file"]).num_rows == entry["rows"]
     rows = {e["name"]: e["rows"] for e in manifest["tables"]}
     assert query(workdir, "select count(*) from marts.dim_customer")[0][0] == rows["dim_customer"]
+
+
+def _launch(url: str, job: str) -> str:
+    (repo,) = _graphql(url, REPOSITORIES)["repositoriesOrError"]["nodes"]
+    params = {
+        "selector": {
+            "repositoryLocationName": "custseg",
+            "repositoryName": repo["name"],
+            "jobName": job,
+        },
+        "runConfigData": {},
+    }
+    launched = _graphql(url, LAUNCH, {"params": params})["launchRun"]
+    assert launched["__typename"] == "LaunchRunSuccess", launched
+    return launched["run"]["runId"]
+
+
+def test_ui_job_leaves_the_queue_within_30_s_after_a_custseg_run_was_killed_with_sigkill(
+    dagster_ui,
+):
+    """`custseg run` on the workdir, killed (SIGKILL) in its first step, leaves its run
+    STARTED in the instance the UI uses. With one run at a time, a job launched from the
+    UI then stayed QUEUED for good; the daemon's run monitoring must find the run's
+    process gone, mark the run failed, and let the job start."""
+    url, workdir, log = dagster_ui
+    start_and_kill(workdir, "▶", 0.0)
+    home = workdir / "dagster_home"
+    instance = dg.DagsterInstance.local_temp(tempdir=str(home), overrides=instance_overrides(home))
+    try:
+        killed = instance.get_runs(limit=1)[0]  # the newest run: the killed one
+        assert killed.job_name == "full_pipeline"
+
+        run_id = _launch(url, "scoring_pipeline")
+        launched_at, status = time.monotonic(), "QUEUED"
+        while status in {"QUEUED", "NOT_STARTED"} and time.monotonic() - launched_at < 30:
+            time.sleep(0.5)
+            status = _graphql(url, RUN, {"runId": run_id})["runOrError"]["status"]
+        assert status in {"STARTING", "STARTED", "SUCCESS"}, (
+            f"still {status} after 30 s\n" + log.read_text()[-3000:]
+        )
+
+        record = instance.get_run_record_by_id(killed.run_id)
+        assert record.dagster_run.status == dg.DagsterRunStatus.FAILURE
+        failures = instance.get_records_for_run(
+            killed.run_id, of_type=dg.DagsterEventType.RUN_FAILURE
+        ).records
+        message = failures[-1].event_log_entry.dagster_event.message
+        assert "no longer running (killed or crashed)" in message, message
+    finally:
+        instance.dispose()

@@ -35,6 +35,8 @@ def powerbi_export(context: dg.AssetExecutionContext, warehouse: WarehouseResour
             as_of,
             keep=cfg.keep_versions,
             csv=cfg.csv,
+            access=cfg.access,
+            workdir=warehouse.root,
         )
     tables = {t["name"]: t["rows"] for t in result.manifest["tables"]}
     return dg.MaterializeResult(

@@ -342,6 +342,10 @@ class ExportConfig(BaseModel):
 
     csv: bool = False  # also write <table>.csv next to the Parquet files
     keep_versions: int = Field(default=3, ge=1)  # published versions kept on disk
+    # Who may read the published export (orchestration/io/permissions.py): owner (folders
+    # 0700, files 0600), group (0750 / 0640: e.g. a Power BI gateway account's group) or
+    # everyone (0755 / 0644). The rest of the workdir stays the owner's alone.
+    access: Literal["owner", "group", "everyone"] = "owner"
 
 
 class ProjectConfig(BaseModel):

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import duckdb
 
+from orchestration.io.permissions import apply_export_access
 from orchestration.io.sql import ident, literal
 
 PUBLISHED = "powerbi"
@@ -56,14 +57,20 @@ def publish_marts(
     schema: str = "marts",
     keep: int = 3,
     csv: bool = False,
+    access: str | None = None,
+    workdir: str | Path | None = None,
 ) -> ExportResult:
     """Write every table of ``schema`` as a new export version and publish it atomically.
 
     Parquet per table (the recommended Power Query route), ``marts.duckdb`` with the
     same tables, ``manifest.json``, and with ``csv`` also ``<table>.csv`` (UTF-8,
-    header, ISO dates). The last ``keep`` versions are kept.
+    header, ISO dates). The last ``keep`` versions are kept. ``access`` (config
+    ``export.access``) sets who may read the export, before it is published
+    (``orchestration/io/permissions.py``; ``workdir``: the run's, when the export is in
+    it); None leaves the modes the process's umask gives.
     """
     exports_dir = Path(exports_dir)
+    created = not exports_dir.exists()
     versions = exports_dir / "versions"
     versions.mkdir(parents=True, exist_ok=True)
     now = datetime.now(UTC)
@@ -119,6 +126,8 @@ def publish_marts(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    if access is not None:
+        apply_export_access(exports_dir, access, workdir, created=created)
     published = _swap_pointer(exports_dir, final)
     _prune(versions, keep=keep, current=final)
     return ExportResult(version_dir=final, published=published, manifest=manifest)

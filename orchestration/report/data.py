@@ -226,9 +226,13 @@ def read_validations(folder: Path) -> list[dict]:
     out = []
     for path in sorted(folder.glob("*.json")):
         try:
-            out.append(json.loads(path.read_text(encoding="utf-8")))
+            summary = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue  # a half-written or foreign file is not a reason to lose the report
+        if isinstance(summary, dict) and summary.get("docs_index"):
+            # Written relative to this folder (older summaries: absolute, kept as they are).
+            summary["docs_index"] = str(folder / summary["docs_index"])
+        out.append(summary)
     return out
 
 

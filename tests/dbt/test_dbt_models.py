@@ -540,6 +540,43 @@ def test_customer_snapshot_keeps_earlier_dates_and_replaces_its_own(
     assert snapshots == {first[0][0]: 4, dt.date(2024, 2, 15): customers_then}
 
 
+def test_delivery_ending_before_an_older_snapshot_keeps_every_snapshot_date_in_dim_date(
+    warehouse: Path, tmp_path: Path
+) -> None:
+    """After a run on data up to 2024-03-05 (snapshot 2024-03-06), the raw data is replaced
+    by a delivery of its first days only (to 2024-02-15): the rebuild passes its tests, the
+    old snapshot stays and dim_date covers it (it used to fail the relationships test of
+    fct_customer_snapshot.date_key on every run after)."""
+    db_path = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(warehouse, db_path)
+    with duckdb.connect(str(db_path)) as con:
+        con.execute("delete from raw.transactions where ordered_at >= date '2024-02-16'")
+    variables = {"warehouse_path": str(db_path)}
+    # A full load rebuilds the features from scratch; the marts never are (history).
+    _dbt(tmp_path, "build", "--exclude", "tag:post_ml", "--full-refresh", variables=variables)
+    with duckdb.connect(str(db_path)) as con:
+        create_ml_stand_ins(
+            con,
+            "select customer_id, 0 as cluster_id, 'Everyone' as cluster_label "
+            "from features.customer_features",
+        )
+    _dbt(tmp_path, "build", "--select", "tag:post_ml", variables=variables)
+    snapshots = _rows(
+        db_path,
+        "select snapshot_date, count(*) from marts.fct_customer_snapshot group by 1 order by 1",
+    )
+    assert snapshots == [(dt.date(2024, 2, 16), 3), (DEFAULT_AS_OF, 4)]
+    (first, last, days) = _rows(
+        db_path, "select min(date), max(date), count(*) from marts.dim_date"
+    )[0]
+    assert (first, last, days) == (dt.date(2024, 1, 1), DEFAULT_AS_OF, 66)
+    assert _rows(
+        db_path,
+        "select count(*) from marts.fct_customer_snapshot as s"
+        " left join marts.dim_date as d using (date_key) where d.date is null",
+    ) == [(0,)]
+
+
 def test_campaign_targets_follow_the_playbook_and_rank_by_expected_value(
     warehouse: Path, tmp_path: Path
 ) -> None:

@@ -1,20 +1,32 @@
 {#
     One row per calendar day, contiguous from the first order date to the last
-    order date, widened to include the as-of date.
+    order date, widened to include the as-of date and every snapshot date kept in
+    fct_customer_snapshot. The snapshot dates matter when a later delivery ends
+    before an older snapshot (a re-delivery of fewer days): the history stays, and
+    its dates stay in the calendar, so every snapshot row still relates to dim_date.
 #}
 
 {%- set date_range = ref('int_date_range') %}
+{%- set snapshots = ref('fct_customer_snapshot') %}
+{#- A snapshot date outside the orders' range widens it; none (first run): as it is. -#}
+{%- set first_day -%}
+    (select case when s.first_snapshot < r.start_date then s.first_snapshot else r.start_date end
+     from {{ date_range }} as r
+     cross join (select min(snapshot_date) as first_snapshot from {{ snapshots }}) as s)
+{%- endset %}
+{#- date_spine's end date is exclusive, hence + 1 day. -#}
+{%- set day_after_last -%}
+    (select {{ add_days(1, 'case when s.last_snapshot > r.end_date then s.last_snapshot '
+                           ~ 'else r.end_date end') }}
+     from {{ date_range }} as r
+     cross join (select max(snapshot_date) as last_snapshot from {{ snapshots }}) as s)
+{%- endset %}
 
 with
 
 spine as (
 
-    {# date_spine's end date is exclusive, hence + 1 day. #}
-    {{ dbt.date_spine(
-        'day',
-        '(select start_date from ' ~ date_range ~ ')',
-        '(select ' ~ add_days(1, 'end_date') ~ ' from ' ~ date_range ~ ')',
-    ) }}
+    {{ dbt.date_spine('day', first_day, day_after_last) }}
 
 ),
 
