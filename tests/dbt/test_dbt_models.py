@@ -175,6 +175,17 @@ def warehouse(tmp_path_factory) -> Path:
     return db_path
 
 
+def _build_marts_with_one_segment(tmp: Path, db_path: Path, variables: dict) -> None:
+    """The ML stand-ins with every customer in one segment, then the post-ML models."""
+    with duckdb.connect(str(db_path)) as con:
+        create_ml_stand_ins(
+            con,
+            "select customer_id, 0 as cluster_id, 'Everyone' as cluster_label "
+            "from features.customer_features",
+        )
+    _dbt(tmp, "build", "--select", "tag:post_ml", variables=variables)
+
+
 @pytest.fixture(scope="module")
 def warehouse_as_of(tmp_path_factory) -> Path:
     """as_of_date = 2024-02-20, optional sources empty.
@@ -525,13 +536,7 @@ def test_customer_snapshot_keeps_earlier_dates_and_replaces_its_own(
     # A later run as of an earlier date adds that date; the earlier snapshot stays.
     variables = {"warehouse_path": str(db_path), "as_of_date": "2024-02-15"}
     _dbt(tmp_path, "build", "--exclude", "tag:post_ml", variables=variables)
-    with duckdb.connect(str(db_path)) as con:
-        create_ml_stand_ins(
-            con,
-            "select customer_id, 0 as cluster_id, 'Everyone' as cluster_label "
-            "from features.customer_features",
-        )
-    _dbt(tmp_path, "build", "--select", "tag:post_ml", variables=variables)
+    _build_marts_with_one_segment(tmp_path, db_path, variables)
     _dbt(tmp_path, "build", "--select", "tag:post_ml", variables=variables)  # idempotent
     snapshots = dict(
         _rows(db_path, "select snapshot_date, count(*) from marts.fct_customer_snapshot group by 1")
@@ -554,13 +559,7 @@ def test_delivery_ending_before_an_older_snapshot_keeps_every_snapshot_date_in_d
     variables = {"warehouse_path": str(db_path)}
     # A full load rebuilds the features from scratch; the marts never are (history).
     _dbt(tmp_path, "build", "--exclude", "tag:post_ml", "--full-refresh", variables=variables)
-    with duckdb.connect(str(db_path)) as con:
-        create_ml_stand_ins(
-            con,
-            "select customer_id, 0 as cluster_id, 'Everyone' as cluster_label "
-            "from features.customer_features",
-        )
-    _dbt(tmp_path, "build", "--select", "tag:post_ml", variables=variables)
+    _build_marts_with_one_segment(tmp_path, db_path, variables)
     snapshots = _rows(
         db_path,
         "select snapshot_date, count(*) from marts.fct_customer_snapshot group by 1 order by 1",
