@@ -1,4 +1,4 @@
-"""Sample-and-assign clustering (ml/clustering.py) vs scikit-learn fitted on all rows.
+"""Sample-and-assign clustering (ml/clustering/) vs scikit-learn fitted on all rows.
 
 On the prepared customer matrix of a pipeline run, for each candidate algorithm:
 

@@ -314,7 +314,7 @@ def _judge_all(grid, sets, set_args, segmenter_args, frame, eval_size, random_st
             j.row["inertia"] = getattr(clusterer, "inertia_", np.nan)
             judged[c.name] = {"judged": j, "Xt": Xt, "eval_idx": eval_idx}
             rows.append(j.row)
-        with threadpool_limits(limits=1):  # small work, shared cores (see ml.clustering)
+        with threadpool_limits(limits=1):  # small work, shared cores (see ml.clustering.base)
             diagnostics = cluster_scores(
                 Xt[eval_idx], [judged[c.name]["judged"].labels[eval_idx] for c in ours]
             )

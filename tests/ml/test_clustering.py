@@ -28,7 +28,8 @@ from ml.clustering import (
     select_k,
     stratified_sample,
 )
-from ml.clustering.base import _cut_tree, _silhouette_scores
+from ml.clustering.hierarchical import _cut_tree
+from ml.clustering.metrics import _silhouette_scores
 from ml.features import Winsorizer
 
 CENTERS = np.array([[0.0, 0.0, 0.0], [10.0, 0.0, 0.0], [0.0, 10.0, 0.0], [0.0, 0.0, 10.0]])
@@ -266,7 +267,7 @@ def test_k_is_chosen_and_scored_on_the_sample(data, name):
 
 
 def test_kmeans_scores_use_only_the_sample(data, monkeypatch):
-    import ml.clustering.base as clustering
+    import ml.clustering.metrics as clustering
 
     seen = []
     real = clustering._silhouette_scores
