@@ -48,20 +48,12 @@ This package is a pure library (numpy, pandas, scipy, scikit-learn, threadpoolct
 # ``optimize`` is re-exported so tests can make the optimiser fail (monkeypatch).
 from scipy import optimize  # noqa: F401
 
-from ml.btyd.base import (  # noqa: F401
-    _A_ONE_GUARD,
-    _LOG_BOUND,
-    DBT_SUMMARY_COLUMNS,
-    SPEND_COLUMNS,
-    SUMMARY_COLUMNS,
-    BTYDConvergenceError,
-    BTYDConvergenceWarning,
-)
 from ml.btyd.bg_nbd import BetaGeoModel
 from ml.btyd.clv import customer_lifetime_value
 from ml.btyd.gamma_gamma import GammaGammaModel
 from ml.btyd.identification import DropoutIdentification, dropout_identification
 from ml.btyd.mbg_nbd import ModifiedBetaGeoModel
+from ml.btyd.optimiser import BTYDConvergenceError, BTYDConvergenceWarning
 from ml.btyd.pareto_nbd import ParetoNBDModel
 from ml.btyd.summary import summary_from_customer_features, summary_from_transactions
 

@@ -6,11 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ml.btyd.base import (
-    _compress,
-    _summary,
-    _TransactionModel,
-)
+from ml.btyd.base import _TransactionModel
+from ml.btyd.inputs import _compress, _summary
 
 if TYPE_CHECKING:
     from ml.btyd.gamma_gamma import GammaGammaModel

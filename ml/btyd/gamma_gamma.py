@@ -10,15 +10,9 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import special
 
-from ml.btyd.base import (
-    SPEND_COLUMNS,
-    _BTYDBase,
-    _check_frequency,
-    _columns,
-    _compress,
-    _TransactionModel,
-)
+from ml.btyd.base import _BTYDBase, _TransactionModel
 from ml.btyd.clv import customer_lifetime_value
+from ml.btyd.inputs import SPEND_COLUMNS, _check_frequency, _columns, _compress
 
 
 class GammaGammaModel(_BTYDBase):

@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from ml.btyd.base import _LOG_BOUND, _summary
+from ml.btyd.inputs import _summary
+from ml.btyd.optimiser import _LOG_BOUND
 
 __all__ = ["DropoutIdentification", "dropout_identification"]
 

@@ -5,10 +5,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
-from ml.btyd.base import (
-    _finite,
-    _TransactionModel,
-)
+from ml.btyd.base import _TransactionModel
+from ml.btyd.inputs import _finite
 
 # Gauss-Legendre nodes of the P(no purchase | alive) integral (a smooth, bounded integrand).
 _QUADRATURE_NODES = 48

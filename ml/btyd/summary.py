@@ -7,10 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ml.btyd.base import (
-    DBT_SUMMARY_COLUMNS,
-    SUMMARY_COLUMNS,
-)
+from ml.btyd.inputs import DBT_SUMMARY_COLUMNS, SUMMARY_COLUMNS
 
 
 def summary_from_customer_features(features: pd.DataFrame) -> pd.DataFrame:
