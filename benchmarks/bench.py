@@ -43,7 +43,7 @@ import report  # noqa: E402
 from stages import StageMeter, stage_table  # noqa: E402
 
 from orchestration.cli import run_pipeline  # noqa: E402
-from orchestration.io.generate import generate  # noqa: E402
+from orchestration.demo import generate  # noqa: E402
 from orchestration.settings import Settings  # noqa: E402
 
 LINES_PER_CUSTOMER = 12.9  # what the generator produces on average (measured)

@@ -44,7 +44,7 @@ RESULTS = Path(__file__).parent / "results"
 
 def _build_warehouse(workdir: Path, customers: int, seed: int) -> Path:
     from orchestration.cli import run_pipeline
-    from orchestration.io.generate import generate
+    from orchestration.demo import generate
     from orchestration.settings import Settings
 
     t0 = time.perf_counter()

@@ -33,7 +33,7 @@ import psutil
 
 from orchestration.assets.ingest import ingest_run_config
 from orchestration.cli import run_pipeline
-from orchestration.io.generate import generate
+from orchestration.demo import generate
 from orchestration.settings import Settings
 
 RESULTS = Path(__file__).parent / "results"

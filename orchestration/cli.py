@@ -13,7 +13,7 @@ from orchestration.settings import DEFAULT_WORKDIR, Settings
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from orchestration.io.generate import generate
+    from orchestration.demo import generate
 
     t0 = time.perf_counter()
     result = generate(args.out, customers=args.customers, seed=args.seed)

@@ -72,7 +72,7 @@ def eval_cutoff_labelled(con, columns: str, join: str = ""):
 
 def publish_demo(workdir: Path, customers: int, seed: int) -> Path:
     """Generate demo data into ``workdir`` and run the pipeline once (a published state)."""
-    from orchestration.io.generate import generate
+    from orchestration.demo import generate
 
     generate(workdir / "demo_data", customers=customers, seed=seed)
     _, output = run(workdir)

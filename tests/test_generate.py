@@ -1,4 +1,4 @@
-"""Tests for the synthetic demo-data generator (orchestration/io/generate.py)."""
+"""Tests for the synthetic demo-data generator (orchestration/demo/)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from orchestration.io.generate import PERSONA_SHARES, PERSONAS, GenerateResult, generate
+from orchestration.demo import PERSONA_SHARES, PERSONAS, GenerateResult, generate
 
 REPO = Path(__file__).resolve().parents[1]
 END = pd.Timestamp("2025-12-31 23:59:59")
@@ -323,6 +323,6 @@ def test_tiny_population_still_works(tmp_path: Path) -> None:
 
 
 def test_does_not_import_dagster() -> None:
-    code = "import sys, orchestration.io.generate; sys.exit('dagster' in sys.modules)"
+    code = "import sys, orchestration.demo; sys.exit('dagster' in sys.modules)"
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr

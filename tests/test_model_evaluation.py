@@ -148,7 +148,7 @@ def test_report_section_shows_the_production_and_baseline_figures(published_demo
 def short_history(tmp_path_factory) -> Path:
     """A year of 250 customers: too few are labelled at the training cut-off (two 90-day
     horizons before the as-of date) for the churn model, which falls back."""
-    from orchestration.io.generate import generate
+    from orchestration.demo import generate
 
     workdir = tmp_path_factory.mktemp("short_history")
     generate(workdir / "demo_data", customers=250, seed=3, years=1.0)

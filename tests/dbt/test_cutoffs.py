@@ -30,8 +30,8 @@ from orchestration.cutoffs import (
     cutoff_schema_suffix,
     drop_cutoff_schemas,
 )
+from orchestration.demo import generate
 from orchestration.io.config import ProjectConfig, demo_config
-from orchestration.io.generate import generate
 from orchestration.io.ingest import ingest
 from orchestration.resources import WarehouseResource
 from tests.dbt._dbt_helpers import PROJECT_DIR, run_dbt

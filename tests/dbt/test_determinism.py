@@ -22,8 +22,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from orchestration.demo import generate
 from orchestration.io.config import demo_config
-from orchestration.io.generate import generate
 from orchestration.io.ingest import ingest
 from tests.dbt._dbt_helpers import create_ml_stand_ins, run_dbt
 
