@@ -1,69 +1,43 @@
-"""Synthetic demo data generator for the customer-segmentation warehouse.
+"""The simulation: each customer's order process, and the tables of orders, customers, events.
 
-This module owns the *demo input files* only: it writes the raw CSVs that the
-ingest (``orchestration/io/ingest.py``) reads, plus a ``ground_truth/`` folder
-that the pipeline never reads and that exists so that tests and benchmarks can
-score clustering (planted personas) and churn prediction (honest future label).
+Every customer follows a Pareto/NBD-style process: a first order, then repeat orders
+with gamma-distributed gaps around a per-customer mean interval, until a per-customer
+exponential "dropout" time after which it never orders again. Two personas (one-time
+buyers, lapsing regulars) also have a slow, independent win-back process. The process
+is run ``horizon_days`` past ``end_date``; a customer is ``churned`` when that simulated
+future holds no order. Future orders are never written.
 
-Files written into ``out_dir``:
-
-* ``transactions.csv`` - one row per order line:
-  ``order_id,customer_id,order_date,product_id,category,quantity,unit_price,channel,country``.
-  Purchase orders are ``O0000001``..., returns are separate orders ``R0000001``...
-  with a negative quantity of a product from an earlier order of that customer.
-* ``customers.csv`` - ``customer_id,signup_date,age,gender,region``.
-* ``events.csv`` - ``customer_id,event_at,event_type``.
-* ``ground_truth/personas.csv`` - ``customer_id,persona,churned``.
-
-How customers behave (why the data looks the way it does): every customer
-follows a Pareto/NBD-style process - a first order, then repeat orders with
-gamma-distributed gaps around a per-customer mean interval, until a
-per-customer exponential "dropout" time after which it never orders again.
-Two personas (one-time buyers, lapsing regulars) also have a slow, independent
-win-back process. The process is run ``horizon_days`` past ``end_date``; ``churned`` is 1
-when that simulated future holds no order. Future orders are never written.
-
-Persona definitions condition on the observed history (e.g. a loyal customer
-is alive at ``end_date``). Because lifetimes and win-back waits are exponential
-(memoryless), conditioning "alive at end_date" is the same as drawing the
-remaining lifetime from ``end_date`` on, which is what the code does.
-
-Plain Python only (numpy + pyarrow): ``orchestration/io`` must not import dagster.
-Everything is vectorised over customers; 100k customers take a few seconds.
+Persona definitions condition on the observed history (e.g. a loyal customer is alive
+at ``end_date``). Because lifetimes and win-back waits are exponential (memoryless),
+conditioning "alive at end_date" is the same as drawing the remaining lifetime from
+``end_date`` on, which is what the code does. Everything is vectorised over customers.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 
-__all__ = ["PERSONAS", "PERSONA_SHARES", "GenerateResult", "generate"]
-
-PERSONAS: tuple[str, ...] = (
-    "loyal_high_spender",
-    "frequent_bargain_buyer",
-    "one_time_buyer",
-    "lapsing_regular",
-    "new_customer",
-    "occasional_mid",
+from orchestration.demo.formatting import _format_price, _format_ts, _id_width, _ids, _lookup
+from orchestration.demo.personas import (
+    BARGAIN,
+    CHANNELS,
+    COUNTRIES,
+    COUNTRY_P,
+    EVENT_TYPES,
+    GENDER_P,
+    GENDERS,
+    LAPSING,
+    LOYAL,
+    NEW,
+    ONE_TIME,
+    PERSONAS,
+    REGIONS,
+    _spec_array,
 )
-PERSONA_SHARES: tuple[float, ...] = (0.12, 0.18, 0.30, 0.15, 0.15, 0.10)
-
-LOYAL, BARGAIN, ONE_TIME, LAPSING, NEW, OCCASIONAL = range(len(PERSONAS))
-
-EVENT_TYPES: tuple[str, ...] = ("email_open", "email_click", "site_visit", "app_session")
-CHANNELS: tuple[str, ...] = ("web", "store", "app")
-COUNTRIES: tuple[str, ...] = ("United Kingdom", "Germany", "France", "Netherlands", "Spain")
-COUNTRY_P: tuple[float, ...] = (0.45, 0.20, 0.15, 0.10, 0.10)
-REGIONS: tuple[str, ...] = ("North", "South", "East", "West", "Central")
-GENDERS: tuple[str, ...] = ("F", "M", "X")
-GENDER_P: tuple[float, ...] = (0.49, 0.47, 0.04)
 
 # Category -> (min, max) base price. Ranges overlap on purpose so that every
 # order value from ~1 to ~500 has nearby products; cheap categories feed the
@@ -91,129 +65,6 @@ _HOUR_WEIGHTS = np.array(
 )
 
 
-@dataclass(frozen=True)
-class _PersonaSpec:
-    """Per-persona knobs that are plain distributions (timing rules live in code)."""
-
-    interval_days: tuple[float, float]  # mean days between repeat orders, U(lo, hi)
-    aov: tuple[float, float]  # customer's mean order value, log-uniform(lo, hi)
-    lines_p: tuple[float, float, float, float]  # P(1..4 lines per order)
-    qty_p: tuple[float, float, float, float]  # P(quantity 1..4 per line)
-    discount_p: float  # chance a line is bought at a 10-30 % discount
-    channel_p: tuple[float, float, float]  # web, store, app
-    events_per_30d: tuple[float, float]  # engagement rate while active / after dropout
-    event_mix: tuple[float, float, float, float]  # P(event type), order of EVENT_TYPES
-    age: tuple[float, float]  # mean, sd
-
-
-_SPECS: tuple[_PersonaSpec, ...] = (
-    _PersonaSpec(  # loyal_high_spender
-        interval_days=(20, 32),
-        aov=(150, 300),
-        lines_p=(0.60, 0.25, 0.10, 0.05),
-        qty_p=(0.85, 0.12, 0.03, 0.0),
-        discount_p=0.05,
-        channel_p=(0.45, 0.40, 0.15),
-        events_per_30d=(1.2, 0.1),
-        event_mix=(0.35, 0.20, 0.30, 0.15),
-        age=(47, 11),
-    ),
-    _PersonaSpec(  # frequent_bargain_buyer
-        interval_days=(8, 15),
-        aov=(10, 30),
-        lines_p=(0.85, 0.10, 0.04, 0.01),
-        qty_p=(0.55, 0.25, 0.12, 0.08),
-        discount_p=0.40,
-        channel_p=(0.30, 0.15, 0.55),
-        events_per_30d=(1.5, 0.1),
-        event_mix=(0.15, 0.05, 0.25, 0.55),
-        age=(31, 9),
-    ),
-    _PersonaSpec(  # one_time_buyer: no repeat process at all
-        interval_days=(0, 0),
-        aov=(20, 50),
-        lines_p=(0.70, 0.18, 0.08, 0.04),
-        qty_p=(0.85, 0.12, 0.03, 0.0),
-        discount_p=0.15,
-        channel_p=(0.60, 0.30, 0.10),
-        events_per_30d=(0.5, 0.03),
-        event_mix=(0.60, 0.05, 0.30, 0.05),
-        age=(38, 14),
-    ),
-    _PersonaSpec(  # lapsing_regular: monthly until dropout
-        interval_days=(25, 35),
-        aov=(50, 90),
-        lines_p=(0.70, 0.18, 0.08, 0.04),
-        qty_p=(0.80, 0.15, 0.05, 0.0),
-        discount_p=0.15,
-        channel_p=(0.45, 0.35, 0.20),
-        events_per_30d=(1.0, 0.08),
-        event_mix=(0.45, 0.10, 0.35, 0.10),
-        age=(42, 13),
-    ),
-    _PersonaSpec(  # new_customer: curious, engaged, not yet loyal
-        interval_days=(25, 45),
-        aov=(50, 90),
-        lines_p=(0.70, 0.18, 0.08, 0.04),
-        qty_p=(0.80, 0.15, 0.05, 0.0),
-        discount_p=0.15,
-        channel_p=(0.40, 0.20, 0.40),
-        events_per_30d=(2.5, 0.2),
-        event_mix=(0.30, 0.15, 0.35, 0.20),
-        age=(29, 8),
-    ),
-    _PersonaSpec(  # occasional_mid: every 2-4 months; upper-mid value keeps it apart from lapsing
-        interval_days=(60, 120),
-        aov=(70, 130),
-        lines_p=(0.70, 0.18, 0.08, 0.04),
-        qty_p=(0.80, 0.15, 0.05, 0.0),
-        discount_p=0.15,
-        channel_p=(0.50, 0.35, 0.15),
-        events_per_30d=(0.5, 0.05),
-        event_mix=(0.45, 0.10, 0.35, 0.10),
-        age=(44, 14),
-    ),
-)
-
-
-def _spec_array(field: str) -> np.ndarray:
-    """One row per persona of a spec field, for fancy-indexing by persona code."""
-    return np.array([getattr(s, field) for s in _SPECS], dtype=np.float64)
-
-
-@dataclass(frozen=True)
-class GenerateResult:
-    """What :func:`generate` wrote.
-
-    ``transactions`` counts CSV rows (order lines incl. return lines), ``orders``
-    counts distinct purchase orders (``O…``), ``returns`` counts return orders
-    (``R…``, one line each), ``events`` counts rows of ``events.csv``.
-    """
-
-    out_dir: Path
-    transactions_path: Path
-    customers_path: Path
-    events_path: Path
-    ground_truth_path: Path
-    customers: int
-    transactions: int
-    orders: int
-    returns: int
-    events: int
-
-
-def _ids(prefix: str, numbers: np.ndarray, width: int) -> pa.Array:
-    """Zero-padded text ids (``C000123``); wider if a number needs more digits."""
-    digits = pc.utf8_lpad(
-        pc.cast(pa.array(numbers, type=pa.int64()), pa.string()), width, padding="0"
-    )
-    return pc.binary_join_element_wise(prefix, digits, "")
-
-
-def _id_width(min_width: int, largest: int) -> int:
-    return max(min_width, len(str(int(largest))))
-
-
 def _choice(rng: np.random.Generator, probs: np.ndarray) -> np.ndarray:
     """Vectorised categorical draw with a *row-specific* probability vector.
 
@@ -229,60 +80,6 @@ def _timestamps(rng: np.random.Generator, start_epoch: int, day: np.ndarray) -> 
     hour = rng.choice(24, size=day.size, p=_HOUR_WEIGHTS / _HOUR_WEIGHTS.sum())
     second_in_hour = rng.integers(0, 3600, size=day.size)
     return start_epoch + day.astype(np.int64) * 86400 + hour * 3600 + second_in_hour
-
-
-def _format_ts(epoch_s: np.ndarray, with_time: bool) -> pa.Array:
-    """Epoch seconds -> ``%Y-%m-%d[ %H:%M:%S]`` text.
-
-    Formats each distinct day and each second-of-day once and joins them,
-    which is ~4x faster than strftime on a million rows.
-    """
-    if epoch_s.size == 0:
-        return pa.array([], type=pa.string())
-    epoch_day = epoch_s // 86400
-    first = int(epoch_day.min())
-    day_epochs = (first + np.arange(int(epoch_day.max()) - first + 1)) * 86400
-    day_text = pc.strftime(pa.array(day_epochs, type=pa.timestamp("s")), format="%Y-%m-%d")
-    dates = day_text.take(pa.array(epoch_day - first))
-    if not with_time:
-        return dates
-    clock = pc.strftime(pa.array(np.arange(86400), type=pa.timestamp("s")), format="%H:%M:%S")
-    return pc.binary_join_element_wise(dates, clock.take(pa.array(epoch_s % 86400)), " ")
-
-
-def _format_price(cents: np.ndarray) -> pa.Array:
-    """``1250`` -> ``"12.50"``: fixed two decimals read as a price everywhere."""
-    whole = pc.cast(pa.array(cents // 100), pa.string())
-    frac = pc.utf8_lpad(pc.cast(pa.array(cents % 100), pa.string()), 2, padding="0")
-    return pc.binary_join_element_wise(whole, frac, ".")
-
-
-def _lookup(values: tuple[str, ...], codes: np.ndarray) -> pa.Array:
-    return pa.array(values, type=pa.string()).take(pa.array(codes, type=pa.int64()))
-
-
-def _write_csv(table: pa.Table, path: Path) -> None:
-    # No quoting: every value is generated here and never holds a comma, quote
-    # or newline (pyarrow raises if one ever does), so files stay diff-friendly.
-    opts = pacsv.WriteOptions(batch_size=65536, quoting_style="none", quoting_header="none")
-    pacsv.write_csv(table, str(path), write_options=opts)
-
-
-def _parse_end_date(end_date: str | dt.date) -> dt.date:
-    if isinstance(end_date, dt.datetime):
-        return end_date.date()
-    if isinstance(end_date, dt.date):
-        return end_date
-    return dt.date.fromisoformat(str(end_date).strip()[:10])
-
-
-def _allocate_personas(rng: np.random.Generator, n: int) -> np.ndarray:
-    """Exact persona counts (largest remainder), shuffled so ids reveal nothing."""
-    shares = np.asarray(PERSONA_SHARES)
-    raw = shares / shares.sum() * n
-    counts = np.floor(raw).astype(np.int64)
-    counts[np.argsort(-(raw - counts), kind="stable")[: n - counts.sum()]] += 1
-    return rng.permutation(np.repeat(np.arange(len(PERSONAS)), counts))
 
 
 @dataclass(frozen=True)
@@ -559,92 +356,4 @@ def _events_table(
             "event_at": _format_ts(e_ts, with_time=True),
             "event_type": _lookup(EVENT_TYPES, e_type),
         }
-    )
-
-
-def generate(
-    out_dir: str | Path,
-    customers: int = 20000,
-    seed: int = 42,
-    end_date: str = "2025-12-31",
-    years: float = 2.0,
-    horizon_days: int = 90,
-) -> GenerateResult:
-    """Write a synthetic demo data set into ``out_dir`` and return what was written.
-
-    ``end_date`` is the last day with data (inclusive); the history covers the
-    ``years`` before it. ``horizon_days`` is the churn horizon after ``end_date``
-    used for ``ground_truth/personas.csv``. Same arguments -> same bytes.
-    """
-    if customers < 1:
-        raise ValueError(f"customers must be >= 1, got {customers}")
-    if years < 1.0:
-        # Lapsing regulars stop 150-400 days before end_date after months of
-        # regular orders; a shorter window cannot hold the planted personas.
-        raise ValueError(f"years must be >= 1.0, got {years}")
-    if horizon_days < 1:
-        raise ValueError(f"horizon_days must be >= 1, got {horizon_days}")
-
-    end = _parse_end_date(end_date)
-    days = int(round(years * 365))
-    start = dt.datetime.combine(end - dt.timedelta(days=days - 1), dt.time())
-    w = _Window(
-        days=days,
-        horizon=int(horizon_days),
-        start_epoch=int((start - dt.datetime(1970, 1, 1)).total_seconds()),
-    )
-
-    out = Path(out_dir)
-    (out / "ground_truth").mkdir(parents=True, exist_ok=True)
-    paths = {
-        "transactions": out / "transactions.csv",
-        "customers": out / "customers.csv",
-        "events": out / "events.csv",
-        "truth": out / "ground_truth" / "personas.csv",
-    }
-
-    rng = np.random.default_rng(seed)
-    n = int(customers)
-    persona = _allocate_personas(rng, n)
-    cust_ids = _ids("C", np.arange(1, n + 1), _id_width(6, n))
-    t0, tau, interval = _customer_timing(rng, persona, w)
-    o_cust, o_time, churned = _simulate_orders(rng, persona, t0, tau, interval, w)
-
-    # Build and write one file at a time so only one big table is alive at once.
-    transactions, n_orders, n_returns = _transactions_table(
-        rng, persona, o_cust, o_time, cust_ids, w
-    )
-    del o_cust, o_time
-    _write_csv(transactions, paths["transactions"])
-    n_transactions = transactions.num_rows
-    del transactions
-
-    customers_tbl, signup_day = _customers_table(rng, persona, t0, cust_ids, w)
-    _write_csv(customers_tbl, paths["customers"])
-
-    events = _events_table(rng, persona, signup_day, tau, cust_ids, w)
-    _write_csv(events, paths["events"])
-    n_events = events.num_rows
-    del events
-
-    truth = pa.table(
-        {
-            "customer_id": cust_ids,
-            "persona": _lookup(PERSONAS, persona),
-            "churned": pa.array(churned),
-        }
-    )
-    _write_csv(truth, paths["truth"])
-
-    return GenerateResult(
-        out_dir=out,
-        transactions_path=paths["transactions"],
-        customers_path=paths["customers"],
-        events_path=paths["events"],
-        ground_truth_path=paths["truth"],
-        customers=n,
-        transactions=n_transactions,
-        orders=n_orders,
-        returns=n_returns,
-        events=n_events,
     )
