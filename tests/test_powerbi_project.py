@@ -1,7 +1,7 @@
 """The Power BI project in powerbi/: JSON schemas, the TMDL model, the report, the export.
 
 Everything runs offline: Microsoft's PBIP/PBIR schemas are stored in ../shared/schemas/powerbi
-(see its README), the model is read with orchestration.io.powerbi, and the last test loads
+(see its README), the model is read with tests/powerbi_model.py, and the last test loads
 a real export written by a pipeline run.
 """
 
@@ -17,8 +17,8 @@ import yaml
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
-from orchestration.io import powerbi
-from orchestration.io.powerbi import (
+from tests import powerbi_model as powerbi
+from tests.powerbi_model import (
     check_export,
     check_model,
     dax_references,

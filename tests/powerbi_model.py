@@ -2,8 +2,8 @@
 
 A parser for the subset of TMDL the project writes (tables, columns, measures, M
 partitions, relationships, expressions), the model fields each PBIR visual uses, and
-checks that return a list of problems (empty = consistent). No Dagster imports: the
-tests use it, and a publish-time check can use it on a fresh export.
+checks that return a list of problems (empty = consistent). Only the tests use it
+(tests/test_powerbi_project.py), so it lives with them rather than with the export.
 """
 
 from __future__ import annotations
