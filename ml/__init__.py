@@ -47,7 +47,6 @@ from ml.segmentation import (
     load_model,
     save_model,
     score_customers,
-    segment_customers,
     segment_migration,
 )
 
@@ -73,7 +72,6 @@ __all__ = [
     "profile_segments",
     "save_model",
     "score_customers",
-    "segment_customers",
     "segment_migration",
     "select_features",
 ]

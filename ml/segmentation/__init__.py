@@ -20,7 +20,6 @@ from ml.segmentation.segmenter import (
     VALUE_COLUMN,
     CustomerSegmenter,
     make_clusterer,
-    segment_customers,
 )
 from ml.segmentation.selection import (
     CANDIDATE_COLUMNS,
@@ -65,7 +64,6 @@ __all__ = [
     "point_latest",
     "save_model",
     "score_customers",
-    "segment_customers",
     "segment_migration",
     "version_dir",
     "warn_if_other_sklearn",

@@ -9,7 +9,7 @@ puts them in the nearest cluster: either way every customer has a segment.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 import numpy as np
@@ -396,48 +396,3 @@ def _check_frame(features_df: pd.DataFrame) -> None:
         raise TypeError(f"features_df must be a pandas DataFrame, got {type(features_df)!r}")
     if ID_COLUMN not in features_df.columns:
         raise ValueError(f"features_df has no {ID_COLUMN!r} column")
-
-
-_SEGMENTER_PARAMS = ("features", "feature_groups", "log_features", "value_column")
-
-
-def _split_params(params: Mapping[str, Any]) -> tuple[dict, dict]:
-    seg = {k: v for k, v in params.items() if k in _SEGMENTER_PARAMS}
-    clu = {k: v for k, v in params.items() if k not in _SEGMENTER_PARAMS}
-    return seg, clu
-
-
-def segment_customers(
-    features_df: pd.DataFrame, *, algorithm: str = "kmeans", **params: Any
-) -> tuple[pd.DataFrame, CustomerSegmenter, pd.DataFrame]:
-    """Segment customers with one algorithm (no comparison).
-
-    Parameters
-    ----------
-    features_df : DataFrame
-        ``features.customer_features``: one row per customer with a
-        ``customer_id`` column and the feature columns.
-    algorithm : {"kmeans", "ward", "hdbscan", "dbscan"}, default="kmeans"
-        Clusterer (see :data:`ALGORITHMS`).
-    **params
-        ``features``, ``feature_groups``, ``log_features``, ``value_column``
-        go to :class:`CustomerSegmenter`; the rest (``k_range``,
-        ``n_clusters``, ``sample_size``, ``random_state``, ...) to the clusterer.
-
-    Returns
-    -------
-    assignments : DataFrame
-        ``customer_id`` (unchanged), ``cluster_id`` (int32) and
-        ``cluster_label``; one row per input row, in input order. This is
-        the ``ml.customer_clusters`` table.
-    model : CustomerSegmenter
-        The fitted segmenter (``n_clusters_``, ``k_scores_``, ``profile_``, ...).
-    profile : DataFrame
-        One row per segment (:func:`ml.naming.profile_segments`).
-    """
-    _check_frame(features_df)
-    seg_params, clu_params = _split_params(params)
-    model = CustomerSegmenter(make_clusterer(algorithm, **clu_params), **seg_params)
-    model.fit(features_df)
-    assignments = _assignments(features_df[ID_COLUMN], model.labels_, model.segment_names_)
-    return assignments, model, model.profile_.copy()

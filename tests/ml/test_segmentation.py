@@ -31,13 +31,13 @@ from ml import (
     profile_segments,
     save_model,
     score_customers,
-    segment_customers,
     segment_migration,
     select_features,
 )
 from ml.naming import NOISE_NAME
-from ml.segmentation import CANDIDATE_COLUMNS, RFM_FEATURES
+from ml.segmentation import CANDIDATE_COLUMNS, ID_COLUMN, RFM_FEATURES, make_clusterer
 from ml.segmentation.evidence import segmentation_evidence
+from ml.segmentation.segmenter import _assignments, _check_frame
 from tests.segment_checks import eta2
 
 # --------------------------------------------------------------------------- #
@@ -94,6 +94,27 @@ def make_customers(seed: int = 0, scale: int = 1) -> tuple[pd.DataFrame, np.ndar
     df["as_of_date"] = pd.Timestamp("2026-01-01")
     df["first_order_date"] = df["as_of_date"] - pd.to_timedelta(df["tenure_days"], unit="D")
     return df, np.asarray(truth)[order]
+
+
+# segment_customers' keywords for the segmenter; the others go to the clusterer.
+SEGMENTER_PARAMS = ("features", "feature_groups", "log_features", "value_column")
+
+
+def segment_customers(
+    features_df: pd.DataFrame, *, algorithm: str = "kmeans", **params
+) -> tuple[pd.DataFrame, CustomerSegmenter, pd.DataFrame]:
+    """One algorithm, no comparison: the ``ml.customer_clusters`` rows, the segmenter, its profile.
+
+    The rows are ``customer_id`` (unchanged), ``cluster_id`` (int32) and ``cluster_label``,
+    one per input row in input order, as production writes them.
+    """
+    _check_frame(features_df)
+    seg_params = {k: v for k, v in params.items() if k in SEGMENTER_PARAMS}
+    clu_params = {k: v for k, v in params.items() if k not in SEGMENTER_PARAMS}
+    model = CustomerSegmenter(make_clusterer(algorithm, **clu_params), **seg_params)
+    model.fit(features_df)
+    assignments = _assignments(features_df[ID_COLUMN], model.labels_, model.segment_names_)
+    return assignments, model, model.profile_.copy()
 
 
 @pytest.fixture(scope="module")
@@ -184,7 +205,7 @@ def test_preprocessor_one_hot_encodes_categoricals():
 
 
 # --------------------------------------------------------------------------- #
-# segment_customers: the contract the Dagster asset relies on
+# one algorithm: the ml.customer_clusters rows, ids ordered by value, the profile
 # --------------------------------------------------------------------------- #
 def test_segment_customers_contract(customers, kmeans_fit):
     df, truth = customers
