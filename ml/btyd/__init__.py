@@ -14,8 +14,8 @@ dropout_identification
     Whether a fitted purchase model identifies dropout, with a reason in plain words.
 customer_lifetime_value
     Discounted expected spend over a horizon from a transaction and a spend model.
-summary_from_transactions, summary_from_customer_features
-    Build the lifetimes-style summary (frequency, recency, T, monetary_value).
+summary_from_customer_features
+    The lifetimes-style summary (frequency, recency, T, monetary_value) from dbt's features.
 BTYDConvergenceError, BTYDConvergenceWarning
     Raised / emitted when the optimiser fails or falls back.
 
@@ -55,7 +55,7 @@ from ml.btyd.identification import DropoutIdentification, dropout_identification
 from ml.btyd.mbg_nbd import ModifiedBetaGeoModel
 from ml.btyd.optimiser import BTYDConvergenceError, BTYDConvergenceWarning
 from ml.btyd.pareto_nbd import ParetoNBDModel
-from ml.btyd.summary import summary_from_customer_features, summary_from_transactions
+from ml.btyd.summary import summary_from_customer_features
 
 __all__ = [
     "BTYDConvergenceError",
@@ -68,5 +68,4 @@ __all__ = [
     "customer_lifetime_value",
     "dropout_identification",
     "summary_from_customer_features",
-    "summary_from_transactions",
 ]

@@ -27,8 +27,8 @@ from ml.btyd import (
     ParetoNBDModel,
     customer_lifetime_value,
     summary_from_customer_features,
-    summary_from_transactions,
 )
+from tests.ml.btyd_data import summary_from_transactions
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 CDNOW = DATA / "cdnow"
