@@ -158,25 +158,22 @@ def test_no_import_circles():
     assert not found, "import circles:\n" + "\n".join(_describe(graph, c) for c in found)
 
 
-def test_stage_libraries_never_import_the_dagster_wiring():
-    graph = import_graph()
-    bad = [
+def _imports_between(sources: tuple[str, ...], targets: tuple[str, ...]) -> list[str]:
+    """Every import from a module under ``sources`` of a module under ``targets``."""
+    return [
         f"{module} -> {target} (line {line})"
-        for module, edges in sorted(graph.items())
-        if _within(module, STAGE_LIBRARIES)
+        for module, edges in sorted(import_graph().items())
+        if _within(module, sources)
         for target, line in sorted(edges.items())
-        if _within(target, DAGSTER_WIRING)
+        if _within(target, targets)
     ]
+
+
+def test_stage_libraries_never_import_the_dagster_wiring():
+    bad = _imports_between(STAGE_LIBRARIES, DAGSTER_WIRING)
     assert not bad, "stage libraries importing the Dagster assets:\n" + "\n".join(bad)
 
 
 def test_ml_and_data_quality_need_neither_dagster_nor_the_orchestration():
-    graph = import_graph()
-    bad = [
-        f"{module} -> {target} (line {line})"
-        for module, edges in sorted(graph.items())
-        if _within(module, WITHOUT_DAGSTER)
-        for target, line in sorted(edges.items())
-        if _within(target, ("orchestration", "dagster", "dagster_dbt"))
-    ]
+    bad = _imports_between(WITHOUT_DAGSTER, ("orchestration", "dagster", "dagster_dbt"))
     assert not bad, "imports that tie ml/ or data_quality/ to Dagster:\n" + "\n".join(bad)
