@@ -25,8 +25,11 @@ $(MANIFEST): $(STAMP) $(DBT_FILES)
 run: install
 	$(BIN)/custseg run --workdir $(WORKDIR)
 
+# One test process per core (at most 4), each test file whole on one worker so its
+# module fixtures run once; TEST_WORKERS=0 runs everything in this process.
+TEST_WORKERS ?= auto
 test: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --maxprocesses 4 --dist loadfile
 
 # umask 077: the workdir holds customer data, readable by its owner only (README: Privacy).
 # Runs left started by a killed process are marked failed first (orchestration/run_monitor.py),

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, built_once
 from tests.evidence_checks import assert_churn_rule_holds, assert_clv_judged_out_of_time
 from tests.pipeline_utils import query, run
 from tests.segment_checks import assert_segments_hold_up
@@ -19,14 +19,14 @@ def online_retail_parquet_run(tmp_path_factory) -> Path:
 
     Shared with tests/test_database_source.py, which compares its marts with a run from
     PostgreSQL; the tests only read it. (A plain session fixture would run once per module
-    that uses it, hence the marker file.)
+    that uses it, hence ``built_once``.)
     """
-    workdir = tmp_path_factory.getbasetemp() / "online_retail_parquet" / "wd"
-    done = workdir.parent / "complete"
-    if not done.exists():
-        run(workdir, REPO / "examples" / "online_retail.yaml")
-        done.touch()
-    return workdir
+    folder = built_once(
+        tmp_path_factory,
+        "online_retail_parquet",
+        lambda base: run(base / "wd", REPO / "examples" / "online_retail.yaml"),
+    )
+    return folder / "wd"
 
 
 @pytest.mark.parametrize(
