@@ -66,7 +66,8 @@ def _as_of(warehouse: WarehouseResource) -> dt.date:
     "in the horizon after each cut-off (the churn label).",
 )
 def churn_training_features(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-    horizon = warehouse.project_config().scoring.churn_horizon_days
+    run = warehouse.run_context()
+    horizon = run.churn_horizon_days
     as_of = _as_of(warehouse)
     metadata: dict = {"as_of_date": as_of.isoformat(), "horizon_days": horizon}
     log_dir = warehouse.root / "logs"
@@ -75,7 +76,7 @@ def churn_training_features(context: dg.AssetExecutionContext, warehouse: Wareho
         tables = build_features_as_of(
             cutoff,
             name=name,
-            dbt_vars=warehouse.dbt_vars(),
+            dbt_vars=run.dbt_vars(),
             log_path=log_dir / f"dbt_{name}.log",
             horizon_days=horizon,
         )
@@ -201,8 +202,8 @@ def _score(features: pd.DataFrame, value_models, churn, cfg, horizon: int) -> pd
     can_subset=False,
 )
 def value_models(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-    cfg = warehouse.project_config().scoring
-    h = cfg.churn_horizon_days
+    run = warehouse.run_context()
+    cfg, h = run.scoring, run.churn_horizon_days
     features = _current_features(warehouse)
     as_of = pd.Timestamp(features["as_of_date"].max()).date()
     train_cutoff, eval_cutoff = cutoff_dates(as_of, h)
@@ -233,7 +234,7 @@ def value_models(context: dg.AssetExecutionContext, warehouse: WarehouseResource
         )
         # Production scores here only to evaluate against ground truth; customer_scores
         # writes them.
-        gt = warehouse.project_config().ground_truth
+        gt = run.config.ground_truth
         scores = _score(features, models, churn, cfg, h) if gt and gt.churn_column else None
     notes = sorted({str(w.message) for w in caught if issubclass(w.category, UserWarning)})
     for note in notes:
@@ -356,8 +357,8 @@ def value_models(context: dg.AssetExecutionContext, warehouse: WarehouseResource
     "revenue at risk = CLV x churn probability.",
 )
 def customer_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-    cfg = warehouse.project_config().scoring
-    h = cfg.churn_horizon_days
+    run = warehouse.run_context()
+    cfg, h = run.scoring, run.churn_horizon_days
     store = warehouse.models_dir / VALUE_STORE
     try:
         models, churn, meta = load_value_models(store)

@@ -7,7 +7,7 @@
     campaign.min_expected_value). The reason column spells the arithmetic out.
 #}
 
-{%- set min_value = var('campaign_min_expected_value', 1.0) %}
+{%- set min_value = var('campaign_min_expected_value') %}
 
 with
 

@@ -9,7 +9,7 @@
     Sums and means are exact (macros/exact_aggregates.sql), so re-runs give identical bits.
 #}
 
-{%- set horizon = var('churn_horizon_days', 90) | int %}
+{%- set horizon = var('churn_horizon_days') | int %}
 {%- if horizon <= 0 %}
     {{ exceptions.raise_compiler_error("var churn_horizon_days must be a positive number of days") }}
 {%- endif %}
