@@ -147,23 +147,20 @@ def _current_features(warehouse: WarehouseResource) -> pd.DataFrame:
     return features
 
 
-def _score(features: pd.DataFrame, value_models, churn, cfg, horizon: int) -> pd.DataFrame:
-    """Scores of every current customer from fitted models (no fitting here)."""
+def _score(features: pd.DataFrame, value_models, churn, cfg) -> pd.DataFrame:
+    """Scores of every current customer from fitted models (no fitting here); the
+    horizons are columns of their own (churn_horizon_days, clv_horizon_days)."""
+    h = cfg.churn_horizon_days
     scores = value_scores(
         features,
         value_models,
-        short_horizon_days=horizon,
-        long_horizon_days=365,
+        churn_horizon_days=h,
         clv_horizon_days=cfg.clv_horizon_days,
         annual_discount_rate=cfg.annual_discount_rate,
     )
-    scores["churn_probability"] = churn.predict(
-        churn_frame(features, value_models, horizon), horizon
-    )
-    clv = next(c for c in scores.columns if c.startswith("clv_"))
+    scores["churn_probability"] = churn.predict(churn_frame(features, value_models, h), h)
     scores["churn_risk_band"] = risk_band(scores["churn_probability"], cfg.risk_band_thresholds)
-    scores["revenue_at_risk"] = scores[clv] * scores["churn_probability"]
-    scores = scores.rename(columns={clv: "clv_12m"}) if clv != "clv_12m" else scores
+    scores["revenue_at_risk"] = scores["clv"] * scores["churn_probability"]
     scores["as_of_date"] = pd.Timestamp(features["as_of_date"].max()).date()
     return scores
 
@@ -235,7 +232,7 @@ def value_models(context: dg.AssetExecutionContext, warehouse: WarehouseResource
         # Production scores here only to evaluate against ground truth; customer_scores
         # writes them.
         gt = run.config.ground_truth
-        scores = _score(features, models, churn, cfg, h) if gt and gt.churn_column else None
+        scores = _score(features, models, churn, cfg) if gt and gt.churn_column else None
     notes = sorted({str(w.message) for w in caught if issubclass(w.category, UserWarning)})
     for note in notes:
         context.log.warning(note)
@@ -353,8 +350,9 @@ def value_models(context: dg.AssetExecutionContext, warehouse: WarehouseResource
     kinds={"scikitlearn", "duckdb"},
     description="ml.customer_scores: one row per current customer from the SAVED value and "
     "churn models (no refit): p_alive, churn_probability, churn_risk_band, expected purchases "
-    "in 90 and 365 days, expected spend per purchase, CLV over 12 months (discounted) and "
-    "revenue at risk = CLV x churn probability.",
+    "over the churn and the CLV horizon, expected spend per purchase, clv (discounted) and "
+    "revenue at risk = clv x churn probability; the horizons in churn_horizon_days and "
+    "clv_horizon_days (config scoring).",
 )
 def customer_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     run = warehouse.run_context()
@@ -378,7 +376,7 @@ def customer_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResou
         f"(fitted as of {meta['as_of_date']})"
     )
     with native_threads(len(features)):
-        scores = _score(features, models, churn, cfg, h)
+        scores = _score(features, models, churn, cfg)
     scores["value_model_version"] = meta["version"]
     scores["scored_at"] = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     with warehouse.connect() as con:
@@ -391,6 +389,8 @@ def customer_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResou
                     "as_of_date": "DATE",
                     "scored_at": "TIMESTAMP",
                     "p_alive_note": "VARCHAR",
+                    "churn_horizon_days": "INTEGER",
+                    "clv_horizon_days": "INTEGER",
                 }
             },
         )
@@ -399,7 +399,9 @@ def customer_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResou
         metadata={
             "dagster/row_count": len(scores),
             "value_model_version": meta["version"],
-            "total_clv_12m": dg.MetadataValue.float(float(scores["clv_12m"].sum())),
+            "total_clv": dg.MetadataValue.float(float(scores["clv"].sum())),
+            "clv_horizon_days": cfg.clv_horizon_days,
+            "churn_horizon_days": h,
             "revenue_at_risk": dg.MetadataValue.float(float(scores["revenue_at_risk"].sum())),
             "mean_churn_probability": dg.MetadataValue.float(
                 float(scores["churn_probability"].mean())

@@ -129,7 +129,8 @@ final as (
             ~ dbt.safe_cast('churned_customers', type_double()) ~ ' / '
             ~ dbt.safe_cast('customers', type_double()) ~ ' end',
             type_double()
-        ) }} as churned_share
+        ) }} as churned_share,
+        {{ dbt.safe_cast(horizon, dbt.type_int()) }} as churn_horizon_days
 
     from per_segment
 
