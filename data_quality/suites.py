@@ -16,7 +16,7 @@ reported (a WARN asset check) and do not block.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import great_expectations as gx
@@ -190,8 +190,14 @@ def customer_clusters() -> StageSuite:
     )
 
 
-def customer_scores() -> StageSuite:
+def customer_scores(horizons: Mapping[str, int] | None = None) -> StageSuite:
+    """``horizons``: the run's configured ``churn_horizon_days`` / ``clv_horizon_days``,
+    which every row must carry (None: any one value per column)."""
     probabilities = ("p_alive", "churn_probability")
+    configured = [
+        E.ExpectColumnValuesToBeInSet(column=c, value_set=[days])
+        for c, days in (horizons or {}).items()
+    ]
     return StageSuite(
         name="customer_scores",
         table="ml.customer_scores",
@@ -201,10 +207,13 @@ def customer_scores() -> StageSuite:
                 "customer_id",
                 "churn_probability",
                 "churn_risk_band",
-                "expected_purchases_90d",
+                "expected_purchases_churn_horizon",
+                "expected_purchases_clv_horizon",
                 "expected_avg_spend",
-                "clv_12m",
+                "clv",
                 "revenue_at_risk",
+                "churn_horizon_days",
+                "clv_horizon_days",
             ),
             *[
                 E.ExpectColumnValuesToBeBetween(column=c, min_value=0, max_value=1)
@@ -213,15 +222,20 @@ def customer_scores() -> StageSuite:
             *[
                 E.ExpectColumnValuesToBeBetween(column=c, min_value=0)
                 for c in (
-                    "expected_purchases_90d",
-                    "expected_purchases_365d",
+                    "expected_purchases_churn_horizon",
+                    "expected_purchases_clv_horizon",
                     "expected_avg_spend",
-                    "clv_12m",
+                    "clv",
                 )
+            ],
+            *[
+                E.ExpectColumnValuesToBeBetween(column=c, min_value=1)
+                for c in ("churn_horizon_days", "clv_horizon_days")
             ],
             E.ExpectColumnValuesToBeInSet(
                 column="churn_risk_band", value_set=["low", "medium", "high"]
             ),
+            *configured,
         ],
         metrics_sql="""
             select
@@ -229,13 +243,16 @@ def customer_scores() -> StageSuite:
                 (select count(*) from features.customer_features f
                  where not exists (select 1 from {table} s where s.customer_id = f.customer_id))
                     as customers_without_scores,
-                count(*) filter (where isnan(clv_12m) or isinf(clv_12m)
+                count(*) filter (where isnan(clv) or isinf(clv)
                     or isnan(churn_probability)) as non_finite_scores,
-                count(*) filter (where abs(revenue_at_risk - clv_12m * churn_probability)
-                    > 1e-6 * greatest(1, abs(clv_12m))) as revenue_at_risk_mismatches,
+                count(*) filter (where abs(revenue_at_risk - clv * churn_probability)
+                    > 1e-6 * greatest(1, abs(clv))) as revenue_at_risk_mismatches,
                 -- a withheld P(alive) must say why, and a published one carries no note
                 count(*) filter (where (p_alive is null)
-                    <> (coalesce(p_alive_note, '') <> '')) as p_alive_note_mismatches
+                    <> (coalesce(p_alive_note, '') <> '')) as p_alive_note_mismatches,
+                -- one run scores with one pair of horizons
+                count(distinct churn_horizon_days) + count(distinct clv_horizon_days)
+                    - least(count(*), 2) as horizons_beyond_one
             from {table}
         """,
         metric_expectations=lambda: [
@@ -244,6 +261,7 @@ def customer_scores() -> StageSuite:
             _zero("non_finite_scores"),
             _zero("revenue_at_risk_mismatches"),
             _zero("p_alive_note_mismatches"),
+            _zero("horizons_beyond_one"),
         ],
     )
 
@@ -277,7 +295,7 @@ def marts() -> StageSuite:
     )
 
 
-SUITES: dict[str, Callable[[], StageSuite]] = {
+SUITES: dict[str, Callable[..., StageSuite]] = {
     "raw_transactions": raw_transactions,
     "raw_customers": raw_customers,
     "int_orders": staging_orders,

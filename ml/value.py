@@ -162,35 +162,39 @@ def value_scores(
     features: pd.DataFrame,
     models: ValueModels,
     *,
-    short_horizon_days: int = 90,
-    long_horizon_days: int = 365,
-    clv_horizon_days: int = 365,
-    annual_discount_rate: float = 0.10,
+    churn_horizon_days: int,
+    clv_horizon_days: int,
+    annual_discount_rate: float,
 ) -> pd.DataFrame:
     """Value scores per customer, in the input order.
+
+    Column names say what a value means, the horizons are values of their own (the
+    caller's configuration; ``ScoringConfig`` holds the defaults).
 
     Returns
     -------
     scores : DataFrame
         ``customer_id``, ``p_alive`` (NaN when the purchase model does not identify
         dropout), ``p_alive_note`` (why it is withheld, else None),
-        ``expected_purchases_<short>d``, ``expected_purchases_<long>d`` (expected
-        purchase days in the next horizon), ``expected_avg_spend`` (per purchase),
-        ``clv_<months>m`` (expected spend over ``clv_horizon_days``, discounted
-        monthly at ``annual_discount_rate`` per year; 0 for returns-only customers).
+        ``expected_purchases_churn_horizon`` and ``expected_purchases_clv_horizon``
+        (expected purchase days in the next ``churn_horizon_days`` / ``clv_horizon_days``),
+        ``expected_avg_spend`` (per purchase), ``clv`` (expected spend over
+        ``clv_horizon_days``, discounted monthly at ``annual_discount_rate`` per year; 0
+        for returns-only customers), ``churn_horizon_days`` and ``clv_horizon_days``.
     """
     summary = btyd_summary(features)
     bought = features["lt_frequency"].notna().to_numpy()
     purchases, spend = models.purchases, models.spend
     monthly = (1.0 + annual_discount_rate) ** (1.0 / 12.0) - 1.0
-    months = round(clv_horizon_days / DAYS_PER_MONTH)
     out = pd.DataFrame({"customer_id": features["customer_id"].to_numpy()})
     out["p_alive"] = purchases.probability_alive(summary)
     if models.p_alive_note:
         out["p_alive"] = np.nan
     out["p_alive_note"] = models.p_alive_note
-    for h in dict.fromkeys((short_horizon_days, long_horizon_days)):
-        out[f"expected_purchases_{h}d"] = purchases.conditional_expected_purchases(summary, h)
+    for name, h in (("churn", churn_horizon_days), ("clv", clv_horizon_days)):
+        out[f"expected_purchases_{name}_horizon"] = purchases.conditional_expected_purchases(
+            summary, h
+        )
     out["expected_avg_spend"] = np.where(
         bought, spend.conditional_expected_average_spend(summary), 0.0
     )
@@ -202,9 +206,11 @@ def value_scores(
         discount_rate=monthly,
         discount_period=DAYS_PER_MONTH,
     )
-    out[f"clv_{months}m"] = np.where(bought, clv, 0.0)
+    out["clv"] = np.where(bought, clv, 0.0)
     numeric = [c for c in out.columns[1:] if c not in ("p_alive", "p_alive_note")]
     bad = [c for c in numeric if not np.isfinite(out[c].to_numpy(dtype=float)).all()]
     if bad:
         raise ValueError(f"value scores have NaN or infinite values in {bad}")
+    out["churn_horizon_days"] = churn_horizon_days
+    out["clv_horizon_days"] = clv_horizon_days
     return out

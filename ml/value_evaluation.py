@@ -255,8 +255,14 @@ def choose_value_models(features, eval_f, eval_o, horizon: int, eval_cutoff):
     if spend_at_eval is None:
         spend_at_eval = fit_spend_model(purchase_summary(eval_f), spend.name)
     at_eval = ValueModels(choice.models[models.family], spend_at_eval, models.family)
-    s = value_scores(eval_f, at_eval, short_horizon_days=horizon, long_horizon_days=horizon)
-    predicted = s[f"expected_purchases_{horizon}d"] * s["expected_avg_spend"]
+    s = value_scores(
+        eval_f,
+        at_eval,
+        churn_horizon_days=horizon,
+        clv_horizon_days=horizon,
+        annual_discount_rate=0,
+    )
+    predicted = s["expected_purchases_churn_horizon"] * s["expected_avg_spend"]
     clv = clv_evidence(
         eval_f,
         eval_o,

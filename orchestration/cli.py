@@ -7,9 +7,10 @@ import shutil
 import sys
 import time
 import traceback
+from dataclasses import fields
 from pathlib import Path
 
-from orchestration.settings import DEFAULT_WORKDIR, Settings
+from orchestration.settings import DEFAULT_WORKDIR, Settings, SettingsError, parse_as_of
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
@@ -29,15 +30,42 @@ def _cmd_parse(_args: argparse.Namespace) -> int:
 
 
 def _as_of_date(text: str) -> str:
-    import datetime as dt
-
     try:
-        return dt.date.fromisoformat(text.strip()).isoformat()
-    except ValueError:
+        return parse_as_of(text).isoformat()
+    except (SettingsError, AttributeError):
         raise argparse.ArgumentTypeError(f"not a date YYYY-MM-DD: {text!r}") from None
 
 
 JOBS = ("full_pipeline", "scoring_pipeline", "refit_models", "incremental_scoring")
+# The jobs whose ingest replaces raw.* with the configured sources as they are now.
+FULL_LOAD_JOBS = ("full_pipeline", "scoring_pipeline")
+
+
+def _check_as_of_first(run, job: str) -> None:
+    """Refuse an as-of date outside the data before the run starts (io/delivery.py).
+
+    Starting Dagster takes longer than reading a delivery of files, so a full load's
+    transaction files are read once here through the ingest's rules. The run checks
+    again where it loads (before raw.* changes) and covers what is skipped here: a
+    database source (read once, by the run), an incremental job (its range includes
+    raw.*), a demo not generated yet, and a delivery the ingest will refuse anyway.
+    """
+    from orchestration.io.delivery import check_as_of
+    from orchestration.io.ingest import IngestError, delivery_range
+
+    s = run.settings
+    if run.as_of_date is None or job not in FULL_LOAD_JOBS:
+        return
+    if run.config.transactions.database is not None:
+        return
+    if s.config_path is None and not (s.demo_data_dir / "transactions.csv").is_file():
+        return
+    try:
+        span = delivery_range(run.config, s.data_root, s.duckdb_memory_limit)
+    except (IngestError, OSError):
+        return  # the run's ingest reports it, with its log
+    if span is not None:
+        check_as_of(run.as_of_date, *span)
 
 
 def run_pipeline(
@@ -122,7 +150,7 @@ def _print_summary(settings: Settings) -> None:
     import duckdb
 
     s = settings.resolved()
-    wh = Path(s.workdir) / "warehouse.duckdb"
+    wh = s.warehouse_path
     with duckdb.connect(str(wh), read_only=True) as con:
         summary = con.execute(
             "select segment_name as segment, customers, round(100 * customer_share, 1) as "
@@ -137,8 +165,7 @@ def _print_summary(settings: Settings) -> None:
     print(f"\nSegments (production segmentation: {algorithm}):")
     print(summary.to_string(index=False))
     print(f"Warehouse:      {wh}")
-    exports = Path(s.export_dir) if s.export_dir else Path(s.workdir) / "exports"
-    print(f"Power BI files: {exports / 'powerbi'}")
+    print(f"Power BI files: {s.exports_dir / 'powerbi'}")
     print(f"Report:         {Path(s.workdir) / 'reports' / 'latest.html'}")
 
 
@@ -146,23 +173,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
     import uuid
 
     from orchestration.failures import explain, run_failure_details, run_failure_lines
+    from orchestration.run_context import RunContext
 
-    settings = Settings(
-        workdir=args.workdir,
-        config_path=args.config,
-        data_root=args.data_root,
-        as_of_date=args.as_of,
-        lock_timeout=args.lock_timeout,
-        export_dir=args.export_dir,
-        env=args.env,
-        duckdb_memory_limit=args.memory_limit,
-    )
-    if args.config is not None:
-        from orchestration.io.config import load_config
-
-        load_config(args.config)  # fail fast, before any work, on a bad config file
-    else:
-        print(f"No --config: running on the built-in demo data in {args.workdir}/demo_data")
+    # The parser's destinations are the settings' field names.
+    settings = Settings(**{f.name: getattr(args, f.name) for f in fields(Settings)})
+    # Fail fast, before any work: a bad config file, an as-of date outside the data.
+    _check_as_of_first(RunContext.resolve(settings), args.job)
+    if settings.config_path is None:
+        print(f"No --config: running on the built-in demo data in {settings.demo_data_dir}")
     t0 = time.perf_counter()
     if args.job != "full_pipeline":
         print(f"Job: {args.job}")
@@ -211,9 +229,7 @@ def _published(settings: Settings, run_id: str) -> str:
     """Whether this run's export was swapped in before the failure (its manifest says)."""
     import json
 
-    exports = (
-        Path(settings.export_dir) if settings.export_dir else Path(settings.workdir) / "exports"
-    )
+    exports = settings.exports_dir
     try:
         manifest = json.loads((exports / "powerbi" / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -262,7 +278,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.set_defaults(func=_cmd_generate)
 
     r = sub.add_parser("run", help="run the whole pipeline in-process")
-    r.add_argument("--config", default=env.config_path, help="project config YAML (default: demo)")
+    r.add_argument(
+        "--config",
+        dest="config_path",
+        default=env.config_path,
+        help="project config YAML (default: demo)",
+    )
     r.add_argument("--workdir", default=env.workdir or DEFAULT_WORKDIR)
     r.add_argument("--data-root", default=env.data_root, help="override the config's data_root")
     r.add_argument(
@@ -270,13 +291,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=env.export_dir,
         help="publish the Power BI export here (default WORKDIR/exports)",
     )
-    r.set_defaults(env=env.env, memory_limit=env.duckdb_memory_limit)
+    r.set_defaults(env=env.env, duckdb_memory_limit=env.duckdb_memory_limit)
     r.add_argument(
         "--as-of",
+        dest="as_of_date",
         type=_as_of_date,
         default=env.as_of_date,
-        help="as-of date YYYY-MM-DD (default: the day after the last transaction); at most "
-        "scoring.churn_horizon_days after the last transaction",
+        help="as-of date YYYY-MM-DD (default: the day after the last transaction); after the "
+        "first transaction and at most the day after the last",
     )
     r.add_argument(
         "--lock-timeout",

@@ -40,7 +40,7 @@ _NAME = re.compile(r"^[a-z0-9_]+$")
 _LOG_TAIL_LINES = 40
 # Vars that dbt reads only when it compiles a model's SQL, so a manifest parsed
 # without them serves every value. Everything else is part of the parse.
-_RUNTIME_VARS = ("as_of_date", "outcome_horizon_days")
+_RUNTIME_VARS = ("as_of_date", "churn_horizon_days")
 _MANIFESTS: dict[tuple, object] = {}
 _MAX_MANIFESTS = 4  # a run uses two (train and eval)
 
@@ -86,13 +86,13 @@ def build_features_as_of(
     name: str,
     dbt_vars: dict,
     log_path: Path | None = None,
-    horizon_days: int = 90,
+    horizon_days: int,
 ) -> CutoffTables:
     """Run the ``as_of`` dbt models as of ``cutoff`` into the ``*_<name>`` schemas.
 
-    ``dbt_vars`` are the production vars (``WarehouseResource.dbt_vars()``: at least
+    ``dbt_vars`` are the production vars (``RunContext.dbt_vars()``: at least
     ``warehouse_path``); ``as_of_date``, ``cutoff_schema_suffix`` and
-    ``outcome_horizon_days`` are set on top. dbt's target and log folders are
+    ``churn_horizon_days`` (= ``horizon_days``) are set on top. dbt's target and log folders are
     ``<warehouse folder>/dbt_cutoffs/<name>/``, never dbt_project/target. Its console
     output goes to ``log_path`` (default ``dbt_cutoffs/<name>/dbt_run.log``). ``dbt run``,
     not ``build``: the dbt tests run on the production build.
@@ -112,7 +112,7 @@ def build_features_as_of(
         **dbt_vars,
         "as_of_date": cutoff.isoformat(),
         "cutoff_schema_suffix": suffix,
-        "outcome_horizon_days": int(horizon_days),
+        "churn_horizon_days": int(horizon_days),
     }
     common = [
         "--project-dir", str(DBT_PROJECT_DIR),

@@ -135,16 +135,7 @@ SCHEDULES = [daily_scoring, weekly_refit]
 
 
 def build_definitions(settings: Settings, loggers: dict | None = None) -> dg.Definitions:
-    s = settings.resolved()
-    warehouse = WarehouseResource(
-        workdir=s.workdir,
-        config_path=s.config_path,
-        data_root=s.data_root,
-        as_of_date=s.as_of_date,
-        lock_timeout=s.lock_timeout,
-        export_dir=s.export_dir,
-        duckdb_memory_limit=s.duckdb_memory_limit,
-    )
+    warehouse = WarehouseResource.from_settings(settings.resolved())
     return dg.Definitions(
         assets=ALL_ASSETS,
         asset_checks=[*GX_CHECKS, p_alive_identified],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import fields
 from pathlib import Path
 
 import dagster as dg
@@ -12,7 +13,7 @@ import duckdb
 import pandas as pd
 from pydantic import PrivateAttr
 
-from orchestration.io.config import ProjectConfig, demo_config, load_config
+from orchestration.io.config import ProjectConfig
 from orchestration.io.lock import WorkdirLock
 from orchestration.io.permissions import (
     PRIVATE_UMASK,
@@ -20,7 +21,8 @@ from orchestration.io.permissions import (
     close_tree,
     make_private_workdir,
 )
-from orchestration.settings import DEFAULT_MEMORY_LIMIT
+from orchestration.run_context import RunContext
+from orchestration.settings import DEFAULT_MEMORY_LIMIT, Settings
 
 DEMO_CUSTOMERS = 20_000
 DEMO_SEED = 42
@@ -49,8 +51,26 @@ class WarehouseResource(dg.ConfigurableResource):
     duckdb_memory_limit: str = DEFAULT_MEMORY_LIMIT
     _lock: WorkdirLock | None = PrivateAttr(default=None)
     _umask: int | None = PrivateAttr(default=None)
+    _context: RunContext | None = PrivateAttr(default=None)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> WarehouseResource:
+        """The resource of ``settings`` (its fields are those of Settings it needs)."""
+        return cls(**{f: getattr(settings, f) for f in _SETTINGS_FIELDS})
+
+    def settings(self) -> Settings:
+        return Settings(**{f: getattr(self, f) for f in _SETTINGS_FIELDS})
+
+    def run_context(self) -> RunContext:
+        """This run's context: the config is read and checked on first use, then kept for the
+        run (``setup_for_execution`` starts each run afresh). Sensors, which outlive runs,
+        resolve their own on every look (orchestration/sensors.py)."""
+        if self._context is None:
+            self._context = RunContext.resolve(self.settings())
+        return self._context
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self._context = None
         run_id = getattr(context, "run_id", None)
         warn = context.log.warning if context.log else None
         # Customer data: what the run (and dbt, its child) writes is the owner's alone.
@@ -110,12 +130,12 @@ class WarehouseResource(dg.ConfigurableResource):
 
     @property
     def warehouse_path(self) -> Path:
-        return self.root / "warehouse.duckdb"
+        return self.settings().warehouse_path
 
     @property
     def exports_dir(self) -> Path:
         """Where the Power BI export is published: ``export_dir`` or ``WORKDIR/exports``."""
-        return Path(self.export_dir) if self.export_dir else self.root / "exports"
+        return self.settings().exports_dir
 
     @property
     def data_docs_dir(self) -> Path:
@@ -123,7 +143,7 @@ class WarehouseResource(dg.ConfigurableResource):
 
     @property
     def demo_data_dir(self) -> Path:
-        return self.root / "demo_data"
+        return self.settings().demo_data_dir
 
     @property
     def models_dir(self) -> Path:
@@ -131,9 +151,7 @@ class WarehouseResource(dg.ConfigurableResource):
         return self.root / "models"
 
     def project_config(self) -> ProjectConfig:
-        if self.config_path:
-            return load_config(self.config_path)
-        return demo_config(self.demo_data_dir)
+        return self.run_context().config
 
     def ground_truth(self) -> pd.DataFrame | None:
         """The config's ground-truth labels indexed by customer id (str), or None."""
@@ -169,16 +187,8 @@ class WarehouseResource(dg.ConfigurableResource):
         finally:
             con.close()
 
-    def dbt_vars(self) -> dict:
-        config = self.project_config()
-        out: dict = {
-            "warehouse_path": str(self.warehouse_path.resolve()),
-            "duckdb_memory_limit": self.duckdb_memory_limit,
-            "drop_exact_duplicates": config.transactions.drop_exact_duplicates,
-            # One churn horizon for the scores (Python) and the observed churn (dbt marts).
-            "churn_horizon_days": config.scoring.churn_horizon_days,
-            "campaign_min_expected_value": config.campaign.min_expected_value,
-        }
-        if self.as_of_date:
-            out["as_of_date"] = self.as_of_date
-        return out
+
+# The settings the resource carries as its Dagster config (all but `env`).
+_SETTINGS_FIELDS = tuple(
+    f.name for f in fields(Settings) if f.name in WarehouseResource.model_fields
+)

@@ -18,6 +18,13 @@ import dagster as dg
 from orchestration.assets.ingest import ingest_run_config
 from orchestration.io.inbox import list_inbox, new_files
 from orchestration.resources import WarehouseResource
+from orchestration.run_context import RunContext
+
+
+def _config(warehouse: WarehouseResource):
+    """The project config as it is now: a sensor outlives runs and config edits, so it
+    reads the file on every look instead of keeping the resource's run context."""
+    return RunContext.resolve(warehouse.settings()).config
 
 
 def build_inbox_sensor(warehouse: WarehouseResource, job: dg.UnresolvedAssetJobDefinition):
@@ -40,7 +47,7 @@ def build_inbox_sensor(warehouse: WarehouseResource, job: dg.UnresolvedAssetJobD
         "next look. Off until turned on in the UI; a full refresh is still `full_pipeline`.",
     )
     def inbox_sensor(context: dg.SensorEvaluationContext):
-        config = warehouse.project_config()
+        config = _config(warehouse)
         folder = config.inbox_dir(warehouse.data_root)
         if folder is None or config.transactions.inbox is None:
             return dg.SkipReason("the project config has no `transactions.inbox` folder")
@@ -84,7 +91,7 @@ def build_database_sensor(warehouse: WarehouseResource, job: dg.UnresolvedAssetJ
         from orchestration.io.database import fetch_value, resolve
         from orchestration.io.high_water import encode_mark, max_target, run_key, shown
 
-        cfg = warehouse.project_config().transactions
+        cfg = _config(warehouse).transactions
         if cfg.database is None or cfg.incremental is None:
             return dg.SkipReason(
                 "the transactions source is not a database table with `incremental: {column}`"

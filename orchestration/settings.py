@@ -27,10 +27,11 @@ never falls back to demo data by accident. Database passwords are named by the c
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 DEFAULT_WORKDIR = ".custseg"
@@ -42,6 +43,19 @@ ENVIRONMENTS = ("dev", "prod")
 
 class SettingsError(ValueError):
     """The environment variables do not make a usable configuration."""
+
+
+AS_OF_SOURCE = "--as-of / CUSTSEG_AS_OF_DATE"
+
+
+def parse_as_of(text: str | None) -> dt.date | None:
+    """An as-of date ``YYYY-MM-DD`` (None or blank: the day after the last transaction)."""
+    if text is None or not str(text).strip():
+        return None
+    try:
+        return dt.date.fromisoformat(str(text).strip())
+    except ValueError:
+        raise SettingsError(f"{AS_OF_SOURCE}: not a date YYYY-MM-DD: {text!r}") from None
 
 
 @dataclass(frozen=True)
@@ -79,11 +93,12 @@ class Settings:
                 "CUSTSEG_DUCKDB_MEMORY_LIMIT must be a size such as 3GB, 512MB or 25%, "
                 f"got {memory_limit!r}"
             )
+        as_of = parse_as_of(e.get("CUSTSEG_AS_OF_DATE"))
         return cls(
             workdir=e.get("CUSTSEG_WORKDIR") or DEFAULT_WORKDIR,
             config_path=e.get("CUSTSEG_CONFIG") or None,
             data_root=e.get("CUSTSEG_DATA_ROOT") or None,
-            as_of_date=e.get("CUSTSEG_AS_OF_DATE") or None,
+            as_of_date=as_of.isoformat() if as_of else None,
             lock_timeout=lock_timeout,
             export_dir=e.get("CUSTSEG_EXPORT_DIR") or None,
             env=env,
@@ -96,13 +111,25 @@ class Settings:
         def _abs(p: str | None) -> str | None:
             return str(Path(p).expanduser().resolve()) if p else None
 
-        return Settings(
+        return replace(
+            self,
             workdir=_abs(self.workdir) or DEFAULT_WORKDIR,
             config_path=_abs(self.config_path),
             data_root=_abs(self.data_root),
-            as_of_date=self.as_of_date,
-            lock_timeout=self.lock_timeout,
             export_dir=_abs(self.export_dir),
-            env=self.env,
-            duckdb_memory_limit=self.duckdb_memory_limit,
         )
+
+    # Where a run keeps things: everything under the workdir but the export, which may be
+    # published elsewhere (CUSTSEG_EXPORT_DIR).
+    @property
+    def warehouse_path(self) -> Path:
+        return Path(self.workdir) / "warehouse.duckdb"
+
+    @property
+    def exports_dir(self) -> Path:
+        """Where the Power BI export is published: ``export_dir`` or ``WORKDIR/exports``."""
+        return Path(self.export_dir) if self.export_dir else Path(self.workdir) / "exports"
+
+    @property
+    def demo_data_dir(self) -> Path:
+        return Path(self.workdir) / "demo_data"

@@ -137,7 +137,7 @@ def outcomes(tmp_path_factory) -> dict[str, Outcome]:
         "busy": _custseg([], good, busy, "--lock-timeout", "1"),
         "read-only": _custseg(read_only, good, ro_workdir),
         "disk-full": _custseg(full, good, full_workdir),
-        "verbose": _custseg([], good, tmp / "wd_verbose", "--as-of", "2030-01-01", "--verbose"),
+        "verbose": _custseg([], good, tmp / "wd_verbose", "--verbose"),
     }
     try:
         with ThreadPoolExecutor(max_workers=3) as pool:
@@ -192,11 +192,11 @@ def test_full_disk_is_one_line_saying_so(outcomes):
     assert "disk is full" in line or "no space left" in line, f"{outcome.how}: {line}"
 
 
-def test_verbose_runs_and_prints_the_tracebacks_with_the_as_of_line(outcomes):
+def test_verbose_runs_and_prints_the_tracebacks_with_the_delivery_line(outcomes):
     outcome = outcomes["verbose"]
     assert outcome.code == 1, outcome.text
     assert "unexpected config entry" not in outcome.text
     assert " - dagster - " in outcome.err  # Dagster's own console log
     assert "Stack Trace" in outcome.err or "Traceback" in outcome.err
     (line,) = outcome.error_lines()
-    assert "the as-of date 2030-01-01 (--as-of / CUSTSEG_AS_OF_DATE) is 2,188 days" in line
+    assert "2 customer(s) with a transaction before the day after the last transaction" in line

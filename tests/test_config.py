@@ -73,11 +73,11 @@ def test_dbt_vars_carry_the_configured_churn_horizon(tmp_path):
         "campaign: {min_expected_value: 25}\n"
     )
     resource = WarehouseResource(workdir=str(tmp_path / "wd"), config_path=str(config))
-    assert resource.dbt_vars()["churn_horizon_days"] == 60
-    assert resource.dbt_vars()["campaign_min_expected_value"] == 25
+    assert resource.run_context().dbt_vars()["churn_horizon_days"] == 60
+    assert resource.run_context().dbt_vars()["campaign_min_expected_value"] == 25
     demo = WarehouseResource(workdir=str(tmp_path / "demo"))
-    assert demo.dbt_vars()["churn_horizon_days"] == 90
-    assert demo.dbt_vars()["campaign_min_expected_value"] == 1.0
+    assert demo.run_context().dbt_vars()["churn_horizon_days"] == 90
+    assert demo.run_context().dbt_vars()["campaign_min_expected_value"] == 1.0
 
 
 COLUMNS = "  columns: {customer_id: c, ordered_at: d, amount: a}\n"

@@ -192,3 +192,32 @@ def test_a_removed_gx_folder_is_made_again_in_the_same_process(tmp_path):
     outcome = _run(con, tmp_path)
     assert outcome.passed and (tmp_path / "docs" / "index.html").exists()
     assert (tmp_path / "gx" / "gx" / "great_expectations.yml").exists()
+
+
+def test_scores_must_carry_the_configured_horizons(tmp_path):
+    """The scores suite checks the run's horizons (config scoring), not names with 90 in them."""
+    con = duckdb.connect()
+    con.execute("create schema features; create schema ml")
+    con.execute("create table features.customer_features as select 'c' || i as customer_id "
+                "from range(5) t(i)")  # fmt: skip
+    con.execute(
+        "create table ml.customer_scores as select customer_id, 0.5 as p_alive, "
+        "null::varchar as p_alive_note, 0.2 as churn_probability, 'low' as churn_risk_band, "
+        "1.0 as expected_purchases_churn_horizon, 2.0 as expected_purchases_clv_horizon, "
+        "10.0 as expected_avg_spend, 20.0 as clv, 4.0 as revenue_at_risk, "
+        "60 as churn_horizon_days, 180 as clv_horizon_days from features.customer_features"
+    )
+    configured = {"churn_horizon_days": 60, "clv_horizon_days": 180}
+    suite = SUITES["customer_scores"]
+    ok = validate(con, suite(horizons=configured), tmp_path / "gx", tmp_path / "docs")
+    assert ok.passed and not ok.failed
+    other = {"churn_horizon_days": 90, "clv_horizon_days": 365}
+    bad = validate(con, suite(horizons=other), tmp_path / "gx", tmp_path / "docs")
+    assert not bad.passed
+    assert {(e.column, e.unexpected_count) for e in bad.failed} == {
+        ("churn_horizon_days", 5),
+        ("clv_horizon_days", 5),
+    }
+    con.execute("update ml.customer_scores set clv_horizon_days = 365 where customer_id = 'c0'")
+    mixed = validate(con, suite(), tmp_path / "gx", tmp_path / "docs")
+    assert [e.column for e in mixed.failed] == ["horizons_beyond_one"]

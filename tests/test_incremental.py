@@ -174,7 +174,7 @@ def test_full_load_reads_the_inbox_once_and_a_changed_delivery_is_refused(tmp_pa
 
 # --- sensor -> run -> re-scored customers (the pipeline) ----------------------------------
 
-SCORE_COLUMNS = ("clv_12m", "p_alive", "churn_probability")
+SCORE_COLUMNS = ("clv", "p_alive", "churn_probability")
 
 
 def _scores(workdir: Path) -> dict[str, tuple]:
@@ -281,7 +281,7 @@ def test_sensor_run_loads_each_file_once_and_rescores_only_customers_with_new_da
     new_data = (set(first) | set(second)) - {"CNEW0001"}
     changed = {c for c in before if before[c] != after[c]}
     assert changed == new_data
-    assert all(after[c][0] != before[c][0] for c in new_data)  # clv_12m moved for each
+    assert all(after[c][0] != before[c][0] for c in new_data)  # clv moved for each
 
     # dbt built the transaction models incrementally: the rows of the full load kept its
     # load_seq, only the new lines (and what they touch) carry the new load's.

@@ -5,6 +5,11 @@ model can tell who has stopped buying: P(alive) must be NULL everywhere with the
 reason next to it (ml.customer_scores, marts.dim_customer, the Power BI export, the
 report), and the WARN check ``p_alive_identified`` must fail without failing the run.
 One extra customer only ever returned goods: their CLV must be 0.
+
+The run's config also sets horizons other than the defaults (churn 60, CLV 180 days):
+this run is the suite's end-to-end check that a configured horizon reaches the scores,
+the cut-offs, the marts, the Great Expectations checks, the Power BI export and model,
+and the report (issue 18: churn_horizon_days 60 used to fail every run).
 """
 
 from __future__ import annotations
@@ -35,7 +40,9 @@ transactions:
     ordered_at: ordered_at
     quantity: quantity
     amount: amount
+scoring: {churn_horizon_days: 60, clv_horizon_days: 180}
 """
+HORIZONS = {"churn_horizon_days": 60, "clv_horizon_days": 180}
 
 
 def _always_buying(folder: Path) -> pd.DataFrame:
@@ -123,8 +130,8 @@ def test_returns_only_customer_has_clv_zero(always_buying) -> None:
     repeat = tx[tx["customer_id"] != RETURNS_ONLY]
     # the others bought every few weeks for up to two years: a positive CLV
     assert repeat.groupby("customer_id").size().min() >= 20
-    scores = dict(query(workdir, "select customer_id, clv_12m from ml.customer_scores"))
-    dim = dict(query(workdir, "select customer_id, clv_12m from marts.dim_customer"))
+    scores = dict(query(workdir, "select customer_id, clv from ml.customer_scores"))
+    dim = dict(query(workdir, "select customer_id, clv from marts.dim_customer"))
     assert scores[RETURNS_ONLY] == 0.0
     assert dim[RETURNS_ONLY] == 0.0
     assert min(v for k, v in dim.items() if k != RETURNS_ONLY) > 0.0
@@ -134,3 +141,93 @@ def test_returns_only_customer_has_clv_zero(always_buying) -> None:
         f"where customer_id = '{RETURNS_ONLY}'",
     )
     assert (spend, revenue) == (0.0, 0.0)
+
+
+def test_configured_horizons_reach_scores_marts_checks_power_bi_and_report(always_buying) -> None:
+    """scoring: {churn_horizon_days: 60, clv_horizon_days: 180} end to end: the same column
+    names as with the defaults, the horizons as values everywhere, and figures computed
+    with them (checked here from the saved models)."""
+    from data_quality import SUITES
+    from ml.btyd import customer_lifetime_value
+    from ml.scores import load_value_models
+    from ml.value import DAYS_PER_MONTH, btyd_summary
+    from orchestration.io.powerbi import check_export, parquet_schema, read_semantic_model
+    from tests.conftest import REPO
+
+    workdir, result, tx = always_buying
+    customers = tx["customer_id"].nunique()
+    horizons = "churn_horizon_days, clv_horizon_days, count(*)"
+    for table in ("ml.customer_scores", "marts.dim_customer", "marts.fct_customer_snapshot"):
+        assert query(workdir, f"select {horizons} from {table} group by all") == [
+            (60, 180, customers)
+        ], table
+    assert query(workdir, "select distinct clv_horizon_days from marts.mart_segment_summary") == [
+        (180,)
+    ]
+    assert query(
+        workdir, "select distinct churn_horizon_days from marts.mart_churn_by_segment"
+    ) == [(60,)]
+    # The churn labels and cut-offs: as-of minus one and two 60-day horizons.
+    [(as_of, train, evaluation)] = query(
+        workdir,
+        "select max(as_of_date), max(train_cutoff), max(eval_cutoff) from ml.model_runs",
+    )
+    assert (as_of - train).days == 120 and (as_of - evaluation).days == 60
+    assert query(
+        workdir,
+        "select distinct churn_horizon_days, horizon_end_date - as_of_date "
+        "from features_cutoff_eval.customer_outcomes",
+    ) == [(60, 60)]
+
+    # The figures use the horizons: recomputed from the saved models.
+    models, _, meta = load_value_models(workdir / "models" / "value")
+    assert meta["horizon_days"] == 60
+    with duckdb.connect(str(workdir / "warehouse.duckdb"), read_only=True) as con:
+        features = con.execute("select * from features.customer_features order by customer_id").df()
+        scores = con.execute("select * from ml.customer_scores order by customer_id").df()
+    summary = btyd_summary(features)
+    for column, days in (("churn", 60), ("clv", 180)):
+        np.testing.assert_allclose(
+            scores[f"expected_purchases_{column}_horizon"],
+            models.purchases.conditional_expected_purchases(summary, days),
+            rtol=1e-9,
+        )
+    monthly = 1.10 ** (1 / 12) - 1  # the default annual_discount_rate, 10 %
+    clv = customer_lifetime_value(
+        models.purchases,
+        models.spend,
+        summary,
+        horizon=180,
+        discount_rate=monthly,
+        discount_period=DAYS_PER_MONTH,
+    )
+    bought = features["lt_frequency"].notna().to_numpy()
+    np.testing.assert_allclose(scores["clv"], np.where(bought, clv, 0.0), rtol=1e-9)
+
+    # The Great Expectations check of the scores held them to the configured horizons.
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    check = evaluations["gx_customer_scores"]
+    assert check.passed
+    suite = SUITES["customer_scores"](horizons=HORIZONS)
+    evaluated = len(suite.row_expectations()) + len(suite.metric_expectations())
+    assert check.metadata["expectations_evaluated"].value == evaluated
+
+    # The Power BI export loads into the model, horizons included.
+    export = workdir / "exports" / "powerbi"
+    model = read_semantic_model(REPO / "powerbi" / "CustomerSegmentation.SemanticModel")
+    schemas = {p.stem: parquet_schema(p) for p in export.glob("*.parquet")}
+    assert check_export(model, schemas) == []
+    with duckdb.connect() as con:
+        exported = con.execute(
+            "select distinct churn_horizon_days, clv_horizon_days from read_parquet(?)",
+            [str(export / "dim_customer.parquet")],
+        ).fetchall()
+    assert exported == [(60, 180)]
+    assert {"churn_horizon_days", "clv_horizon_days"} <= set(model.columns("dim_customer"))
+
+    # The report states them.
+    text = html.unescape((workdir / "reports" / "latest.html").read_text(encoding="utf-8"))
+    for phrase in ("churn horizon 60 days", "CLV horizon 180 days", "Predicted 180-day CLV",
+                   "Likely churners, 60 days", "over the next 180 days"):  # fmt: skip
+        assert phrase in text, phrase
+    assert "12-month" not in text and "90 days" not in text

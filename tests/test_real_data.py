@@ -81,7 +81,7 @@ def test_real_data_set_end_to_end(
     assert query(
         workdir,
         "select count(*) from ml.customer_scores where churn_probability between 0 and 1 "
-        "and clv_12m >= 0",
+        "and clv >= 0",
     ) == [(customers,)]
     # Issue 16: churn ships the model only if it beats the best one-line baseline by
     # 0.01 ROC AUC out of time, else that baseline with the reason; CLV is judged too.

@@ -27,10 +27,10 @@ def test_every_customer_has_sane_scores(segmentation_demo):
     scores = _frame(segmentation_demo, "select * from ml.customer_scores")
     assert len(scores) == scores["customer_id"].nunique() == 5000
     assert scores[["p_alive", "churn_probability"]].stack().between(0, 1).all()
-    assert (scores["clv_12m"] >= 0).all()
+    assert (scores["clv"] >= 0).all()
     assert set(scores["churn_risk_band"]) <= {"low", "medium", "high"}
     np.testing.assert_allclose(
-        scores["revenue_at_risk"], scores["clv_12m"] * scores["churn_probability"]
+        scores["revenue_at_risk"], scores["clv"] * scores["churn_probability"]
     )
     # High risk means a higher churn probability than low risk, by construction of the bands.
     by_band = scores.groupby("churn_risk_band")["churn_probability"]
@@ -110,7 +110,7 @@ def test_marts_carry_the_scores_and_revenue_at_risk_adds_up(segmentation_demo):
     dim = _frame(segmentation_demo, "select * from marts.dim_customer")
     merged = dim.merge(scores, on="customer_id", suffixes=("", "_ml"))
     assert len(merged) == 5000
-    np.testing.assert_allclose(merged["clv_12m"], merged["clv_12m_ml"], atol=1e-4)
+    np.testing.assert_allclose(merged["clv"], merged["clv_ml"], atol=1e-4)
     np.testing.assert_allclose(
         merged["churn_probability"], merged["churn_probability_ml"], atol=1e-9
     )
@@ -118,13 +118,11 @@ def test_marts_carry_the_scores_and_revenue_at_risk_adds_up(segmentation_demo):
         segmentation_demo,
         "select * from marts.mart_segment_summary where segment_type = 'cluster'",
     ).set_index("segment_name")
-    expected = merged.groupby("cluster_label")[["revenue_at_risk_ml", "clv_12m_ml"]].sum()
+    expected = merged.groupby("cluster_label")[["revenue_at_risk_ml", "clv_ml"]].sum()
     np.testing.assert_allclose(
         summary.loc[expected.index, "revenue_at_risk"], expected["revenue_at_risk_ml"], rtol=1e-6
     )
-    np.testing.assert_allclose(
-        summary.loc[expected.index, "clv_12m"], expected["clv_12m_ml"], rtol=1e-6
-    )
+    np.testing.assert_allclose(summary.loc[expected.index, "clv"], expected["clv_ml"], rtol=1e-6)
 
 
 def test_scoring_without_saved_value_models_fails_clearly(segmentation_demo, tmp_path):
@@ -166,8 +164,9 @@ def test_saved_value_models_reproduce_the_published_scores(segmentation_demo):
     cfg = warehouse.project_config().scoring
     with duckdb.connect(str(warehouse.warehouse_path), read_only=True) as con:
         features = con.execute("select * from features.customer_features order by customer_id").df()
-    scores = _score(features, models, churn, cfg, meta["horizon_days"])
+    assert meta["horizon_days"] == cfg.churn_horizon_days
+    scores = _score(features, models, churn, cfg)
     published = _frame(segmentation_demo, "select * from ml.customer_scores order by customer_id")
-    for column in ["p_alive", "churn_probability", "clv_12m"]:
+    for column in ["p_alive", "churn_probability", "clv"]:
         np.testing.assert_allclose(scores[column], published[column], rtol=1e-12)
     assert meta["n_customers"] == len(features) == 5000

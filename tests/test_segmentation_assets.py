@@ -143,7 +143,7 @@ def test_scoring_job_assigns_new_customers_without_refitting(segmentation_demo, 
     assert set(scores["value_model_version"]) == {value_version.strip()}
     assert len(scores) == 5001 and new_id in set(scores["customer_id"])
     old_scores = scores[scores["customer_id"] != new_id].reset_index(drop=True)
-    columns = ["customer_id", "p_alive", "churn_probability", "clv_12m", "revenue_at_risk"]
+    columns = ["customer_id", "p_alive", "churn_probability", "clv", "revenue_at_risk"]
     pd.testing.assert_frame_equal(old_scores[columns], scores_before[columns])
 
     assert _latest(workdir) == version

@@ -61,7 +61,7 @@ def test_duckdb_memory_limit_reaches_every_connection(tmp_path):
     with resource.connect() as con:
         (limit,) = con.execute("select current_setting('memory_limit')").fetchone()
     assert limit == "488.2 MiB"  # DuckDB reports 512 MB (10^6) in MiB
-    assert resource.dbt_vars()["duckdb_memory_limit"] == "512MB"
+    assert resource.run_context().dbt_vars()["duckdb_memory_limit"] == "512MB"
     profile = (REPO / "dbt_project" / "profiles.yml").read_text()
     assert "memory_limit: \"{{ var('duckdb_memory_limit'" in profile
 

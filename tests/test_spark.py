@@ -132,8 +132,8 @@ def _duckdb_build(tmp: Path) -> tuple[Path, dict, float]:
     with resource.connect() as con:
         ingest(con, resource.project_config(), "spark", resource.data_root, log=lambda *_: None)
     start = time.perf_counter()
-    run_dbt(tmp / "dbt_duckdb", "build", *SELECTION, variables=resource.dbt_vars())
-    return resource.warehouse_path, resource.dbt_vars(), time.perf_counter() - start
+    run_dbt(tmp / "dbt_duckdb", "build", *SELECTION, variables=resource.run_context().dbt_vars())
+    return resource.warehouse_path, resource.run_context().dbt_vars(), time.perf_counter() - start
 
 
 def _same_values(column: str, kind: str, duck: pd.Series, spark: pd.Series) -> None:

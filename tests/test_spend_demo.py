@@ -66,7 +66,7 @@ def test_campaign_plan_is_not_led_by_one_time_buyers_with_inflated_clv(segmentat
     personas = segmentation_demo / "demo_data" / "ground_truth" / "personas.csv"
     plan = _frame(
         segmentation_demo,
-        "select t.segment_name, t.expected_value, t.clv_12m, p.persona, f.monetary_total, "
+        "select t.segment_name, t.expected_value, t.clv, p.persona, f.monetary_total, "
         "f.gross_sales / (f.lt_frequency + 1), s.expected_avg_spend "
         "from marts.mart_campaign_targets t "
         "join features.customer_features f using (customer_id) "

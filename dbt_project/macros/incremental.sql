@@ -108,3 +108,19 @@
         delete from {{ this }}
     {%- endif -%}
 {%- endmacro %}
+
+
+{#
+    Pre-hook of an incremental model one of whose columns was renamed: an existing table
+    still has the old name, which append_new_columns would keep beside an empty new one.
+    Renamed in place instead, so the history keeps its values (fct_customer_snapshot:
+    clv_12m became clv when the CLV horizon moved into a column of its own).
+#}
+{% macro rename_column_if_present(old, new) -%}
+    {%- if execute and is_incremental() -%}
+        {%- set columns = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list -%}
+        {%- if old in columns and new not in columns -%}
+            alter table {{ this }} rename column {{ old }} to {{ new }}
+        {%- endif -%}
+    {%- endif -%}
+{%- endmacro %}

@@ -24,7 +24,6 @@ from ml.churn.evaluation import (
 from ml.churn.model import ChurnModel
 from ml.churn.production import (
     CHURN_INPUT_COLUMNS,
-    DEFAULT_HORIZON_DAYS,
     EXPECTED_PURCHASES_COLUMN,
     MIN_AUC_GAIN,
     P_NO_PURCHASE_COLUMN,
@@ -37,7 +36,6 @@ from ml.churn.production import (
 
 __all__ = [
     "CHURN_INPUT_COLUMNS",
-    "DEFAULT_HORIZON_DAYS",
     "EXPECTED_PURCHASES_COLUMN",
     "P_ALIVE_COLUMN",
     "P_NO_PURCHASE_COLUMN",

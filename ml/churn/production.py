@@ -40,9 +40,6 @@ __all__ = [
     "fit_churn",
 ]
 
-#: Churn horizon (days after the cut-off without a purchase) used by default.
-DEFAULT_HORIZON_DAYS = 90
-
 #: Columns added by :func:`add_btyd_features` (``{h}`` is the horizon in days).
 EXPECTED_PURCHASES_COLUMN = "expected_purchases_{h}d"
 P_NO_PURCHASE_COLUMN = "p_no_purchase_{h}d"
@@ -81,7 +78,7 @@ def add_btyd_features(
     features: pd.DataFrame,
     model: BetaGeoModel,
     *,
-    horizon_days: int = DEFAULT_HORIZON_DAYS,
+    horizon_days: int,
 ) -> pd.DataFrame:
     """``features`` plus BG/NBD probability alive, expected purchases and P(no purchase).
 
@@ -92,8 +89,9 @@ def add_btyd_features(
         ``lt_t_days``); returns-only customers (null lifetimes columns) get NaN.
     model : BetaGeoModel
         Fitted on the same cut-off's summary, in days (``time_unit="days"``).
-    horizon_days : int, default=90
-        Window of the expected purchases, in days.
+    horizon_days : int
+        Window of the expected purchases, in days (the churn horizon; the project's
+        default is ``scoring.churn_horizon_days`` of the config).
 
     Returns
     -------

@@ -54,8 +54,9 @@ def gx_check(asset_key: dg.AssetKey, suite: str) -> dg.AssetChecksDefinition:
         "critical expectations block everything downstream.",
     )
     def _check(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        stage = SUITES[suite](**_run_values(suite, warehouse))
         with warehouse.connect(read_only=True) as con:
-            outcome = validate(con, SUITES[suite](), warehouse.root, warehouse.data_docs_dir)
+            outcome = validate(con, stage, warehouse.root, warehouse.data_docs_dir)
         return dg.AssetCheckResult(
             passed=not outcome.failed,
             severity=dg.AssetCheckSeverity.ERROR
@@ -66,6 +67,19 @@ def gx_check(asset_key: dg.AssetKey, suite: str) -> dg.AssetChecksDefinition:
         )
 
     return _check
+
+
+def _run_values(suite: str, warehouse: WarehouseResource) -> dict:
+    """What a suite checks against the run's configuration: the scores' horizons."""
+    if suite != "customer_scores":
+        return {}
+    run = warehouse.run_context()
+    return {
+        "horizons": {
+            "churn_horizon_days": run.churn_horizon_days,
+            "clv_horizon_days": run.clv_horizon_days,
+        }
+    }
 
 
 def _model(assets, name: str) -> dg.AssetKey:

@@ -71,7 +71,7 @@ def _build(
     # DBT_LOG_FORMAT=json implies costs ~0.5 s per build (the SQL is in target/run).
     # No manifest.json / run_results.json (written before and after the run, ~0.3 s): every
     # node's outcome is in Dagster's event log, dagster-dbt reads dbt's output stream.
-    args = ["build", "--vars", json.dumps(warehouse.dbt_vars()), *PRODUCTION_ARGS]
+    args = ["build", "--vars", json.dumps(warehouse.run_context().dbt_vars()), *PRODUCTION_ARGS]
     if refresh:
         args.append("--full-refresh")
     args += extra
@@ -89,11 +89,10 @@ def dbt_features(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
 ):
     """Staging, intermediate and feature models (and their tests) up to customer_features."""
-    # Too few customers, or an as-of date long after the data: stop here, saying why.
-    horizon = warehouse.project_config().scoring.churn_horizon_days
+    # Too few customers, or (in a job without the ingest) an as-of date outside the data:
+    # stop here, saying why.
     with warehouse.connect(read_only=True) as con:
-        for warning in check_delivery(con, warehouse.as_of_date, horizon):
-            context.log.warning(warning)
+        check_delivery(con, warehouse.run_context().as_of_date)
     refresh = full_refresh(context.run_config, context.job_def.has_node_named(INGEST_NODE))
     if refresh:
         context.log.info("raw.* was loaded in full: dbt build --full-refresh")

@@ -94,7 +94,8 @@ def _ingest(context: dg.AssetExecutionContext, config: IngestConfig, warehouse: 
     if not warehouse.config_path and not (warehouse.demo_data_dir / "transactions.csv").exists():
         context.log.info(f"No demo data yet: generating {DEMO_CUSTOMERS:,} customers")
         generate(warehouse.demo_data_dir, customers=DEMO_CUSTOMERS, seed=DEMO_SEED)
-    project = warehouse.project_config()
+    run = warehouse.run_context()
+    project, as_of = run.config, run.as_of_date
     incremental = project.transactions.incremental
     if (config.files or config.mark_through) and config.mode != "incremental":
         raise ValueError("ingest_sources: `files` and marks only apply to mode incremental")
@@ -109,14 +110,15 @@ def _ingest(context: dg.AssetExecutionContext, config: IngestConfig, warehouse: 
     log = context.log.info
     with warehouse.connect() as con:
         if config.mode == "full":
-            result = ingest(con, project, context.run_id, warehouse.data_root, log)
+            result = ingest(con, project, context.run_id, warehouse.data_root, log, as_of=as_of)
         elif incremental is not None:
             result = ingest_new_rows(
-                con, project, context.run_id, config.mark_after, config.mark_through, log
-            )
+                con, project, context.run_id, config.mark_after, config.mark_through, log,
+                as_of=as_of,
+            )  # fmt: skip
         else:
             result = ingest_incremental(
-                con, project, context.run_id, config.files, warehouse.data_root, log
+                con, project, context.run_id, config.files, warehouse.data_root, log, as_of=as_of
             )
         totals = {
             key: con.execute(f"select count(*) from raw.{key.removeprefix('raw_')}").fetchone()[0]

@@ -38,7 +38,6 @@ def customer_report(context: dg.AssetExecutionContext, warehouse: WarehouseResou
             con,
             warehouse.root,
             context.run_id,
-            churn_horizon_days=config.scoring.churn_horizon_days,
             min_expected_value=config.campaign.min_expected_value,
             exports_dir=warehouse.exports_dir,
         )

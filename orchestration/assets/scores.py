@@ -66,7 +66,8 @@ def _as_of(warehouse: WarehouseResource) -> dt.date:
     "in the horizon after each cut-off (the churn label).",
 )
 def churn_training_features(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-    horizon = warehouse.project_config().scoring.churn_horizon_days
+    run = warehouse.run_context()
+    horizon = run.churn_horizon_days
     as_of = _as_of(warehouse)
     metadata: dict = {"as_of_date": as_of.isoformat(), "horizon_days": horizon}
     log_dir = warehouse.root / "logs"
@@ -75,7 +76,7 @@ def churn_training_features(context: dg.AssetExecutionContext, warehouse: Wareho
         tables = build_features_as_of(
             cutoff,
             name=name,
-            dbt_vars=warehouse.dbt_vars(),
+            dbt_vars=run.dbt_vars(),
             log_path=log_dir / f"dbt_{name}.log",
             horizon_days=horizon,
         )
@@ -146,23 +147,20 @@ def _current_features(warehouse: WarehouseResource) -> pd.DataFrame:
     return features
 
 
-def _score(features: pd.DataFrame, value_models, churn, cfg, horizon: int) -> pd.DataFrame:
-    """Scores of every current customer from fitted models (no fitting here)."""
+def _score(features: pd.DataFrame, value_models, churn, cfg) -> pd.DataFrame:
+    """Scores of every current customer from fitted models (no fitting here); the
+    horizons are columns of their own (churn_horizon_days, clv_horizon_days)."""
+    h = cfg.churn_horizon_days
     scores = value_scores(
         features,
         value_models,
-        short_horizon_days=horizon,
-        long_horizon_days=365,
+        churn_horizon_days=h,
         clv_horizon_days=cfg.clv_horizon_days,
         annual_discount_rate=cfg.annual_discount_rate,
     )
-    scores["churn_probability"] = churn.predict(
-        churn_frame(features, value_models, horizon), horizon
-    )
-    clv = next(c for c in scores.columns if c.startswith("clv_"))
+    scores["churn_probability"] = churn.predict(churn_frame(features, value_models, h), h)
     scores["churn_risk_band"] = risk_band(scores["churn_probability"], cfg.risk_band_thresholds)
-    scores["revenue_at_risk"] = scores[clv] * scores["churn_probability"]
-    scores = scores.rename(columns={clv: "clv_12m"}) if clv != "clv_12m" else scores
+    scores["revenue_at_risk"] = scores["clv"] * scores["churn_probability"]
     scores["as_of_date"] = pd.Timestamp(features["as_of_date"].max()).date()
     return scores
 
@@ -201,8 +199,8 @@ def _score(features: pd.DataFrame, value_models, churn, cfg, horizon: int) -> pd
     can_subset=False,
 )
 def value_models(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-    cfg = warehouse.project_config().scoring
-    h = cfg.churn_horizon_days
+    run = warehouse.run_context()
+    cfg, h = run.scoring, run.churn_horizon_days
     features = _current_features(warehouse)
     as_of = pd.Timestamp(features["as_of_date"].max()).date()
     train_cutoff, eval_cutoff = cutoff_dates(as_of, h)
@@ -233,8 +231,8 @@ def value_models(context: dg.AssetExecutionContext, warehouse: WarehouseResource
         )
         # Production scores here only to evaluate against ground truth; customer_scores
         # writes them.
-        gt = warehouse.project_config().ground_truth
-        scores = _score(features, models, churn, cfg, h) if gt and gt.churn_column else None
+        gt = run.config.ground_truth
+        scores = _score(features, models, churn, cfg) if gt and gt.churn_column else None
     notes = sorted({str(w.message) for w in caught if issubclass(w.category, UserWarning)})
     for note in notes:
         context.log.warning(note)
@@ -352,12 +350,13 @@ def value_models(context: dg.AssetExecutionContext, warehouse: WarehouseResource
     kinds={"scikitlearn", "duckdb"},
     description="ml.customer_scores: one row per current customer from the SAVED value and "
     "churn models (no refit): p_alive, churn_probability, churn_risk_band, expected purchases "
-    "in 90 and 365 days, expected spend per purchase, CLV over 12 months (discounted) and "
-    "revenue at risk = CLV x churn probability.",
+    "over the churn and the CLV horizon, expected spend per purchase, clv (discounted) and "
+    "revenue at risk = clv x churn probability; the horizons in churn_horizon_days and "
+    "clv_horizon_days (config scoring).",
 )
 def customer_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-    cfg = warehouse.project_config().scoring
-    h = cfg.churn_horizon_days
+    run = warehouse.run_context()
+    cfg, h = run.scoring, run.churn_horizon_days
     store = warehouse.models_dir / VALUE_STORE
     try:
         models, churn, meta = load_value_models(store)
@@ -377,7 +376,7 @@ def customer_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResou
         f"(fitted as of {meta['as_of_date']})"
     )
     with native_threads(len(features)):
-        scores = _score(features, models, churn, cfg, h)
+        scores = _score(features, models, churn, cfg)
     scores["value_model_version"] = meta["version"]
     scores["scored_at"] = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     with warehouse.connect() as con:
@@ -390,6 +389,8 @@ def customer_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResou
                     "as_of_date": "DATE",
                     "scored_at": "TIMESTAMP",
                     "p_alive_note": "VARCHAR",
+                    "churn_horizon_days": "INTEGER",
+                    "clv_horizon_days": "INTEGER",
                 }
             },
         )
@@ -398,7 +399,9 @@ def customer_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResou
         metadata={
             "dagster/row_count": len(scores),
             "value_model_version": meta["version"],
-            "total_clv_12m": dg.MetadataValue.float(float(scores["clv_12m"].sum())),
+            "total_clv": dg.MetadataValue.float(float(scores["clv"].sum())),
+            "clv_horizon_days": cfg.clv_horizon_days,
+            "churn_horizon_days": h,
             "revenue_at_risk": dg.MetadataValue.float(float(scores["revenue_at_risk"].sum())),
             "mean_churn_probability": dg.MetadataValue.float(
                 float(scores["churn_probability"].mean())

@@ -94,7 +94,7 @@ def segmentation_model(context: dg.AssetExecutionContext, warehouse: WarehouseRe
         min_segment_share=cfg.min_segment_share,
     )
     judge_frame = read_judge_frame(warehouse)
-    horizon = warehouse.project_config().scoring.churn_horizon_days
+    horizon = warehouse.run_context().churn_horizon_days
     with native_threads(len(features)):
         result = fit_candidates(
             features,

@@ -22,6 +22,7 @@ import duckdb
 
 from orchestration.io.config import ProjectConfig
 from orchestration.io.database import fetch_value, resolve, stage_target
+from orchestration.io.delivery import check_staged_as_of
 from orchestration.io.high_water import (
     encode_mark,
     loaded_mark,
@@ -45,10 +46,13 @@ def ingest_new_rows(
     log=print,
     today: dt.date | None = None,
     environ: Mapping[str, str] | None = None,
+    as_of: dt.date | None = None,
 ) -> IngestResult:
     """Append the rows above the warehouse's mark up to ``through`` (a ``kind:value`` mark;
     None: the table's largest value now). ``after`` is the mark the requester saw, only
-    compared with the warehouse's for the log. Module docstring: why this is exactly once."""
+    compared with the warehouse's for the log. Module docstring: why this is exactly once.
+    ``as_of`` is checked against the transactions after the append, before it is made
+    (orchestration/io/delivery.py)."""
     cfg = config.transactions
     if cfg.database is None or cfg.incremental is None:
         raise IngestError(
@@ -109,5 +113,6 @@ def ingest_new_rows(
                 f"{loaded} to {now}), nothing appended"
             )
 
+    check_staged_as_of(con, as_of, "raw.transactions", "_ok_transactions")
     append(con, result, check=unchanged)
     return result

@@ -1,19 +1,23 @@
-"""Can the loaded transactions be scored as of this run's date? Checked before the features.
+"""Can the transactions be scored as of this run's date? Checked before raw.* changes.
 
 Two deliveries load cleanly and then give nonsense or a deep failure, so the run stops
-before dbt with a message naming the flag and the dates:
+with a message naming the flag and the dates:
 
+* **An as-of date outside the data.** Features are computed from the transactions
+  before the as-of date, so it must be after the first transaction; and it may not be
+  after the day after the last one: the churn model learns from the customers at the
+  evaluation cut-off (as-of minus the churn horizon) who bought nothing in the horizon
+  after it, and days after the data look like days without purchases (``--as-of
+  2030-01-01`` on 2011 data scored every customer churned, 0.999). The ingest checks
+  the date against the delivery it has staged, before it swaps or appends it into
+  ``raw.*`` (:func:`check_staged_as_of`); ``custseg run --as-of`` checks it against the
+  files before the run starts (``orchestration/io/ingest.py``, :func:`delivery_range`);
+  a run without an ingest checks it against ``raw.*`` (:func:`check_delivery`).
 * **Too few customers.** Segments, the purchase (BTYD) models and the churn model learn
   from many customers' histories: a single customer cannot be segmented, and BG/NBD fits
   on a handful of customers diverge (on 1 to 5 customers, measured: "conditional expected
   purchases ... not finite"). Fewer than ``MIN_CUSTOMERS`` customers with a transaction
-  before the as-of date stop the run.
-* **An as-of date long after the data.** The churn model learns from the customers at
-  the evaluation cut-off (as-of minus the churn horizon) who bought nothing in the horizon
-  after it; an as-of date more than ``scoring.churn_horizon_days`` after the last
-  transaction puts that whole horizon after the data, so every customer is labelled
-  churned and scored near 1 (``--as-of 2030-01-01`` on 2011 data: churn 0.999). Such a
-  date stops the run; a smaller gap is allowed (deliveries lag) and logged as a warning.
+  before the as-of date stop the run before the features.
 """
 
 from __future__ import annotations
@@ -24,40 +28,66 @@ import duckdb
 
 MIN_CUSTOMERS = 10
 AS_OF = "the as-of date {as_of} (--as-of / CUSTSEG_AS_OF_DATE)"
+DAY = dt.timedelta(days=1)
 
 
 class DeliveryError(ValueError):
     """The transactions cannot be scored as of the run's date."""
 
 
-def check_delivery(
-    con: duckdb.DuckDBPyConnection, as_of: str | None, horizon_days: int
-) -> list[str]:
-    """Raise :class:`DeliveryError` for a delivery the run cannot score; return warnings.
+def transaction_range(
+    con: duckdb.DuckDBPyConnection, *relations: str
+) -> tuple[dt.date, dt.date] | None:
+    """(first, last) transaction date over ``relations`` (default ``raw.transactions``), or
+    None without a dated transaction."""
+    union = " union all ".join(
+        f"select ordered_at from {r}" for r in relations or ["raw.transactions"]
+    )
+    first, last = con.execute(f"select min(ordered_at), max(ordered_at) from ({union})").fetchone()
+    return None if last is None else (first.date(), last.date())
 
-    ``as_of`` is the configured as-of date (None: the day after the last transaction).
-    """
-    first, last = con.execute(
-        "select min(ordered_at), max(ordered_at) from raw.transactions"
-    ).fetchone()
-    if last is None:
-        return []  # an empty delivery: the raw_transactions checks say so
-    first, last = first.date(), last.date()
-    day = dt.date.fromisoformat(as_of) if as_of else last + dt.timedelta(days=1)
+
+def check_as_of(as_of: dt.date | None, first: dt.date, last: dt.date) -> None:
+    """Raise :class:`DeliveryError` unless ``first < as_of <= last + 1 day`` (None: the
+    default, the day after the last transaction, is always in range)."""
+    if as_of is None or first < as_of <= last + DAY:
+        return
+    if as_of <= first:
+        why = "is not after the first transaction: no customer has a history before it"
+    else:
+        why = (
+            f"is {(as_of - last).days:,} days after the last transaction: customers would "
+            "look inactive for those days and the churn model would learn that everybody churns"
+        )
+    raise DeliveryError(
+        f"{AS_OF.format(as_of=as_of)} {why}. The data's transactions run from {first} to "
+        f"{last}: use an as-of date from {first + DAY} to {last + DAY}, or leave --as-of out "
+        f"(the day after the last transaction, {last + DAY})"
+    )
+
+
+def check_staged_as_of(
+    con: duckdb.DuckDBPyConnection, as_of: dt.date | None, *relations: str
+) -> None:
+    """:func:`check_as_of` on the transactions a load is about to publish: ``relations``
+    are its staging table (and, for an append, ``raw.transactions``)."""
+    if as_of is None:
+        return
+    span = transaction_range(con, *relations)
+    if span is not None:
+        check_as_of(as_of, *span)
+
+
+def check_delivery(con: duckdb.DuckDBPyConnection, as_of: dt.date | None) -> None:
+    """Raise :class:`DeliveryError` for ``raw.transactions`` the run cannot score as of
+    ``as_of`` (None: the day after the last transaction)."""
+    span = transaction_range(con)
+    if span is None:
+        return  # an empty delivery: the raw_transactions checks say so
+    first, last = span
+    check_as_of(as_of, first, last)
+    day = as_of or last + DAY
     where = AS_OF.format(as_of=day) if as_of else f"the day after the last transaction ({day})"
-    if day <= first:
-        raise DeliveryError(
-            f"no transaction before {where}: the first is on {first}; choose a later date"
-        )
-    latest = last + dt.timedelta(days=horizon_days)
-    if day > latest:
-        raise DeliveryError(
-            f"{where} is {(day - last).days:,} days after the last transaction ({last}): "
-            f"the churn horizon after the evaluation cut-off (scoring.churn_horizon_days = "
-            f"{horizon_days}) would hold no data and every customer would look churned; "
-            f"use a date up to {latest}, or leave --as-of out (the day after the last "
-            "transaction)"
-        )
     (customers,) = con.execute(
         "select count(distinct customer_id) from raw.transactions "
         "where customer_id is not null and ordered_at < ?",
@@ -70,10 +100,3 @@ def check_delivery(
             f"{MIN_CUSTOMERS} (a single customer cannot be segmented); check that "
             "transactions.path names the whole delivery"
         )
-    if as_of and (day - last).days > 1:
-        return [
-            f"{where} is {(day - last).days} days after the last transaction ({last}): "
-            "customers look inactive for those days, and the churn labels of the last "
-            f"{(day - last).days - 1} days of the horizon are empty"
-        ]
-    return []

@@ -58,6 +58,7 @@ from pathlib import Path
 import duckdb
 
 from orchestration.io.config import CANONICAL, ProjectConfig, SourceConfig
+from orchestration.io.delivery import check_staged_as_of, transaction_range
 from orchestration.io.file_sources import infer_format, read_error, register_source, resolve_files
 from orchestration.io.inbox import inbox_path, list_inbox, sha256_file
 from orchestration.io.ingest_types import FileLoad, IngestError, IngestResult
@@ -71,7 +72,14 @@ from orchestration.io.load_log import (
 )
 from orchestration.io.quarantine import load_src
 
-__all__ = ["FileLoad", "IngestError", "IngestResult", "ingest", "ingest_incremental"]
+__all__ = [
+    "FileLoad",
+    "IngestError",
+    "IngestResult",
+    "delivery_range",
+    "ingest",
+    "ingest_incremental",
+]
 
 
 def ingest(
@@ -82,19 +90,51 @@ def ingest(
     log=print,
     today: dt.date | None = None,
     environ: Mapping[str, str] | None = None,
+    as_of: dt.date | None = None,
 ) -> IngestResult:
     """Full load of every configured source into ``raw.*``, replacing the previous load.
 
     ``today`` is the load date for the "date in the future" rule (default: the local date);
-    ``environ`` holds database credentials (default: the process environment).
+    ``environ`` holds database credentials (default: the process environment). A delivery
+    that cannot be scored as of ``as_of`` (the run's as-of date; None: the day after its
+    last transaction) raises :class:`~orchestration.io.delivery.DeliveryError` before
+    ``raw.*`` changes.
     """
+    result = _stage(con, config, run_id, data_root, log, today, environ, list(CANONICAL))
+    check_staged_as_of(con, as_of, "_ok_transactions")
+    publish(con, result)
+    return result
+
+
+def delivery_range(
+    config: ProjectConfig, data_root: str | None = None, memory_limit: str | None = None
+) -> tuple[dt.date, dt.date] | None:
+    """(first, last) date of the transactions a full load would accept now, or None.
+
+    The transactions files (and inbox) go through the ingest's own rules into a throwaway
+    in-memory database, so the range is exactly the one :func:`ingest` will check; this
+    costs one more read of them. ``custseg run --as-of`` calls it to refuse a date outside
+    the data before the run starts (orchestration/cli.py).
+    """
+    settings = {"memory_limit": memory_limit} if memory_limit else {}
+    with (
+        tempfile.TemporaryDirectory(prefix="custseg-range-") as tmp,
+        duckdb.connect(config={**settings, "temp_directory": tmp}) as con,
+    ):
+        _stage(con, config, "range", data_root, lambda *_: None, None, None, ["transactions"])
+        return transaction_range(con, "_ok_transactions")
+
+
+def _stage(con, config, run_id, data_root, log, today, environ, sources) -> IngestResult:
+    """Read ``sources`` (and the transactions inbox) into the staging tables ``_ok_*`` /
+    ``_bad_*`` of ``con``; ``raw.*`` is not touched."""
     root = config.resolve_root(data_root)
     today = today or dt.date.today()
     result = IngestResult(run_id=run_id)
     con.execute("create schema if not exists raw")
     staging_tables(con, list(CANONICAL))
     for source, cfg in config.sources().items():
-        if cfg is None:
+        if cfg is None or source not in sources:
             continue
         if cfg.database is not None:
             # Imported here: the database drivers load only for a database source.
@@ -109,7 +149,7 @@ def ingest(
         for path in resolve_files(cfg, root, source):
             load_file(con, source, cfg, path, sha256_file(path), run_id, today, result, log)
     inbox = config.inbox_dir(data_root)
-    if inbox is not None:
+    if inbox is not None and "transactions" in sources:
         cfg = config.transactions
         loaded = {f.content_sha256: f.file for f in result.files if f.content_sha256}
         for f in list_inbox(inbox, cfg.inbox):
@@ -119,7 +159,6 @@ def ingest(
                 continue
             loaded[sha] = str(f.path)
             load_file(con, "transactions", cfg, f.path, sha, run_id, today, result, log)
-    publish(con, result)
     return result
 
 
@@ -131,9 +170,11 @@ def ingest_incremental(
     data_root: str | None = None,
     log=print,
     today: dt.date | None = None,
+    as_of: dt.date | None = None,
 ) -> IngestResult:
     """Append inbox files (names relative to the inbox; none: every complete inbox file)
-    to ``raw.transactions``, each content once (module docstring); nothing else changes."""
+    to ``raw.transactions``, each content once (module docstring); nothing else changes.
+    ``as_of`` is checked against the transactions after the append, as in :func:`ingest`."""
     folder = config.inbox_dir(data_root)
     cfg = config.transactions
     if folder is None or cfg.inbox is None:
@@ -181,6 +222,7 @@ def ingest_incremental(
             earlier="_earlier_transactions",
         )  # fmt: skip
     if result.files:
+        check_staged_as_of(con, as_of, "raw.transactions", "_ok_transactions")
         append(con, result)
     else:
         log("  no new inbox files to load")

@@ -66,7 +66,6 @@ def write_report(
     con: duckdb.DuckDBPyConnection,
     workdir: str | Path,
     run_id: str,
-    churn_horizon_days: int = 90,
     min_expected_value: float = 1.0,
     now: datetime | None = None,
     exports_dir: Path | None = None,
@@ -79,7 +78,7 @@ def write_report(
 
     workdir = Path(workdir)
     now = now or datetime.now(UTC)
-    data = load_report_data(con, workdir, churn_horizon_days, min_expected_value)
+    data = load_report_data(con, workdir, min_expected_value)
     data.links = _links(workdir, data, exports_dir)
     html = render_report(data, run_id, now)
     out = reports_dir(workdir)

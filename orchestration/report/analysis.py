@@ -27,8 +27,8 @@ from orchestration.report.markup import (
 # Per chart: the explanation under it, and the sentence shown instead when it has no data.
 CAPTIONS = {
     "profiles": (
-        "How big each segment is, and how much of today's revenue and of the next 12 months' "
-        "predicted value it holds. A segment whose value share is far above its customer "
+        "How big each segment is, and how much of today's revenue and of the predicted value "
+        "over the {clv_span} it holds. A segment whose value share is far above its customer "
         "share deserves protection; the reverse is a growth or cost question.",
         "",
     ),
@@ -41,15 +41,15 @@ CAPTIONS = {
         "No data yet: no RFM scores in marts.dim_customer.",
     ),
     "clv": (
-        "Predicted customer lifetime value (CLV) for the next 12 months: expected purchases "
+        "Predicted customer lifetime value (CLV) for the {clv_span}: expected purchases "
         "(BG/NBD model) × expected spend per purchase (Gamma-Gamma model), discounted. Most "
         "customers are worth little; a long tail of valuable ones carries the business.",
         "No data yet: no CLV in marts.dim_customer.",
     ),
     "churn": (
         "Predicted churn per segment at each run date: the mean probability that a customer "
-        "places no order in the next {horizon} days, and the 12-month value at risk (CLV × "
-        "churn probability). {history}",
+        "places no order in the {churn_span}, and the value at risk over the {clv_span} (CLV "
+        "× churn probability). {history}",
         "No data yet: marts.mart_churn_by_segment is empty.",
     ),
     "drivers": (
@@ -98,7 +98,7 @@ def segments(d: ReportData, charts: dict, colors: dict[str, str]) -> Markup:
             fmt_amount(s.mean_recency_days),
             fmt_amount(s.mean_frequency, 1),
             fmt_amount(s.mean_monetary_total),
-            fmt_amount(s.mean_clv_12m),
+            fmt_amount(s.mean_clv),
             fmt_pct(s.mean_churn_probability),
         ]
         for s in d.segments.itertuples()
@@ -108,7 +108,7 @@ def segments(d: ReportData, charts: dict, colors: dict[str, str]) -> Markup:
             "Segments group customers who buy in a similar way (how recently, how often, how "
             "much, and how their spending moves). Each segment keeps its colour in every chart."
         ),
-        chart(charts, "profiles"),
+        chart(charts, "profiles", clv_span=d.clv_span),
         table(PROFILE_COLUMNS, rows, num=range(1, 9)),
     )
 
@@ -118,15 +118,15 @@ def rfm(d: ReportData, charts: dict) -> Markup:
 
 
 def value(d: ReportData, charts: dict) -> Markup:
-    clv = d.clv["clv_12m"].dropna().to_numpy() if not d.clv.empty else np.zeros(0)
+    clv = d.clv["clv"].dropna().to_numpy() if not d.clv.empty else np.zeros(0)
     if not (clv.size and clv.sum() > 0):
-        return chart(charts, "clv")
+        return chart(charts, "clv", clv_span=d.clv_span)
     top = np.sort(clv)[::-1][: max(1, clv.size // 10)]
     intro = Markup(
-        "The median customer is expected to spend {} over the next 12 months; the top 10 % "
+        "The median customer is expected to spend {} over the {}; the top 10 % "
         "of customers account for {} of the predicted value."
-    ).format(fmt_amount(float(np.median(clv))), fmt_pct(top.sum() / clv.sum()))
-    return join(para(intro), chart(charts, "clv"))
+    ).format(fmt_amount(float(np.median(clv))), d.clv_span, fmt_pct(top.sum() / clv.sum()))
+    return join(para(intro), chart(charts, "clv", clv_span=d.clv_span))
 
 
 def churn(d: ReportData, charts: dict) -> Markup:
@@ -149,7 +149,7 @@ def churn(d: ReportData, charts: dict) -> Markup:
         else ""
     )
     return join(
-        chart(charts, "churn", horizon=d.churn_horizon_days, history=history),
+        chart(charts, "churn", churn_span=d.churn_span, clv_span=d.clv_span, history=history),
         check,
         chart(charts, "drivers"),
     )

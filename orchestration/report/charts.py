@@ -103,18 +103,21 @@ def render_svg(name: str, width: float, height: float, draw, ncols: int = 1, **k
         return to_svg(fig, name)
 
 
-def segment_profiles(segments: pd.DataFrame, colors: dict[str, str]) -> str | None:
-    """Share of customers, revenue and 12-month CLV per segment, side by side."""
+def segment_profiles(
+    segments: pd.DataFrame, colors: dict[str, str], period: str = "predicted"
+) -> str | None:
+    """Share of customers, revenue and CLV per segment, side by side; ``period`` names
+    the CLV horizon ('12-month')."""
     if segments.empty:
         return None
     seg = segments.iloc[::-1]  # the first segment on top
-    total_clv = seg["clv_12m"].sum()
+    total_clv = seg["clv"].sum()
     panels = [
         ("Share of customers", seg["customer_share"]),
         ("Share of revenue", seg["revenue_share"].fillna(0)),
         (
-            "Share of predicted 12-month CLV",
-            seg["clv_12m"] / total_clv if total_clv else 0 * seg["clv_12m"],
+            f"Share of predicted {period} CLV",
+            seg["clv"] / total_clv if total_clv else 0 * seg["clv"],
         ),
     ]
 
@@ -188,15 +191,18 @@ def _by_segment(frame: pd.DataFrame, colors: dict[str, str]):
     return [(n, groups[n]) for n in ordered(groups, list(colors))]
 
 
-def clv_histogram(clv: pd.DataFrame, colors: dict[str, str]) -> str | None:
-    """Distribution of predicted 12-month CLV, stacked by segment, top 1 % folded in."""
-    if clv.empty or clv["clv_12m"].isna().all():
+def clv_histogram(
+    clv: pd.DataFrame, colors: dict[str, str], period: str = "predicted", span: str = ""
+) -> str | None:
+    """Distribution of predicted CLV, stacked by segment, top 1 % folded in; ``period`` and
+    ``span`` name the CLV horizon ('12-month', 'next 12 months')."""
+    if clv.empty or clv["clv"].isna().all():
         return None
-    cap = float(clv["clv_12m"].quantile(0.99)) or float(clv["clv_12m"].max()) or 1.0
+    cap = float(clv["clv"].quantile(0.99)) or float(clv["clv"].max()) or 1.0
     bins = np.linspace(0, cap, 41)
     present = set(clv["segment_name"].unique())  # not set(column): that iterates in Python
     names = [n for n in colors if n in present]
-    data = [clv.loc[clv["segment_name"] == n, "clv_12m"].clip(0, cap).to_numpy() for n in names]
+    data = [clv.loc[clv["segment_name"] == n, "clv"].clip(0, cap).to_numpy() for n in names]
 
     def draw(fig, ax):
         ax.hist(
@@ -208,9 +214,9 @@ def clv_histogram(clv: pd.DataFrame, colors: dict[str, str]) -> str | None:
             label=names,
         )
         ax.set(
-            xlabel=f"Predicted 12-month CLV per customer (the top 1 % shown at {short(cap)})",
+            xlabel=f"Predicted {period} CLV per customer (the top 1 % shown at {short(cap)})",
             ylabel="Customers",
-            title="Customer lifetime value, next 12 months",
+            title=f"Customer lifetime value, {span}" if span else "Customer lifetime value",
         )
         ax.xaxis.set_major_formatter(FuncFormatter(short))
         ax.grid(axis="y", color=GRID, linewidth=0.6)

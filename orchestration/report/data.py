@@ -30,7 +30,7 @@ ALGORITHMS = {
 
 SEGMENTS_SQL = """
 select s.cluster_id, s.segment_name, s.is_noise, m.customers, m.customer_share,
-       m.revenue, m.revenue_share, m.clv_12m, m.mean_clv_12m, m.mean_churn_probability,
+       m.revenue, m.revenue_share, m.clv, m.mean_clv, m.mean_churn_probability,
        m.revenue_at_risk, m.mean_recency_days, m.mean_frequency, m.mean_monetary_total,
        s.recommended_action, s.channel, s.campaign_priority, s.save_rate, s.in_campaign
 from marts.dim_segment s
@@ -41,20 +41,21 @@ order by s.cluster_id
 
 HEADLINE_SQL = """
 select count(*) as customers, max(as_of_date) as as_of_date,
-       coalesce(sum(monetary_total), 0) as revenue, coalesce(sum(clv_12m), 0) as clv_12m,
+       coalesce(sum(monetary_total), 0) as revenue, coalesce(sum(clv), 0) as clv,
        coalesce(sum(churn_probability), 0) as expected_churners,
        coalesce(sum(revenue_at_risk), 0) as revenue_at_risk,
        count(*) filter (where churn_risk_band = 'high') as high_risk,
        any_value(segmentation_model_version) as segmentation_model_version,
        count(*) filter (where p_alive is null) as p_alive_withheld,
-       max(p_alive_note) as p_alive_note
+       max(p_alive_note) as p_alive_note,
+       max(churn_horizon_days) as churn_horizon_days, max(clv_horizon_days) as clv_horizon_days
 from marts.dim_customer
 """
 
 ACTIONS_SQL = """
 select recommended_action as action, segment_name as segment, any_value(channel) as channel,
        count(*) as customers, sum(expected_value) as expected_value,
-       any_value(save_rate) as save_rate, sum(clv_12m * churn_probability) as value_at_risk
+       any_value(save_rate) as save_rate, sum(clv * churn_probability) as value_at_risk
 from marts.mart_campaign_targets
 group by recommended_action, segment_name
 order by expected_value desc, action, segment
@@ -83,7 +84,7 @@ from marts.mart_churn_by_segment
 order by snapshot_date, segment_name
 """
 
-CLV_SQL = "select cluster_label as segment_name, clv_12m from marts.dim_customer"
+CLV_SQL = "select cluster_label as segment_name, clv from marts.dim_customer"
 
 MIGRATION_SQL = """
 select from_snapshot_date, to_snapshot_date, from_segment, to_segment, customers, share_of_from
@@ -126,13 +127,16 @@ class Headline:
     customers: int
     as_of_date: date | None
     revenue: float
-    clv_12m: float
+    clv: float
     expected_churners: float
     revenue_at_risk: float
     high_risk: int
     segmentation_model_version: str | None
     p_alive_withheld: int = 0  # customers whose P(alive) is NULL
     p_alive_note: str | None = None  # why it is withheld
+    # The scores' horizons in days, as the marts say (config scoring); None without scores.
+    churn_horizon_days: int | None = None
+    clv_horizon_days: int | None = None
 
 
 @dataclass
@@ -152,7 +156,6 @@ class ReportData:
     quarantine: pd.DataFrame
     validations: list[dict]
     models: pd.DataFrame
-    churn_horizon_days: int = 90
     min_expected_value: float = 1.0
     segmentation_algorithm: str | None = None
     links: dict[str, str] = field(default_factory=dict)
@@ -161,6 +164,32 @@ class ReportData:
     @property
     def top_actions(self) -> pd.DataFrame:
         return self.actions.head(TOP_ACTIONS)
+
+    @property
+    def churn_span(self) -> str:
+        """'next 90 days': the churn horizon in words."""
+        return _span(self.headline.churn_horizon_days, "churn horizon")
+
+    @property
+    def clv_span(self) -> str:
+        """'next 12 months' (whole years) or 'next 180 days': the CLV horizon in words."""
+        return _span(self.headline.clv_horizon_days, "CLV horizon", months=True)
+
+    @property
+    def clv_period(self) -> str:
+        """'12-month' or '180-day', as in "12-month CLV"."""
+        days = self.headline.clv_horizon_days
+        if days is None:
+            return "predicted"
+        return f"{days // 365 * 12}-month" if days % 365 == 0 else f"{days}-day"
+
+
+def _span(days: int | None, unknown: str, months: bool = False) -> str:
+    if days is None:
+        return unknown
+    if months and days % 365 == 0:
+        return f"next {days // 365 * 12} months"
+    return f"next {days} days"
 
 
 def frame(con: duckdb.DuckDBPyConnection, sql: str, *tables: str) -> pd.DataFrame:
@@ -174,19 +203,24 @@ def _headline(con: duckdb.DuckDBPyConnection) -> Headline:
     row = frame(con, HEADLINE_SQL, "marts.dim_customer")
     if row.empty:
         return Headline(0, None, 0.0, 0.0, 0.0, 0.0, 0, None)
+    horizons = {
+        k: None if pd.isna(row.iloc[0][k]) else int(row.iloc[0][k])
+        for k in ("churn_horizon_days", "clv_horizon_days")
+    }
     r = row.iloc[0]
     as_of = r["as_of_date"]
     return Headline(
         customers=int(r["customers"]),
         as_of_date=None if pd.isna(as_of) else pd.Timestamp(as_of).date(),
         revenue=float(r["revenue"]),
-        clv_12m=float(r["clv_12m"]),
+        clv=float(r["clv"]),
         expected_churners=float(r["expected_churners"]),
         revenue_at_risk=float(r["revenue_at_risk"]),
         high_risk=int(r["high_risk"]),
         segmentation_model_version=r["segmentation_model_version"],
         p_alive_withheld=int(r["p_alive_withheld"]),
         p_alive_note=None if pd.isna(r["p_alive_note"]) else str(r["p_alive_note"]),
+        **horizons,
     )
 
 
@@ -239,7 +273,6 @@ def read_validations(folder: Path) -> list[dict]:
 def load_report_data(
     con: duckdb.DuckDBPyConnection,
     workdir: Path,
-    churn_horizon_days: int = 90,
     min_expected_value: float = 1.0,
 ) -> ReportData:
     """Read everything the report shows from the warehouse ``con`` and ``workdir``."""
@@ -257,7 +290,6 @@ def load_report_data(
         quarantine=_quarantine(con),
         validations=read_validations(Path(workdir) / "validation"),
         models=frame(con, MODELS_SQL, "ml.model_runs"),
-        churn_horizon_days=churn_horizon_days,
         min_expected_value=min_expected_value,
         segmentation_algorithm=_algorithm(con),
         evaluation=frame(con, EVALUATION_SQL, "marts.mart_model_evaluation"),

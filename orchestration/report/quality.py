@@ -183,11 +183,11 @@ def about(d: ReportData) -> Markup:
         ],
         [
             "CLV",
-            "Customer lifetime value: the predicted, discounted spend over the next 12 months.",
+            f"Customer lifetime value: the predicted, discounted spend over the {d.clv_span}.",
         ],
         [
             "Churn probability",
-            f"The chance of no order in the next {d.churn_horizon_days} days "
+            f"The chance of no order in the {d.churn_span} "
             "(calibrated: 0.3 means 3 in 10 such customers churn).",
         ],
         ["Revenue at risk", "CLV × churn probability: the predicted value that churn would lose."],

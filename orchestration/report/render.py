@@ -34,9 +34,9 @@ def colors_for(d: ReportData) -> dict[str, str]:
 def make_charts(d: ReportData, colors: dict[str, str]) -> dict[str, str | None]:
     """Every chart of the report as an SVG string (None when there is no data for it)."""
     return {
-        "profiles": charts.segment_profiles(d.segments, colors),
+        "profiles": charts.segment_profiles(d.segments, colors, d.clv_period),
         "rfm": heatmaps.rfm_heatmap(d.rfm),
-        "clv": charts.clv_histogram(d.clv, colors),
+        "clv": charts.clv_histogram(d.clv, colors, d.clv_period, d.clv_span),
         "churn": charts.churn_trend(d.churn_trend, colors),
         "drivers": charts.drivers_chart(d.drivers),
         "cohorts": heatmaps.cohort_heatmap(d.cohorts),
@@ -67,7 +67,9 @@ def _chips(d: ReportData) -> list[str]:
         chips.append(
             f"segmentation: {d.segmentation_algorithm} {h.segmentation_model_version or ''}"
         )
-    chips.append(f"churn horizon {d.churn_horizon_days} days")
+    for name, days in (("churn", h.churn_horizon_days), ("CLV", h.clv_horizon_days)):
+        if days is not None:
+            chips.append(f"{name} horizon {days} days")
     return chips
 
 

@@ -29,7 +29,7 @@ from orchestration.report.markup import (
 
 PLAYBOOK = "dbt_project/seeds/segment_actions.csv"
 GLANCE_COLUMNS = [
-    "Segment", "Customers", "Share", "Revenue", "12-month CLV", "Churn prob.", "Revenue at risk",
+    "Segment", "Customers", "Share", "Revenue", "{period} CLV", "Churn prob.", "Revenue at risk",
 ]  # fmt: skip
 PLAN_COLUMNS = [
     "#", "Action", "Segment", "Channel", "Customers", "Value at risk", "Save rate",
@@ -48,9 +48,9 @@ def key_figures(d: ReportData) -> Markup:
             ("Customers", metric("customers", h.customers, fmt_int(h.customers)), False),
             ("Segments", metric("segments", len(d.segments), fmt_int(len(d.segments))), False),
             ("Revenue to date", metric("revenue", h.revenue, fmt_money(h.revenue)), False),
-            ("Predicted 12-month CLV", metric("clv", h.clv_12m, fmt_money(h.clv_12m)), False),
+            (f"Predicted {d.clv_period} CLV", metric("clv", h.clv, fmt_money(h.clv)), False),
             (
-                f"Likely churners, {d.churn_horizon_days} days",
+                f"Likely churners, {d.churn_span.removeprefix('next ')}",
                 metric("expected-churners", h.expected_churners, fmt_int(h.expected_churners)),
                 True,
             ),
@@ -93,13 +93,14 @@ def _top_share(d: ReportData, column: str) -> tuple[pd.Series, float]:
 
 
 def _value_sentence(d: ReportData) -> Markup:
-    top, share = _top_share(d, "clv_12m")
+    top, share = _top_share(d, "clv")
     return Markup(
-        "Customers have spent {} so far. Over the next 12 months the models expect {} more "
+        "Customers have spent {} so far. Over the {} the models expect {} more "
         "(predicted customer lifetime value, discounted), {} of it from <strong>{}</strong>."
     ).format(
         fmt_money(d.headline.revenue),
-        fmt_money(d.headline.clv_12m),
+        d.clv_span,
+        fmt_money(d.headline.clv),
         fmt_pct(share),
         top["segment_name"],
     )
@@ -109,15 +110,16 @@ def _churn_sentence(d: ReportData) -> Markup:
     h = d.headline
     top, share = _top_share(d, "revenue_at_risk")
     return Markup(
-        "Of {} customers, {} ({}) are likely to churn in the next {} days, putting {} of "
-        "12-month value at risk. {} customers are in the high-risk band. The most value at "
+        "Of {} customers, {} ({}) are likely to churn in the {}, putting {} of "
+        "{} value at risk. {} customers are in the high-risk band. The most value at "
         "risk is in <strong>{}</strong>: {} ({} of the total)."
     ).format(
         fmt_int(h.customers),
         fmt_int(h.expected_churners),
         fmt_pct(h.expected_churners / h.customers),
-        d.churn_horizon_days,
+        d.churn_span,
         fmt_money(h.revenue_at_risk),
+        d.clv_period,
         fmt_int(h.high_risk),
         top["segment_name"],
         fmt_money(top["revenue_at_risk"]),
@@ -165,12 +167,13 @@ def top_actions(d: ReportData) -> Markup:
     customers, value = int(d.actions["customers"].sum()), float(d.actions["expected_value"].sum())
     total = Markup(
         "In all, {} customers are selected, with a total expected value of {}. Expected value "
-        "= 12-month CLV × churn probability × assumed save rate: the value at risk an action is "
+        "= {} CLV × churn probability × assumed save rate: the value at risk an action is "
         "expected to keep. Customers below {} of expected value and segments the playbook "
         "keeps out of campaigns are left out."
     ).format(
         metric("targets-customers", customers, fmt_int(customers)),
         metric("targets-value", value, fmt_money(value)),
+        d.clv_period,
         metric("min-expected-value", d.min_expected_value, f"{d.min_expected_value:g}"),
     )
     return join(Markup('<ol class="actions">{}</ol>').format(join(*items)), para(total, "note"))
@@ -193,7 +196,7 @@ def summary(d: ReportData, colors: dict[str, str]) -> Markup:
             ),
             fmt_pct(s.customer_share),
             fmt_amount(s.revenue),
-            fmt_amount(s.clv_12m),
+            fmt_amount(s.clv),
             fmt_pct(s.mean_churn_probability),
             fmt_amount(s.revenue_at_risk),
         ]
@@ -208,7 +211,7 @@ def summary(d: ReportData, colors: dict[str, str]) -> Markup:
         heading(_actions_heading(len(d.top_actions))),
         top_actions(d),
         heading("Segments at a glance"),
-        table(GLANCE_COLUMNS, rows, num=range(1, 7)),
+        table([c.format(period=d.clv_period) for c in GLANCE_COLUMNS], rows, num=range(1, 7)),
     )
 
 
@@ -255,8 +258,8 @@ def campaign(d: ReportData, colors: dict[str, str]) -> Markup:
     return join(
         para(
             "Customers are selected per segment by the campaign playbook and ranked by expected "
-            "value. Value at risk = 12-month CLV × churn probability, summed over the selected "
-            "customers; the save rate is the share of it the action is assumed to keep."
+            f"value. Value at risk = {d.clv_period} CLV × churn probability, summed over the "
+            "selected customers; the save rate is the share of it the action is assumed to keep."
         ),
         plan,
         heading("Assumptions"),

@@ -90,12 +90,14 @@ def create_ml_stand_ins(con, clusters_sql: str) -> None:
             case when recency_days / (recency_days + 60.0) >= 0.6 then 'high'
                  when recency_days / (recency_days + 60.0) < 0.3 then 'low'
                  else 'medium' end as churn_risk_band,
-            frequency / 4.0 as expected_purchases_90d,
-            frequency as expected_purchases_365d,
+            frequency / 4.0 as expected_purchases_churn_horizon,
+            frequency as expected_purchases_clv_horizon,
             greatest(monetary_avg, 1.0) as expected_avg_spend,
-            greatest(monetary_avg, 1.0) * frequency as clv_12m,
+            greatest(monetary_avg, 1.0) * frequency as clv,
             greatest(monetary_avg, 1.0) * frequency * recency_days / (recency_days + 60.0)
                 as revenue_at_risk,
+            90 as churn_horizon_days,
+            365 as clv_horizon_days,
             as_of_date,
             timestamp '2024-01-01 00:00:00' as scored_at
         from features.customer_features

@@ -58,7 +58,7 @@ def _ingest_and_build(
             resource.data_root,
             log=lambda *_: None,
         )
-    run_dbt(tmp, "build", "--exclude", "tag:post_ml", variables=resource.dbt_vars())
+    run_dbt(tmp, "build", "--exclude", "tag:post_ml", variables=resource.run_context().dbt_vars())
 
 
 def _fingerprint(db_path: Path) -> dict[str, tuple]:
@@ -127,7 +127,10 @@ def demo(tmp_path_factory) -> Demo:
     before = _fingerprint(production.warehouse_path)
     schemas_before = _schemas(production.warehouse_path)
     tables = build_features_as_of(
-        cutoff, name="cutoff_train", dbt_vars=production.dbt_vars(), horizon_days=HORIZON
+        cutoff,
+        name="cutoff_train",
+        dbt_vars=production.run_context().dbt_vars(),
+        horizon_days=HORIZON,
     )
     after = _fingerprint(production.warehouse_path)
 
@@ -303,13 +306,15 @@ def test_a_later_cutoff_reuses_the_parse_with_its_own_date_and_horizon(
     db_path = tmp_path / "warehouse.duckdb"
     shutil.copyfile(demo.production, db_path)
     _, later = cutoff_dates(demo.as_of, HORIZON)
-    dbt_vars = WarehouseResource(workdir=str(tmp_path)).dbt_vars()  # as the demo's, but here
+    dbt_vars = (
+        WarehouseResource(workdir=str(tmp_path)).run_context().dbt_vars()
+    )  # as the demo's, but here
     assert dbt_vars["warehouse_path"] == str(db_path)
     tables = build_features_as_of(later, name="cutoff_train", dbt_vars=dbt_vars, horizon_days=30)
     with duckdb.connect(str(db_path), read_only=True) as con:
         as_of_dates = con.execute(f"select distinct as_of_date from {tables.features}").fetchall()
         horizons = con.execute(
-            f"select distinct outcome_horizon_days, horizon_end_date - as_of_date from {tables.outcomes}"
+            f"select distinct churn_horizon_days, horizon_end_date - as_of_date from {tables.outcomes}"
         ).fetchall()
     assert as_of_dates == [(later,)] != [(demo.tables.cutoff,)]
     assert horizons == [(30, 30)]
@@ -319,7 +324,9 @@ def test_invalid_names_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="a-z, 0-9"):
         cutoff_schema_suffix("Cutoff-1")
     with pytest.raises(ValueError, match="a-z, 0-9"):
-        build_features_as_of(dt.date(2024, 1, 1), name="x y", dbt_vars={"warehouse_path": "w"})
+        build_features_as_of(
+            dt.date(2024, 1, 1), name="x y", dbt_vars={"warehouse_path": "w"}, horizon_days=90
+        )
     # dbt itself refuses a bad suffix (it becomes part of schema names).
     result = dbtRunner().invoke(
         [
@@ -339,7 +346,10 @@ def test_failed_run_raises_with_the_dbt_output(tmp_path: Path) -> None:
     duckdb.connect(str(db_path)).close()
     with pytest.raises(RuntimeError, match=r"cut-off 'early'\) failed") as info:
         build_features_as_of(
-            dt.date(2024, 1, 1), name="early", dbt_vars={"warehouse_path": str(db_path)}
+            dt.date(2024, 1, 1),
+            name="early",
+            dbt_vars={"warehouse_path": str(db_path)},
+            horizon_days=90,
         )
     assert "int_transactions_deduped" in str(info.value)
     assert (tmp_path / "dbt_cutoffs" / "early" / "dbt_run.log").is_file()
@@ -375,7 +385,10 @@ def cdnow(tmp_path_factory, shared_data: Path) -> tuple[Path, CutoffTables]:
     )
     _ingest_and_build(resource, tmp)
     tables = build_features_as_of(
-        dt.date(1997, 10, 1), name="calibration", dbt_vars=resource.dbt_vars(), horizon_days=273
+        dt.date(1997, 10, 1),
+        name="calibration",
+        dbt_vars=resource.run_context().dbt_vars(),
+        horizon_days=273,
     )
     return resource.warehouse_path, tables
 

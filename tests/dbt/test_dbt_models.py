@@ -533,6 +533,12 @@ def test_customer_snapshot_keeps_earlier_dates_and_replaces_its_own(
         db_path, "select snapshot_date, count(*) from marts.fct_customer_snapshot group by 1"
     )
     assert len(first) == 1 and first[0][1] == 4
+    # The snapshot as an earlier version wrote it: CLV in clv_12m, no horizon columns.
+    with duckdb.connect(str(db_path)) as con:
+        old_clv = con.execute("select customer_id, clv from marts.fct_customer_snapshot").fetchall()
+        con.execute("alter table marts.fct_customer_snapshot rename column clv to clv_12m")
+        for column in ("churn_horizon_days", "clv_horizon_days"):
+            con.execute(f"alter table marts.fct_customer_snapshot drop column {column}")
     # A later run as of an earlier date adds that date; the earlier snapshot stays.
     variables = {"warehouse_path": str(db_path), "as_of_date": "2024-02-15"}
     _dbt(tmp_path, "build", "--exclude", "tag:post_ml", variables=variables)
@@ -543,6 +549,17 @@ def test_customer_snapshot_keeps_earlier_dates_and_replaces_its_own(
     )
     (customers_then,) = _rows(db_path, "select count(*) from features.customer_features")[0]
     assert snapshots == {first[0][0]: 4, dt.date(2024, 2, 15): customers_then}
+    # The old rows keep their CLV under the new name; their horizons are unknown.
+    assert sorted(old_clv) == _rows(
+        db_path,
+        "select customer_id, clv from marts.fct_customer_snapshot "
+        f"where snapshot_date = '{first[0][0]}' order by customer_id",
+    )
+    assert _rows(
+        db_path,
+        "select snapshot_date, churn_horizon_days, clv_horizon_days, count(*) "
+        "from marts.fct_customer_snapshot group by all order by 1",
+    ) == [(dt.date(2024, 2, 15), 90, 365, customers_then), (first[0][0], None, None, 4)]
 
 
 def test_delivery_ending_before_an_older_snapshot_keeps_every_snapshot_date_in_dim_date(
@@ -600,12 +617,12 @@ def test_campaign_targets_follow_the_playbook_and_rank_by_expected_value(
     assert set(playbook.loc[playbook["in_campaign"], "name_pattern"]) >= {"%Lapsing%", "%loyalist%"}
     with duckdb.connect(str(db_path), read_only=True) as con:
         customers = con.execute(
-            "select customer_id, cluster_label, clv_12m, churn_probability from marts.dim_customer"
+            "select customer_id, cluster_label, clv, churn_probability from marts.dim_customer"
         ).df()
         targets = con.execute("select * from marts.mart_campaign_targets order by target_rank").df()
     customers = customers[customers["cluster_label"].isin(save_rate)]  # one-timers: not in campaign
     customers["ev"] = (
-        customers["clv_12m"]
+        customers["clv"]
         * customers["churn_probability"]
         * customers["cluster_label"].map(save_rate)
     )

@@ -240,7 +240,10 @@ def test_the_default_as_of_date_gives_what_the_same_date_as_a_var_gives(
     with duckdb.connect(str(db), read_only=True) as con:
         (as_of,) = con.execute("select as_of_date from intermediate.int_as_of_date").fetchone()
     tables = build_features_as_of(
-        as_of, name="same_date", dbt_vars={**builds.variables, "warehouse_path": str(db)}
+        as_of,
+        name="same_date",
+        dbt_vars={**builds.variables, "warehouse_path": str(db)},
+        horizon_days=90,
     )
     with duckdb.connect(str(db), read_only=True) as con:
         for model in ("int_customer_order_summary", "int_customer_lifetimes", "customer_features"):

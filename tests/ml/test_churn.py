@@ -199,7 +199,7 @@ def test_add_btyd_features_needs_days_and_keeps_returns_only_customers() -> None
     assert 0 < out.loc["a", "p_no_purchase_90d"] < 1
     weeks = BetaGeoModel.from_params(model.params_, time_unit="weeks")
     with pytest.raises(ValueError, match="days"):
-        add_btyd_features(features, weeks)
+        add_btyd_features(features, weeks, horizon_days=90)
 
 
 @pytest.fixture(scope="module")

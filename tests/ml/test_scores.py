@@ -11,6 +11,7 @@ from sklearn.metrics import roc_auc_score
 
 from ml.churn import churn_frame, fit_churn
 from ml.scores import fit_value_models, risk_band, value_scores
+from ml.value import btyd_summary
 
 
 def _features(n: int = 400, seed: int = 0) -> pd.DataFrame:
@@ -37,22 +38,52 @@ def _features(n: int = 400, seed: int = 0) -> pd.DataFrame:
     )
 
 
+#: The horizons and rate the tests score with (the config's defaults, ScoringConfig).
+HORIZONS = {"churn_horizon_days": 90, "clv_horizon_days": 365, "annual_discount_rate": 0.10}
+
+
 def test_value_scores_are_finite_and_ordered_by_horizon():
     features = _features()
-    scores = value_scores(features, fit_value_models(features))
+    scores = value_scores(features, fit_value_models(features), **HORIZONS)
     assert list(scores["customer_id"]) == list(features["customer_id"])
     assert scores["p_alive"].between(0, 1).all()
-    assert (scores["expected_purchases_365d"] >= scores["expected_purchases_90d"]).all()
-    assert (scores["clv_12m"] >= 0).all() and (scores["expected_avg_spend"] > 0).all()
+    longer, shorter = (
+        scores["expected_purchases_clv_horizon"],
+        scores["expected_purchases_churn_horizon"],
+    )
+    assert (longer >= shorter).all()
+    assert (scores["clv"] >= 0).all() and (scores["expected_avg_spend"] > 0).all()
     # More repeat purchases at the same recency and age -> more expected purchases.
-    assert scores["expected_purchases_90d"].max() > scores["expected_purchases_90d"].min()
+    assert shorter.max() > shorter.min()
+    # The horizons are values, not parts of column names.
+    assert (scores["churn_horizon_days"] == 90).all() and (scores["clv_horizon_days"] == 365).all()
+
+
+def test_the_horizons_are_data_and_change_no_column_name():
+    features = _features()
+    models = fit_value_models(features)
+    default = value_scores(features, models, **HORIZONS)
+    other = {**HORIZONS, "churn_horizon_days": 60, "clv_horizon_days": 180}
+    configured = value_scores(features, models, **other)
+    assert list(configured.columns) == list(default.columns)
+    assert (configured[["churn_horizon_days", "clv_horizon_days"]] == [60, 180]).all().all()
+    summary = btyd_summary(features)
+    np.testing.assert_allclose(
+        configured["expected_purchases_churn_horizon"],
+        models.purchases.conditional_expected_purchases(summary, 60),
+    )
+    np.testing.assert_allclose(
+        configured["expected_purchases_clv_horizon"],
+        models.purchases.conditional_expected_purchases(summary, 180),
+    )
+    assert (configured["clv"] < default["clv"]).all()  # half a year is worth less than one
 
 
 def test_discounting_lowers_clv():
     features = _features()
     models = fit_value_models(features)
-    flat = value_scores(features, models, annual_discount_rate=0.0)["clv_12m"]
-    discounted = value_scores(features, models, annual_discount_rate=0.5)["clv_12m"]
+    flat = value_scores(features, models, **{**HORIZONS, "annual_discount_rate": 0.0})["clv"]
+    discounted = value_scores(features, models, **{**HORIZONS, "annual_discount_rate": 0.5})["clv"]
     assert (discounted <= flat + 1e-9).all() and (discounted < flat).any()
 
 
@@ -63,10 +94,10 @@ def test_returns_only_customers_get_no_clv_and_stay_out_of_the_fits():
     models = fit_value_models(features)
     # the fits see only the 395 customers with a purchase
     assert models.purchases.n_customers_ == len(features) - 5
-    scores = value_scores(features, models)
-    assert (scores["clv_12m"].iloc[:5] == 0).all()
+    scores = value_scores(features, models, **HORIZONS)
+    assert (scores["clv"].iloc[:5] == 0).all()
     assert (scores["expected_avg_spend"].iloc[:5] == 0).all()
-    assert (scores["clv_12m"].iloc[5:] > 0).all()
+    assert (scores["clv"].iloc[5:] > 0).all()
 
 
 def test_p_alive_is_withheld_with_a_reason_when_nobody_leaves():
@@ -103,10 +134,10 @@ def test_p_alive_is_withheld_with_a_reason_when_nobody_leaves():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             models = fit_value_models(features, family)
-        scores = value_scores(features, models)
+        scores = value_scores(features, models, **HORIZONS)
         assert scores["p_alive"].isna().all(), family
         assert "cannot tell which customers have stopped buying" in scores["p_alive_note"].iloc[0]
-        assert scores["clv_12m"].notna().all()
+        assert scores["clv"].notna().all()
 
 
 def test_all_one_time_buyers_give_a_clear_error():

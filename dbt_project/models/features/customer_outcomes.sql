@@ -1,5 +1,5 @@
 {#
-    What each customer of customer_features did in the `outcome_horizon_days` days
+    What each customer of customer_features did in the `churn_horizon_days` days
     from the as-of date on: the holdout outcome that CLV and churn models built on
     the features as of an earlier cut-off are evaluated against
     (orchestration/cutoffs.py builds this model as of such a cut-off).
@@ -12,11 +12,11 @@
     transaction) no line qualifies and every horizon is incomplete.
 #}
 
-{%- set horizon_days = var('outcome_horizon_days', 90) | int %}
+{%- set horizon_days = var('churn_horizon_days') | int %}
 {%- if horizon_days < 1 %}
     {{ exceptions.raise_compiler_error(
-        "var outcome_horizon_days must be a whole number of days >= 1, got '"
-        ~ var('outcome_horizon_days') ~ "'"
+        "var churn_horizon_days must be a whole number of days >= 1, got '"
+        ~ var('churn_horizon_days') ~ "'"
     ) }}
 {%- endif %}
 
@@ -98,7 +98,7 @@ final as (
     select
         customers.customer_id,
         customers.as_of_date,
-        {{ dbt.safe_cast(horizon_days, dbt.type_int()) }} as outcome_horizon_days,
+        {{ dbt.safe_cast(horizon_days, dbt.type_int()) }} as churn_horizon_days,
         horizon.horizon_end_date,
         per_customer.next_purchase_date,
         {{ dbt.safe_cast('coalesce(per_customer.purchase_days_in_horizon, 0)', dbt.type_bigint()) }}

@@ -35,11 +35,13 @@ final as (
         scores.p_alive_note,
         {{ dbt.safe_cast('scores.churn_probability', type_double()) }} as churn_probability,
         scores.churn_risk_band,
-        scores.expected_purchases_90d,
-        scores.expected_purchases_365d,
+        scores.expected_purchases_churn_horizon,
+        scores.expected_purchases_clv_horizon,
         {{ dbt.safe_cast('scores.expected_avg_spend', type_double()) }} as expected_avg_spend,
-        {{ dbt.safe_cast('scores.clv_12m', type_double()) }} as clv_12m,
-        {{ dbt.safe_cast('scores.revenue_at_risk', type_double()) }} as revenue_at_risk
+        {{ dbt.safe_cast('scores.clv', type_double()) }} as clv,
+        {{ dbt.safe_cast('scores.revenue_at_risk', type_double()) }} as revenue_at_risk,
+        scores.churn_horizon_days,
+        scores.clv_horizon_days
 
     from features
     left join clusters

@@ -9,6 +9,7 @@
     materialized='incremental',
     incremental_strategy='delete+insert',
     unique_key=['snapshot_date', 'customer_id'],
+    pre_hook="{{ rename_column_if_present('clv_12m', 'clv') }}",
 ) }}
 
 with
@@ -30,7 +31,7 @@ final as (
         p_alive,
         churn_probability,
         churn_risk_band,
-        clv_12m,
+        clv,
         revenue_at_risk,
         recency_days,
         frequency,
@@ -38,10 +39,13 @@ final as (
         {#
             The segment's name as well as its id: an older snapshot's cluster_id may
             belong to an older segmentation model, whose ids dim_segment no longer
-            describes. Last, so that tables created before it existed (the column is
-            appended by on_schema_change) and new tables have the same column order.
+            describes. It and the horizons come last, so that tables created before
+            they existed (on_schema_change appends them) and new tables have the same
+            column order; older snapshots have no horizon (NULL).
         #}
-        cluster_label as segment_name
+        cluster_label as segment_name,
+        churn_horizon_days,
+        clv_horizon_days
 
     from customers
 

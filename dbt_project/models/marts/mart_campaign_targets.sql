@@ -1,13 +1,13 @@
 {#
     One row per customer selected for a campaign (grain: customer_id), ranked by
-    expected value = clv_12m x churn_probability x save_rate: the value at risk the
+    expected value = clv x churn_probability x save_rate: the value at risk the
     action is assumed to keep. Customers of segments whose playbook row (seed
     segment_actions) has in_campaign = false are not selected, nor customers whose
     expected value is below the dbt var campaign_min_expected_value (project config
     campaign.min_expected_value). The reason column spells the arithmetic out.
 #}
 
-{%- set min_value = var('campaign_min_expected_value', 1.0) %}
+{%- set min_value = var('campaign_min_expected_value') %}
 
 with
 
@@ -16,7 +16,7 @@ customers as (
     select
         customer_id,
         cluster_id,
-        clv_12m,
+        clv,
         churn_probability,
         churn_risk_band
 
@@ -41,11 +41,11 @@ valued as (
         segments.channel,
         segments.campaign_priority,
         segments.message_idea,
-        customers.clv_12m,
+        customers.clv,
         customers.churn_probability,
         customers.churn_risk_band,
         segments.save_rate,
-        customers.clv_12m * customers.churn_probability * segments.save_rate as expected_value
+        customers.clv * customers.churn_probability * segments.save_rate as expected_value
 
     from customers
     inner join segments
@@ -73,14 +73,14 @@ final as (
         channel,
         campaign_priority,
         message_idea,
-        clv_12m,
+        clv,
         churn_probability,
         churn_risk_band,
         save_rate,
         expected_value,
         {{ dbt.concat([
             "'CLV '",
-            dbt.safe_cast('round(clv_12m, 2)', dbt.type_string()),
+            dbt.safe_cast('round(clv, 2)', dbt.type_string()),
             "' x churn probability '",
             dbt.safe_cast('round(churn_probability, 2)', dbt.type_string()),
             "' x assumed save rate '",

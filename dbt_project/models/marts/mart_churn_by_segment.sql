@@ -9,7 +9,7 @@
     Sums and means are exact (macros/exact_aggregates.sql), so re-runs give identical bits.
 #}
 
-{%- set horizon = var('churn_horizon_days', 90) | int %}
+{%- set horizon = var('churn_horizon_days') | int %}
 {%- if horizon <= 0 %}
     {{ exceptions.raise_compiler_error("var churn_horizon_days must be a positive number of days") }}
 {%- endif %}
@@ -129,7 +129,8 @@ final as (
             ~ dbt.safe_cast('churned_customers', type_double()) ~ ' / '
             ~ dbt.safe_cast('customers', type_double()) ~ ' end',
             type_double()
-        ) }} as churned_share
+        ) }} as churned_share,
+        {{ dbt.safe_cast(horizon, dbt.type_int()) }} as churn_horizon_days
 
     from per_segment
 

@@ -24,7 +24,8 @@ customers as (
         #}
         {{ dbt.safe_cast('monetary_total', type_money()) }} as monetary_total,
         {# Same round trip for the scores (4 decimals money, 10 decimals probability). #}
-        {{ dbt.safe_cast('clv_12m', type_money()) }} as clv_12m,
+        {{ dbt.safe_cast('clv', type_money()) }} as clv,
+        clv_horizon_days,
         {{ dbt.safe_cast('revenue_at_risk', type_money()) }} as revenue_at_risk,
         {{ dbt.safe_cast('churn_probability', type_probability()) }} as churn_probability
 
@@ -36,7 +37,9 @@ totals as (
 
     select
         count(*) as all_customers,
-        {{ sum_money('monetary_total') }} as all_revenue
+        {{ sum_money('monetary_total') }} as all_revenue,
+        {# One run, one horizon: the same on every row. #}
+        max(clv_horizon_days) as clv_horizon_days
 
     from customers
 
@@ -51,7 +54,7 @@ segmented as (
         recency_days,
         frequency,
         monetary_total,
-        clv_12m,
+        clv,
         revenue_at_risk,
         churn_probability
     from customers
@@ -65,7 +68,7 @@ segmented as (
         recency_days,
         frequency,
         monetary_total,
-        clv_12m,
+        clv,
         revenue_at_risk,
         churn_probability
     from customers
@@ -82,8 +85,8 @@ per_segment as (
         {{ exact_avg('recency_days') }} as mean_recency_days,
         {{ exact_avg('frequency') }} as mean_frequency,
         {{ exact_avg('monetary_total') }} as mean_monetary_total,
-        {{ sum_money('clv_12m') }} as clv_12m,
-        {{ exact_avg('clv_12m') }} as mean_clv_12m,
+        {{ sum_money('clv') }} as clv,
+        {{ exact_avg('clv') }} as mean_clv,
         {{ sum_money('revenue_at_risk') }} as revenue_at_risk,
         {{ exact_avg('churn_probability') }} as mean_churn_probability
 
@@ -110,10 +113,11 @@ final as (
         {{ dbt.safe_cast('per_segment.mean_recency_days', type_double()) }} as mean_recency_days,
         {{ dbt.safe_cast('per_segment.mean_frequency', type_double()) }} as mean_frequency,
         {{ dbt.safe_cast('per_segment.mean_monetary_total', type_double()) }} as mean_monetary_total,
-        {{ dbt.safe_cast('per_segment.clv_12m', type_double()) }} as clv_12m,
-        {{ dbt.safe_cast('per_segment.mean_clv_12m', type_double()) }} as mean_clv_12m,
+        {{ dbt.safe_cast('per_segment.clv', type_double()) }} as clv,
+        {{ dbt.safe_cast('per_segment.mean_clv', type_double()) }} as mean_clv,
         {{ dbt.safe_cast('per_segment.mean_churn_probability', type_double()) }} as mean_churn_probability,
-        {{ dbt.safe_cast('per_segment.revenue_at_risk', type_double()) }} as revenue_at_risk
+        {{ dbt.safe_cast('per_segment.revenue_at_risk', type_double()) }} as revenue_at_risk,
+        {{ dbt.safe_cast('totals.clv_horizon_days', dbt.type_int()) }} as clv_horizon_days
 
     from per_segment
     cross join totals

@@ -25,11 +25,17 @@ renamed as (
         {{ dbt.safe_cast('churn_risk_band', dbt.type_string()) }} as churn_risk_band,
 
         ----------  expectations
-        {{ dbt.safe_cast('expected_purchases_90d', type_double()) }} as expected_purchases_90d,
-        {{ dbt.safe_cast('expected_purchases_365d', type_double()) }} as expected_purchases_365d,
+        {{ dbt.safe_cast('expected_purchases_churn_horizon', type_double()) }}
+            as expected_purchases_churn_horizon,
+        {{ dbt.safe_cast('expected_purchases_clv_horizon', type_double()) }}
+            as expected_purchases_clv_horizon,
         {{ dbt.safe_cast('expected_avg_spend', type_money()) }} as expected_avg_spend,
-        {{ dbt.safe_cast('clv_12m', type_money()) }} as clv_12m,
+        {{ dbt.safe_cast('clv', type_money()) }} as clv,
         {{ dbt.safe_cast('revenue_at_risk', type_money()) }} as revenue_at_risk,
+
+        ----------  horizons (days; config scoring)
+        {{ dbt.safe_cast('churn_horizon_days', dbt.type_int()) }} as churn_horizon_days,
+        {{ dbt.safe_cast('clv_horizon_days', dbt.type_int()) }} as clv_horizon_days,
 
         ----------  lineage
         {{ dbt.safe_cast('as_of_date', dbt.type_timestamp()) }} as scores_as_of,
