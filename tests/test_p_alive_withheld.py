@@ -151,8 +151,8 @@ def test_configured_horizons_reach_scores_marts_checks_power_bi_and_report(alway
     from ml.btyd import customer_lifetime_value
     from ml.scores import load_value_models
     from ml.value import DAYS_PER_MONTH, btyd_summary
-    from orchestration.io.powerbi import check_export, parquet_schema, read_semantic_model
     from tests.conftest import REPO
+    from tests.powerbi_model import check_export, parquet_schema, read_semantic_model
 
     workdir, result, tx = always_buying
     customers = tx["customer_id"].nunique()

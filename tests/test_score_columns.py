@@ -16,8 +16,8 @@ import duckdb
 import pytest
 import yaml
 
-from orchestration.io.powerbi import m_selected_columns, read_semantic_model
 from tests.conftest import REPO
+from tests.powerbi_model import m_selected_columns, read_semantic_model
 
 MODEL = REPO / "powerbi" / "CustomerSegmentation.SemanticModel"
 STAGING_YAML = REPO / "dbt_project" / "models" / "staging" / "ml" / "_ml__models.yml"
