@@ -211,8 +211,8 @@ def _dbt_build(workdir: Path, variables: dict, *extra: str) -> tuple[float, dict
 
 def dbt_only(args) -> int:
     """Full dbt build, 1 % appended, incremental build, full build of the same data."""
+    from orchestration.ingest.load import ingest, ingest_incremental
     from orchestration.io.config import demo_config
-    from orchestration.io.ingest import ingest, ingest_incremental
 
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="custseg-bench-inc-dbt-"))
     data = workdir / "demo_data"

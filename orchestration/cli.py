@@ -42,7 +42,7 @@ FULL_LOAD_JOBS = ("full_pipeline", "scoring_pipeline")
 
 
 def _check_as_of_first(run, job: str) -> None:
-    """Refuse an as-of date outside the data before the run starts (io/delivery.py).
+    """Refuse an as-of date outside the data before the run starts (ingest/delivery.py).
 
     Starting Dagster takes longer than reading a delivery of files, so a full load's
     transaction files are read once here through the ingest's rules. The run checks
@@ -50,8 +50,8 @@ def _check_as_of_first(run, job: str) -> None:
     database source (read once, by the run), an incremental job (its range includes
     raw.*), a demo not generated yet, and a delivery the ingest will refuse anyway.
     """
-    from orchestration.io.delivery import check_as_of
-    from orchestration.io.ingest import IngestError, delivery_range
+    from orchestration.ingest.delivery import check_as_of
+    from orchestration.ingest.load import IngestError, delivery_range
 
     s = run.settings
     if run.as_of_date is None or job not in FULL_LOAD_JOBS:

@@ -6,7 +6,7 @@ the cursor (kept by Dagster) remembers what was already requested; the run key i
 derived from what is requested (the batch of (name, content hash), or the source and
 its range of marks), so a repeated request is dropped by Dagster; and the ingest
 skips what ``raw.load_log`` shows loaded, so a retried run loads nothing twice. The
-logic is in ``orchestration/io/inbox.py`` and ``orchestration/io/high_water.py``.
+logic is in ``orchestration/ingest/inbox.py`` and ``orchestration/ingest/database/high_water.py``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import json
 import dagster as dg
 
 from orchestration.assets.ingest import ingest_run_config
-from orchestration.io.inbox import list_inbox, new_files
+from orchestration.ingest.inbox import list_inbox, new_files
 from orchestration.resources import WarehouseResource
 from orchestration.run_context import RunContext
 
@@ -88,8 +88,8 @@ def build_database_sensor(warehouse: WarehouseResource, job: dg.UnresolvedAssetJ
         "on in the UI; a full refresh is still `full_pipeline`.",
     )
     def database_sensor(context: dg.SensorEvaluationContext):
-        from orchestration.io.database import fetch_value, resolve
-        from orchestration.io.high_water import encode_mark, max_target, run_key, shown
+        from orchestration.ingest.database.high_water import encode_mark, max_target, run_key, shown
+        from orchestration.ingest.database.read import fetch_value, resolve
 
         cfg = _config(warehouse).transactions
         if cfg.database is None or cfg.incremental is None:

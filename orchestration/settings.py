@@ -22,7 +22,7 @@ from it). Variables (``.env.example`` lists them with examples):
 refuses to start without an explicit workdir and config, so a production deployment
 never falls back to demo data by accident. Database passwords are named by the config
 (``password_env`` / ``url_env``) and read only when the ingest connects
-(``orchestration/io/database_target.py``), so they never sit in a settings object.
+(``orchestration/ingest/database/target.py``), so they never sit in a settings object.
 """
 
 from __future__ import annotations

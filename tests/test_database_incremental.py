@@ -11,10 +11,10 @@ import dagster as dg
 import duckdb
 import pytest
 
-import orchestration.io.database as database
+import orchestration.ingest.database.read as database
+from orchestration.ingest.database.incremental import ingest_new_rows
+from orchestration.ingest.load import IngestError, ingest
 from orchestration.io.config import ConfigError, load_config
-from orchestration.io.database_incremental import ingest_new_rows
-from orchestration.io.ingest import IngestError, ingest
 from orchestration.settings import Settings
 from tests.pipeline_utils import query
 from tests.postgres_server import PASSWORD, PostgresServer, postgres_server_fixture  # noqa: F401

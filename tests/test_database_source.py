@@ -19,9 +19,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from orchestration.cli import run_pipeline
+from orchestration.ingest.database.read import open_batches, resolve
+from orchestration.ingest.load import IngestError, ingest
 from orchestration.io.config import ConfigError, DatabaseConfig, ProjectConfig, SourceConfig
-from orchestration.io.database import open_batches, resolve
-from orchestration.io.ingest import IngestError, ingest
 from orchestration.settings import Settings
 from tests.conftest import REPO
 from tests.pipeline_utils import published_marts, query, run

@@ -8,7 +8,7 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from orchestration.io.export import PUBLISHED, publish_marts, read_manifest
+from orchestration.publish.export import PUBLISHED, publish_marts, read_manifest
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ import pytest
 
 from orchestration.assets.retry import retry_only_if
 from orchestration.failures import explain, run_failure_lines
-from orchestration.io.ingest import IngestError
+from orchestration.ingest.load import IngestError
 from orchestration.io.lock import WorkdirBusyError
 from orchestration.io.workdir import WorkdirError, check_writable, run_log
 

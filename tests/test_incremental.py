@@ -13,6 +13,8 @@ import duckdb
 import pytest
 
 from orchestration.cli import run_pipeline
+from orchestration.ingest.inbox import list_inbox, new_files
+from orchestration.ingest.load import IngestError, ingest, ingest_incremental
 from orchestration.io.config import (
     ConfigError,
     InboxConfig,
@@ -21,8 +23,6 @@ from orchestration.io.config import (
     demo_config,
     load_config,
 )
-from orchestration.io.inbox import list_inbox, new_files
-from orchestration.io.ingest import IngestError, ingest, ingest_incremental
 from orchestration.settings import Settings
 from tests.pipeline_utils import copy_workdir, query
 

@@ -8,8 +8,8 @@ import duckdb
 import pandas as pd
 import pytest
 
+from orchestration.ingest.load import IngestError, ingest
 from orchestration.io.config import ProjectConfig, SourceConfig
-from orchestration.io.ingest import IngestError, ingest
 
 
 def _config(tmp_path: Path, path: str, columns: dict, **kw) -> ProjectConfig:

@@ -15,8 +15,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from orchestration.ingest.load import ingest
 from orchestration.io.config import ProjectConfig, SourceConfig, load_config
-from orchestration.io.ingest import ingest
 from orchestration.report.data import load_report_data
 
 TODAY = dt.date(2024, 6, 30)

@@ -5,7 +5,7 @@ and now and then a broken line: a field too many or too few, a bare carriage ret
 unterminated quote, text after a closing quote) and one Parquet file (ids as floats,
 integers or text; dates as naive or zoned timestamps, dates or text with offsets; numbers
 as floats, integers or text). The reference below reads the same bytes by the documented
-rules (orchestration/io/csv_records.py, value_rules.py), written again independently, and
+rules (orchestration/ingest/csv_records.py, value_rules.py), written again independently, and
 the property is: every source row is loaded with exactly the reference's values or
 quarantined with the reference's rules, and rows read = loaded + quarantined per file.
 Deterministic (derandomize): the same 200 deliveries on every run.
@@ -25,8 +25,8 @@ import pyarrow.parquet as pq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from orchestration.ingest.load import ingest
 from orchestration.io.config import ProjectConfig, SourceConfig
-from orchestration.io.ingest import ingest
 
 TODAY = dt.date(2024, 6, 30)
 HEADER = ["cust", "order", "when", "qty", "price", "note"]

@@ -15,9 +15,9 @@ from orchestration.assets.export import powerbi_export
 from orchestration.assets.ingest import ingest_sources
 from orchestration.assets.report import customer_report
 from orchestration.assets.retry import TRANSIENT_RETRY
+from orchestration.ingest.database.errors import DatabaseError, is_transient_text
+from orchestration.ingest.load import ingest
 from orchestration.io.config import DatabaseConfig, ProjectConfig, SourceConfig
-from orchestration.io.database_errors import DatabaseError, is_transient_text
-from orchestration.io.ingest import ingest
 from orchestration.io.transient import is_transient_database_error, is_transient_write_error
 from orchestration.resources import WarehouseResource
 from tests.postgres_server import PASSWORD, FlakyProxy, postgres_server_fixture  # noqa: F401

@@ -123,7 +123,7 @@ def _spark_main(spec_file: Path) -> None:
 def _duckdb_build(tmp: Path) -> tuple[Path, dict, float]:
     """Demo data -> DuckDB raw.* -> pre-ML dbt build; returns the warehouse, dbt vars, build seconds."""
     from orchestration.demo import generate
-    from orchestration.io.ingest import ingest
+    from orchestration.ingest.load import ingest
     from orchestration.resources import WarehouseResource
     from tests.dbt._dbt_helpers import run_dbt
 

@@ -14,8 +14,8 @@ import duckdb
 import pytest
 
 from orchestration.io.config import ConfigError, ExportConfig, load_config
-from orchestration.io.export import publish_marts
 from orchestration.io.permissions import EXPORT_MODES, SEARCH_BITS, make_private_workdir
+from orchestration.publish.export import publish_marts
 from tests.pipeline_utils import copy_workdir
 
 # What a run writes in the workdir (other tests add files of their own to the shared one).

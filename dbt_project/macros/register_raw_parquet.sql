@@ -17,7 +17,7 @@
 {% macro default__register_raw_parquet(path) -%}
     {{ exceptions.raise_compiler_error(
         "register_raw_parquet is for Spark-like targets; on " ~ target.type
-        ~ " the Python ingest writes raw.* (orchestration/io/ingest.py)"
+        ~ " the Python ingest writes raw.* (orchestration/ingest/load.py)"
     ) }}
 {%- endmacro %}
 

@@ -8,7 +8,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from orchestration.dbt import dbt_project
-from orchestration.io.delivery import check_delivery
+from orchestration.ingest.delivery import check_delivery
 from orchestration.resources import WarehouseResource
 
 POST_ML = "tag:post_ml"

@@ -4,8 +4,8 @@ import dagster as dg
 
 from orchestration.assets.dbt import dbt_marts
 from orchestration.assets.retry import TRANSIENT_RETRY, retry_only_if
-from orchestration.io.export import publish_marts
 from orchestration.io.transient import is_transient_write_error
+from orchestration.publish.export import publish_marts
 from orchestration.resources import WarehouseResource
 
 

@@ -6,9 +6,9 @@ import dagster as dg
 
 from orchestration.assets.retry import TRANSIENT_RETRY, retry_only_if
 from orchestration.demo import generate
-from orchestration.io.database_incremental import ingest_new_rows
-from orchestration.io.high_water import loaded_mark
-from orchestration.io.ingest import ingest, ingest_incremental
+from orchestration.ingest.database.high_water import loaded_mark
+from orchestration.ingest.database.incremental import ingest_new_rows
+from orchestration.ingest.load import ingest, ingest_incremental
 from orchestration.io.transient import is_transient_database_error
 from orchestration.resources import DEMO_CUSTOMERS, DEMO_SEED, WarehouseResource
 

@@ -1,6 +1,6 @@
 """Synthetic demo data: the raw files a first run ingests, and a ground truth to score it by.
 
-:func:`generate` writes the raw CSVs that the ingest (:mod:`orchestration.io.ingest`)
+:func:`generate` writes the raw CSVs that the ingest (:mod:`orchestration.ingest.load`)
 reads, plus a ``ground_truth/`` folder that the pipeline never reads and that exists
 so that tests and benchmarks can score clustering (planted personas) and churn
 prediction (honest future label).

@@ -144,7 +144,7 @@ class CampaignConfig(BaseModel):
 
 
 class ExportConfig(BaseModel):
-    """The Power BI export (orchestration/io/export.py)."""
+    """The Power BI export (orchestration/publish/export.py)."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -3,7 +3,7 @@
 The ingest and export assets retry a failure only when it is transient (their retry
 policy is in ``orchestration/assets/retry.py``); anything else fails the run at once
 with its own message. A database error says itself whether it is transient
-(``orchestration/io/database_errors.py``: refused, dropped or timed-out connections,
+(``orchestration/ingest/database/errors.py``: refused, dropped or timed-out connections,
 a server starting up or out of slots; never a wrong password, a missing table or bad
 data). A write to the export folder (often a network share) is transient unless the
 folder refuses it for good: no permission, no space, read-only.
@@ -15,7 +15,7 @@ import errno
 
 import duckdb
 
-from orchestration.io.database_errors import DatabaseError
+from orchestration.ingest.database.errors import DatabaseError
 
 # OSError numbers that the same write will meet again a few seconds later.
 PERMANENT_ERRNOS = {errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT, errno.EROFS,

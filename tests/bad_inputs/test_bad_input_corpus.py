@@ -7,7 +7,7 @@ published ``raw.*`` exactly as it was, or it loads with the bad rows in
 rows read = rows loaded + rows quarantined for every file. The files are written by the
 tests themselves into ``tmp_path``; nothing binary is committed.
 
-Decisions pinned here (see also ``orchestration/io/ingest.py``):
+Decisions pinned here (see also ``orchestration/ingest/load.py``):
 
 * a header-only file is a valid empty delivery: 0 rows, logged;
 * bytes that are not valid in the declared encoding stop the load (line + byte offset):
@@ -30,8 +30,8 @@ import duckdb
 import pandas as pd
 import pytest
 
+from orchestration.ingest.load import IngestError, ingest
 from orchestration.io.config import ProjectConfig, SourceConfig, load_config
-from orchestration.io.ingest import IngestError, ingest
 
 REPO = Path(__file__).resolve().parents[2]
 TODAY = dt.date(2024, 6, 30)

@@ -31,8 +31,8 @@ from orchestration.cutoffs import (
     drop_cutoff_schemas,
 )
 from orchestration.demo import generate
+from orchestration.ingest.load import ingest
 from orchestration.io.config import ProjectConfig, demo_config
-from orchestration.io.ingest import ingest
 from orchestration.resources import WarehouseResource
 from tests.dbt._dbt_helpers import PROJECT_DIR, run_dbt
 

@@ -23,8 +23,8 @@ import duckdb
 import pytest
 
 from orchestration.demo import generate
+from orchestration.ingest.load import ingest
 from orchestration.io.config import demo_config
-from orchestration.io.ingest import ingest
 from tests.dbt._dbt_helpers import create_ml_stand_ins, run_dbt
 
 CUSTOMERS = 20_000  # -> ~260k transaction lines, ~180k orders, ~190k events

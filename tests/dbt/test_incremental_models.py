@@ -30,8 +30,8 @@ import pytest
 
 from orchestration.cutoffs import build_features_as_of
 from orchestration.demo import generate
+from orchestration.ingest.load import ingest, ingest_incremental
 from orchestration.io.config import demo_config
-from orchestration.io.ingest import ingest, ingest_incremental
 from tests.dbt._dbt_helpers import create_ml_stand_ins, run_dbt
 
 CUSTOMERS = 300

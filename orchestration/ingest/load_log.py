@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import duckdb
 
+from orchestration.ingest.types import IngestError, IngestResult
 from orchestration.io.config import CANONICAL
-from orchestration.io.ingest_types import IngestError, IngestResult
 
 
 def table_ddl(source: str) -> str:

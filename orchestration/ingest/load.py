@@ -6,7 +6,7 @@ records rows read / loaded / rejected per file, and rows read always equals
 loaded + rejected. A file that cannot be read at all, or lacks a required
 column, raises :class:`IngestError` naming the file and the column; the
 previous raw tables are left untouched because the swap happens in one
-transaction at the end. A database source (orchestration/io/database.py) is
+transaction at the end. A database source (orchestration/ingest/database/read.py) is
 streamed into the same ``src`` relation a file gets and goes through the same
 rules; it is named by its URL without the password.
 
@@ -57,12 +57,15 @@ from pathlib import Path
 
 import duckdb
 
-from orchestration.io.config import CANONICAL, ProjectConfig, SourceConfig
-from orchestration.io.delivery import check_staged_as_of, transaction_range
-from orchestration.io.file_sources import infer_format, read_error, register_source, resolve_files
-from orchestration.io.inbox import inbox_path, list_inbox, sha256_file
-from orchestration.io.ingest_types import FileLoad, IngestError, IngestResult
-from orchestration.io.load_log import (
+from orchestration.ingest.delivery import check_staged_as_of, transaction_range
+from orchestration.ingest.file_sources import (
+    infer_format,
+    read_error,
+    register_source,
+    resolve_files,
+)
+from orchestration.ingest.inbox import inbox_path, list_inbox, sha256_file
+from orchestration.ingest.load_log import (
     append,
     ensure_load_log,
     has_table,
@@ -70,7 +73,9 @@ from orchestration.io.load_log import (
     publish,
     staging_tables,
 )
-from orchestration.io.quarantine import load_src
+from orchestration.ingest.quarantine import load_src
+from orchestration.ingest.types import FileLoad, IngestError, IngestResult
+from orchestration.io.config import CANONICAL, ProjectConfig, SourceConfig
 
 __all__ = [
     "FileLoad",
@@ -97,7 +102,7 @@ def ingest(
     ``today`` is the load date for the "date in the future" rule (default: the local date);
     ``environ`` holds database credentials (default: the process environment). A delivery
     that cannot be scored as of ``as_of`` (the run's as-of date; None: the day after its
-    last transaction) raises :class:`~orchestration.io.delivery.DeliveryError` before
+    last transaction) raises :class:`~orchestration.ingest.delivery.DeliveryError` before
     ``raw.*`` changes.
     """
     result = _stage(con, config, run_id, data_root, log, today, environ, list(CANONICAL))
@@ -138,7 +143,7 @@ def _stage(con, config, run_id, data_root, log, today, environ, sources) -> Inge
             continue
         if cfg.database is not None:
             # Imported here: the database drivers load only for a database source.
-            from orchestration.io.database import stage_source
+            from orchestration.ingest.database.read import stage_source
 
             staged = stage_source(con, source, cfg, log, environ)
             load = load_src(con, source, cfg, staged.name, run_id, today)

@@ -11,7 +11,7 @@ Python: the batches are appended to the temp table ``_db_src`` with ``_source_ro
 checked and quarantined by the ingest exactly like a file.
 
 A table with ``incremental: {column: ...}`` is read up to a high-water mark taken just
-before (``orchestration/io/high_water.py``), so rows written meanwhile are left to the
+before (``orchestration/ingest/database/high_water.py``), so rows written meanwhile are left to the
 next incremental load rather than loaded twice. Resolving the URL and its secrets is
 ``database_target.py``; error texts (never holding the password) ``database_errors.py``.
 """
@@ -27,10 +27,15 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from orchestration.ingest.database.errors import DatabaseError, connect_error, query_error
+from orchestration.ingest.database.high_water import (
+    encode_mark,
+    full_load_target,
+    max_target,
+    shown,
+)
+from orchestration.ingest.database.target import Target, libpq_uri, resolve
 from orchestration.io.config import SourceConfig
-from orchestration.io.database_errors import DatabaseError, connect_error, query_error
-from orchestration.io.database_target import Target, libpq_uri, resolve
-from orchestration.io.high_water import encode_mark, full_load_target, max_target, shown
 from orchestration.io.sql import ident
 
 __all__ = ["DatabaseError", "Staged", "fetch_value", "open_batches", "resolve", "stage_source"]

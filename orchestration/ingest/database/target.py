@@ -4,7 +4,7 @@ The password (and a URL holding one) is read from the environment here, at conne
 time only. The source's name in logs, ``raw.load_log`` and errors is the URL without
 password and parameters (``postgresql://user@host:5432/db#schema.table``); every text
 shown is passed through :meth:`Target.mask` first. Streaming the rows is
-``orchestration/io/database.py``; error texts are ``orchestration/io/database_errors.py``.
+``orchestration/ingest/database/read.py``; error texts are ``orchestration/ingest/database/errors.py``.
 """
 
 from __future__ import annotations

@@ -17,10 +17,10 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from orchestration.ingest.csv_files import scan, write_records
+from orchestration.ingest.csv_records import CsvStructureError, Layout, serialize
+from orchestration.ingest.types import IngestError
 from orchestration.io.config import SourceConfig
-from orchestration.io.csv_files import scan, write_records
-from orchestration.io.csv_records import CsvStructureError, Layout, serialize
-from orchestration.io.ingest_types import IngestError
 from orchestration.io.sql import ident, literal
 
 REJECTS_DDL = "row BIGINT, line BIGINT, reason VARCHAR, record VARCHAR"

@@ -9,10 +9,10 @@ import datetime as dt
 
 import duckdb
 
+from orchestration.ingest.types import FileLoad, IngestError
+from orchestration.ingest.value_rules import build_select
 from orchestration.io.config import CANONICAL, REQUIRED, SourceConfig
-from orchestration.io.ingest_types import FileLoad, IngestError
 from orchestration.io.sql import ident, literal
-from orchestration.io.value_rules import build_select
 
 DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 

@@ -8,7 +8,15 @@ import contextlib
 import mmap
 from pathlib import Path
 
-from orchestration.io.csv_records import CR, LF, WINDOW, CsvStructureError, Layout, Scan, serialize
+from orchestration.ingest.csv_records import (
+    CR,
+    LF,
+    WINDOW,
+    CsvStructureError,
+    Layout,
+    Scan,
+    serialize,
+)
 
 UTF8_BOM = b"\xef\xbb\xbf"
 SNIFF_DELIMITERS = (",", ";", "\t", "|")

@@ -23,9 +23,9 @@ from decimal import Decimal
 
 import duckdb
 
-from orchestration.io.database_errors import DatabaseError
-from orchestration.io.database_target import Target, quoted
-from orchestration.io.ingest_types import IngestError
+from orchestration.ingest.database.errors import DatabaseError
+from orchestration.ingest.database.target import Target, quoted
+from orchestration.ingest.types import IngestError
 from orchestration.io.sql import literal
 
 KINDS = ("int", "decimal", "float", "timestamp", "timestamptz", "date", "text")

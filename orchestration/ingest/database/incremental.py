@@ -20,10 +20,7 @@ from collections.abc import Mapping
 
 import duckdb
 
-from orchestration.io.config import ProjectConfig
-from orchestration.io.database import fetch_value, resolve, stage_target
-from orchestration.io.delivery import check_staged_as_of
-from orchestration.io.high_water import (
+from orchestration.ingest.database.high_water import (
     encode_mark,
     loaded_mark,
     mark_value,
@@ -31,10 +28,13 @@ from orchestration.io.high_water import (
     range_target,
     shown,
 )
-from orchestration.io.ingest import log_counts, skip_file
-from orchestration.io.ingest_types import IngestError, IngestResult
-from orchestration.io.load_log import append, ensure_load_log, has_table, staging_tables
-from orchestration.io.quarantine import load_src
+from orchestration.ingest.database.read import fetch_value, resolve, stage_target
+from orchestration.ingest.delivery import check_staged_as_of
+from orchestration.ingest.load import log_counts, skip_file
+from orchestration.ingest.load_log import append, ensure_load_log, has_table, staging_tables
+from orchestration.ingest.quarantine import load_src
+from orchestration.ingest.types import IngestError, IngestResult
+from orchestration.io.config import ProjectConfig
 
 
 def ingest_new_rows(
@@ -52,7 +52,7 @@ def ingest_new_rows(
     None: the table's largest value now). ``after`` is the mark the requester saw, only
     compared with the warehouse's for the log. Module docstring: why this is exactly once.
     ``as_of`` is checked against the transactions after the append, before it is made
-    (orchestration/io/delivery.py)."""
+    (orchestration/ingest/delivery.py)."""
     cfg = config.transactions
     if cfg.database is None or cfg.incremental is None:
         raise IngestError(

@@ -11,7 +11,7 @@ with a message naming the flag and the dates:
   2030-01-01`` on 2011 data scored every customer churned, 0.999). The ingest checks
   the date against the delivery it has staged, before it swaps or appends it into
   ``raw.*`` (:func:`check_staged_as_of`); ``custseg run --as-of`` checks it against the
-  files before the run starts (``orchestration/io/ingest.py``, :func:`delivery_range`);
+  files before the run starts (``orchestration/ingest/load.py``, :func:`delivery_range`);
   a run without an ingest checks it against ``raw.*`` (:func:`check_delivery`).
 * **Too few customers.** Segments, the purchase (BTYD) models and the churn model learn
   from many customers' histories: a single customer cannot be segmented, and BG/NBD fits

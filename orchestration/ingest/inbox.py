@@ -1,7 +1,7 @@
 """The transactions inbox: which files are in it, which are complete, and which are new.
 
 Plain functions shared by the sensor (``orchestration/sensors.py``) and the ingest
-(``orchestration/io/ingest.py``); no Dagster imports. A file's identity is its
+(``orchestration/ingest/load.py``); no Dagster imports. A file's identity is its
 content: the SHA-256 of its bytes. The sensor remembers (in its Dagster cursor)
 name, size, modification time and hash of every file it has seen, hashes only
 files whose size or time changed, and asks for one run per batch of new content;

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import re
 
-from orchestration.io.database_target import POSTGRES, Target, as_tuple
-from orchestration.io.ingest_types import IngestError
+from orchestration.ingest.database.target import POSTGRES, Target, as_tuple
+from orchestration.ingest.types import IngestError
 
 # Reasons that another attempt will not fix, whatever else the text says.
 PERMANENT = (

@@ -1,4 +1,4 @@
-"""What the ingest returns and raises (orchestration/io/ingest.py)."""
+"""What the ingest returns and raises (orchestration/ingest/load.py)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ class FileLoad:
     rows_rejected: int
     content_sha256: str | None = None  # None for a database source
     # A database table with `incremental:`: its column and the rows' range of it,
-    # mark_from < column <= mark_to (orchestration/io/high_water.py); None otherwise.
+    # mark_from < column <= mark_to (orchestration/ingest/database/high_water.py); None otherwise.
     mark_column: str | None = None
     mark_from: str | None = None
     mark_to: str | None = None

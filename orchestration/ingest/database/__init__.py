@@ -1,0 +1,2 @@
+"""Reading transactions from a database server through Python drivers
+(full and incremental loads, the high-water mark, error classification)."""

@@ -1,0 +1,2 @@
+"""The publish stage: the marts written for Power BI (Parquet, a read-only
+DuckDB copy), swapped in atomically."""
