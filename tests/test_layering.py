@@ -20,6 +20,8 @@ STAGE_LIBRARIES = (
     "ml",
     "data_quality",
     "orchestration.io",
+    "orchestration.ingest",
+    "orchestration.publish",
     "orchestration.demo",
     "orchestration.report",
 )
