@@ -3,45 +3,24 @@
 Importing this module does no work: ``DbtProject`` only computes paths. The
 manifest (``dbt_project/target/manifest.json``) is produced by ``custseg
 parse`` (run by ``make install``) or, under ``dagster dev``, by
-``prepare_if_dev``. :func:`invoke_dbt` runs dbt in this process.
+``prepare_if_dev``. The dbt assets run dbt through dagster-dbt's resource
+(``orchestration/dbt_resource.py``); :func:`invoke_dbt` runs it in this process.
 """
 
 from __future__ import annotations
 
 import gc
-import importlib.metadata
 import shutil
 import sys
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from dagster_dbt import DbtCliResource, DbtProject
-from packaging import version
+from dagster_dbt import DbtProject
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR)
-
-
-class CustsegDbtCli(DbtCliResource):
-    """``DbtCliResource`` without two costs per dbt step that this project does not need.
-
-    Before each ``dbt build``, dagster-dbt runs ``dbt --version`` in a subprocess and
-    builds a dbt adapter in this process (profile, project, base macros). The adapter
-    only serves ``fetch_row_counts`` / ``fetch_column_metadata``, which these assets do
-    not call. Measured on Online Retail: 8.6 s of the features step before dbt started.
-    The version comes from the installed dbt-core instead (the executable beside it).
-    dagster-dbt is pinned exactly in pyproject.toml, because these are its internals.
-    """
-
-    @cached_property
-    def _cli_version(self) -> version.Version:
-        return version.parse(importlib.metadata.version("dbt-core"))
-
-    def _initialize_dbt_core_adapter(self, args):  # noqa: ARG002 - same signature as the base
-        return None
 
 
 @dataclass(frozen=True)
