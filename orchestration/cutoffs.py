@@ -32,8 +32,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
-
 from orchestration.dbt import DBT_PROJECT_DIR, invoke_dbt, project_mtime
 
 _NAME = re.compile(r"^[a-z0-9_]+$")
@@ -178,23 +176,3 @@ def _tables(manifest, name: str, cutoff: dt.date, horizon_days: int) -> CutoffTa
         outcomes=as_of_models["customer_outcomes"],
         schemas=tuple(sorted({t.split(".")[0] for t in as_of_models.values()})),
     )
-
-
-def drop_cutoff_schemas(con: duckdb.DuckDBPyConnection, name: str) -> list[str]:
-    """Drop the schemas of cut-off build ``name``; returns their names.
-
-    A schema is one of them when it is ``<s>_<name>`` for another schema ``<s>`` of the
-    database (``features_<name>`` beside ``features``), so only the suffixed copies go.
-    """
-    suffix = cutoff_schema_suffix(name)
-    schemas = {
-        row[0]
-        for row in con.execute(
-            "select schema_name from information_schema.schemata"
-            " where catalog_name = current_database()"
-        ).fetchall()
-    }
-    doomed = sorted(s + suffix for s in schemas if s + suffix in schemas)
-    for schema in doomed:
-        con.execute(f'drop schema "{schema}" cascade')
-    return doomed

@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import duckdb
 import pytest
 
+from orchestration.cutoffs import cutoff_schema_suffix
 from orchestration.dbt import invoke_dbt
 
 PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
@@ -120,3 +122,23 @@ EVIDENCE_STAND_IN = {
          "not judged out of time yet"),
     ],
 }  # fmt: skip
+
+
+def drop_cutoff_schemas(con: duckdb.DuckDBPyConnection, name: str) -> list[str]:
+    """Drop the schemas of cut-off build ``name``; returns their names.
+
+    A schema is one of them when it is ``<s>_<name>`` for another schema ``<s>`` of the
+    database (``features_<name>`` beside ``features``), so only the suffixed copies go.
+    """
+    suffix = cutoff_schema_suffix(name)
+    schemas = {
+        row[0]
+        for row in con.execute(
+            "select schema_name from information_schema.schemata"
+            " where catalog_name = current_database()"
+        ).fetchall()
+    }
+    doomed = sorted(s + suffix for s in schemas if s + suffix in schemas)
+    for schema in doomed:
+        con.execute(f'drop schema "{schema}" cascade')
+    return doomed

@@ -30,13 +30,12 @@ from orchestration.cutoffs import (
     build_features_as_of,
     cutoff_dates,
     cutoff_schema_suffix,
-    drop_cutoff_schemas,
 )
 from orchestration.demo import generate
 from orchestration.ingest.load import ingest
 from orchestration.io.config import ProjectConfig, demo_config
 from orchestration.resources import WarehouseResource
-from tests.dbt._dbt_helpers import PROJECT_DIR, run_dbt
+from tests.dbt._dbt_helpers import PROJECT_DIR, drop_cutoff_schemas, run_dbt
 
 REPO = PROJECT_DIR.parent
 DEMO_CUSTOMERS = 600
