@@ -20,7 +20,7 @@ import joblib
 import numpy as np
 import sklearn
 
-from ml.segmentation import (
+from ml.store import (
     METADATA_FILE,
     atomic_write,
     new_version_dir,
