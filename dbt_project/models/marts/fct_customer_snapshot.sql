@@ -9,8 +9,8 @@
     materialized='incremental',
     incremental_strategy='delete+insert',
     unique_key=['snapshot_date', 'customer_id'],
-    pre_hook="{{ rename_column_if_present('clv_12m', 'clv') }}",
 ) }}
+{#- The pre-hook that renames an older table's clv_12m is in _marts__models.yml. #}
 
 with
 
