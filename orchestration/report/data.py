@@ -84,7 +84,7 @@ from marts.mart_churn_by_segment
 order by snapshot_date, segment_name
 """
 
-CLV_SQL = "select cluster_label as segment_name, clv from marts.dim_customer"
+CLV_SQL = "select segment_name, clv from marts.dim_customer"
 
 MIGRATION_SQL = """
 select from_snapshot_date, to_snapshot_date, from_segment, to_segment, customers, share_of_from
