@@ -436,8 +436,7 @@ def test_dim_date_is_contiguous_and_covers_orders(warehouse: Path) -> None:
 def test_dim_customer_has_clusters(warehouse: Path) -> None:
     rows = _rows(
         warehouse,
-        "select customer_id, cluster_id, segment_name"
-        " from marts.dim_customer order by customer_id",
+        "select customer_id, cluster_id, segment_name from marts.dim_customer order by customer_id",
     )
     assert rows == CLUSTERS
 
@@ -622,9 +621,7 @@ def test_campaign_targets_follow_the_playbook_and_rank_by_expected_value(
         targets = con.execute("select * from marts.mart_campaign_targets order by target_rank").df()
     customers = customers[customers["segment_name"].isin(save_rate)]  # one-timers: not in campaign
     customers["ev"] = (
-        customers["clv"]
-        * customers["churn_probability"]
-        * customers["segment_name"].map(save_rate)
+        customers["clv"] * customers["churn_probability"] * customers["segment_name"].map(save_rate)
     )
     expected = customers[customers["ev"] >= 0.5].sort_values(
         ["ev", "customer_id"], ascending=[False, True]
