@@ -32,14 +32,23 @@ def _cell(text: str) -> str:
 
 
 def _anchor(name: str) -> str:
-    return name.lower().replace("_", "_")
+    """GitHub's anchor of a heading that is a table name."""
+    return name.lower()
+
+
+def _first_sentence(text: str) -> str:
+    head, dot, _ = text.partition(". ")
+    return head + "." if dot else text
 
 
 def glossary(docs: dict[str, TableDoc], model: Model) -> str:
     tables = [t for t in model.tables if t.name != MEASURES]
     measures = next(t for t in model.tables if t.name == MEASURES).measures
     out = [HEADER, "## Tables", ""]
-    out += [f"- [`{t.name}`](#{_anchor(t.name)}): {docs[t.name].description}" for t in tables]
+    out += [
+        f"- [`{t.name}`](#{_anchor(t.name)}): {_first_sentence(docs[t.name].description)}"
+        for t in tables
+    ]
     out += ["- [Measures](#measures)", "- [Column index](#column-index)", ""]
     for t in tables:
         doc = docs[t.name]

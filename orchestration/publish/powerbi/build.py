@@ -41,7 +41,7 @@ class Model:
     def column_status(self, table: str, column: str) -> str:
         """'visible', 'hidden' or 'left out: <reason>' (for the glossary)."""
         if column in self.left_out.get(table, {}):
-            return "left out: " + self.left_out[table][column]
+            return "left out: " + " ".join(self.left_out[table][column].split())
         t = next(t for t in self.tables if t.name == table)
         return "hidden" if next(c for c in t.columns if c.name == column).hidden else "visible"
 
