@@ -149,14 +149,17 @@ def _run_pipeline(settings, stream, verbose, timings, job_name, run_config, run_
 def _print_summary(settings: Settings) -> None:
     import duckdb
 
+    from orchestration.io.config import project_currency
+
     s = settings.resolved()
     wh = s.warehouse_path
+    code = project_currency(s.config_path).code
     with duckdb.connect(str(wh), read_only=True) as con:
         summary = con.execute(
             "select segment_name as segment, customers, round(100 * customer_share, 1) as "
-            '"customers %", round(revenue, 2) as revenue, round(100 * revenue_share, 1) as '
-            '"revenue %", round(mean_recency_days, 1) as "recency (d)", '
-            'round(mean_frequency, 2) as orders, round(mean_monetary_total, 2) as "spend" '
+            f'"customers %", round(revenue, 2) as "revenue ({code})", round(100 * revenue_share, '
+            '1) as "revenue %", round(mean_recency_days, 1) as "recency (d)", '
+            f'round(mean_frequency, 2) as orders, round(mean_monetary_total, 2) as "spend ({code})" '
             "from marts.mart_segment_summary where segment_type = 'cluster' order by revenue desc"
         ).df()
         (algorithm,) = con.execute(

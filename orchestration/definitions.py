@@ -15,6 +15,10 @@ from orchestration.assets.checks import GX_CHECKS
 from orchestration.assets.dbt import dbt_features, dbt_marts
 from orchestration.assets.export import powerbi_export
 from orchestration.assets.ingest import ingest_run_config, ingest_sources
+from orchestration.assets.powerbi_refresh import (
+    PowerBIServiceResource,
+    powerbi_semantic_model_refresh,
+)
 from orchestration.assets.report import customer_report
 from orchestration.assets.scores import (
     churn_training_features,
@@ -27,7 +31,7 @@ from orchestration.dbt import dbt_executable, dbt_project
 from orchestration.dbt_resource import CustsegDbtCli
 from orchestration.resources import WarehouseResource
 from orchestration.sensors import build_database_sensor, build_inbox_sensor
-from orchestration.settings import Settings
+from orchestration.settings import PowerBIServiceSettings, Settings
 
 _ASSETS = [
     ingest_sources,
@@ -137,8 +141,18 @@ SCHEDULES = [daily_scoring, weekly_refit]
 
 def build_definitions(settings: Settings, loggers: dict | None = None) -> dg.Definitions:
     warehouse = WarehouseResource.from_settings(settings.resolved())
+    resources = {
+        "warehouse": warehouse,
+        "dbt": CustsegDbtCli(project_dir=dbt_project, dbt_executable=dbt_executable()),
+    }
+    assets = ALL_ASSETS
+    # The Power BI service refresh exists only where its service principal is configured.
+    powerbi = PowerBIServiceSettings.from_env()
+    if powerbi is not None:
+        assets = [*ALL_ASSETS, *dg.map_asset_specs(_owned, [powerbi_semantic_model_refresh])]
+        resources["powerbi_service"] = PowerBIServiceResource.from_settings(powerbi)
     return dg.Definitions(
-        assets=ALL_ASSETS,
+        assets=assets,
         asset_checks=[*GX_CHECKS, p_alive_identified],
         jobs=JOBS,
         schedules=SCHEDULES,
@@ -146,10 +160,7 @@ def build_definitions(settings: Settings, loggers: dict | None = None) -> dg.Def
             build_inbox_sensor(warehouse, incremental_scoring),
             build_database_sensor(warehouse, incremental_scoring),
         ],
-        resources={
-            "warehouse": warehouse,
-            "dbt": CustsegDbtCli(project_dir=dbt_project, dbt_executable=dbt_executable()),
-        },
+        resources=resources,
         # DuckDB takes one writer at a time: run the steps one after another in one process.
         executor=dg.in_process_executor,
         loggers=loggers,

@@ -18,6 +18,12 @@ from it). Variables (``.env.example`` lists them with examples):
                          ``WORKDIR/warehouse.duckdb.tmp`` beyond it (DuckDB's own default,
                          80 % of RAM, let a 10M-line ingest reach 6.5 GB)
 
+Power BI service refresh (optional; all five or none, see docs/powerbi.md):
+``CUSTSEG_POWERBI_TENANT_ID``, ``CUSTSEG_POWERBI_CLIENT_ID``, ``CUSTSEG_POWERBI_CLIENT_SECRET``
+(a service principal), ``CUSTSEG_POWERBI_WORKSPACE_ID``, ``CUSTSEG_POWERBI_SEMANTIC_MODEL_ID``;
+``CUSTSEG_POWERBI_API_URL`` / ``CUSTSEG_POWERBI_AUTHORITY_URL`` for another cloud. The
+secret is passed to Dagster by name (``dg.EnvVar``), never kept in a settings object.
+
 ``dev`` runs on local files and, without a config, on generated demo data. ``prod``
 refuses to start without an explicit workdir and config, so a production deployment
 never falls back to demo data by accident. Database passwords are named by the config
@@ -133,3 +139,47 @@ class Settings:
     @property
     def demo_data_dir(self) -> Path:
         return Path(self.workdir) / "demo_data"
+
+
+POWERBI_SECRET = "CUSTSEG_POWERBI_CLIENT_SECRET"
+_POWERBI_REQUIRED = {
+    "tenant_id": "CUSTSEG_POWERBI_TENANT_ID",
+    "client_id": "CUSTSEG_POWERBI_CLIENT_ID",
+    "workspace_id": "CUSTSEG_POWERBI_WORKSPACE_ID",
+    "semantic_model_id": "CUSTSEG_POWERBI_SEMANTIC_MODEL_ID",
+}
+_POWERBI_OPTIONAL = {
+    "api_url": "CUSTSEG_POWERBI_API_URL",
+    "authority_url": "CUSTSEG_POWERBI_AUTHORITY_URL",
+}
+
+
+@dataclass(frozen=True)
+class PowerBIServiceSettings:
+    """Where to refresh the published semantic model; the secret stays in the environment."""
+
+    tenant_id: str
+    client_id: str
+    workspace_id: str
+    semantic_model_id: str
+    api_url: str | None = None
+    authority_url: str | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> PowerBIServiceSettings | None:
+        """None when no CUSTSEG_POWERBI_* variable is set; an error when only some are."""
+        e = os.environ if environ is None else environ
+        names = [*_POWERBI_REQUIRED.values(), POWERBI_SECRET]
+        given = [n for n in names if (e.get(n) or "").strip()]
+        if not given:
+            return None
+        missing = [n for n in names if n not in given]
+        if missing:
+            raise SettingsError(
+                f"the Power BI refresh needs {', '.join(names)}; missing: {', '.join(missing)}"
+            )
+        values = {f: e[n].strip() for f, n in _POWERBI_REQUIRED.items()}
+        values |= {
+            f: e[n].strip() for f, n in _POWERBI_OPTIONAL.items() if (e.get(n) or "").strip()
+        }
+        return cls(**values)

@@ -55,11 +55,11 @@ def test_each_customer_in_exactly_one_rfm_segment_and_one_cluster(demo_run):
     nulls = query(
         workdir,
         "select count(*) filter (where rfm_segment is null), "
-        "count(*) filter (where cluster_id is null or cluster_label is null) from marts.dim_customer",
+        "count(*) filter (where cluster_id is null or segment_name is null) from marts.dim_customer",
     )
     assert nulls == [(0, 0)]
     # One label per cluster id and vice versa.
-    pairs = query(workdir, "select distinct cluster_id, cluster_label from marts.dim_customer")
+    pairs = query(workdir, "select distinct cluster_id, segment_name from marts.dim_customer")
     assert len({p[0] for p in pairs}) == len({p[1] for p in pairs}) == len(pairs) >= 2
     # Segment summary covers every customer once per segmentation.
     sums = query(

@@ -197,7 +197,7 @@ def test_headline_numbers_equal_the_marts(published_demo, metrics):
     assert float(metrics.get("revenue-at-risk")["data-value"]) == pytest.approx(at_risk, rel=1e-9)
     assert float(metrics.get("expected-churners")["data-value"]) == pytest.approx(churners)
     for name, size in query(
-        wd, "select cluster_label, count(*) from marts.dim_customer group by cluster_label"
+        wd, "select segment_name, count(*) from marts.dim_customer group by segment_name"
     ):
         element = metrics.get("segment-customers", segment=name)
         assert int(element["data-value"]) == size

@@ -118,7 +118,7 @@ def test_marts_carry_the_scores_and_revenue_at_risk_adds_up(segmentation_demo):
         segmentation_demo,
         "select * from marts.mart_segment_summary where segment_type = 'cluster'",
     ).set_index("segment_name")
-    expected = merged.groupby("cluster_label")[["revenue_at_risk_ml", "clv_ml"]].sum()
+    expected = merged.groupby("segment_name")[["revenue_at_risk_ml", "clv_ml"]].sum()
     np.testing.assert_allclose(
         summary.loc[expected.index, "revenue_at_risk"], expected["revenue_at_risk_ml"], rtol=1e-6
     )

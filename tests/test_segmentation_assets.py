@@ -91,7 +91,7 @@ def test_every_customer_gets_one_named_segment_and_profiles_add_up(segmentation_
     assert query(
         segmentation_demo,
         "select count(*) from marts.dim_customer d join ml.customer_clusters c using "
-        "(customer_id) where d.cluster_label = c.cluster_label "
+        "(customer_id) where d.segment_name = c.cluster_label "
         "and d.segmentation_model_version = c.model_version",
     ) == [(5000,)]
 

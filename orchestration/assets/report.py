@@ -40,6 +40,7 @@ def customer_report(context: dg.AssetExecutionContext, warehouse: WarehouseResou
             context.run_id,
             min_expected_value=config.campaign.min_expected_value,
             exports_dir=warehouse.exports_dir,
+            currency=config.currency,
         )
     h = result.data.headline
     return dg.MaterializeResult(

@@ -156,6 +156,45 @@ class ExportConfig(BaseModel):
     access: Literal["owner", "group", "everyone"] = "owner"
 
 
+class CurrencyConfig(BaseModel):
+    """How amounts of money are shown: the HTML report, the run summary and the Power BI
+    model's format strings (``python -m orchestration.publish.powerbi_model``). The data
+    holds no currency; this only labels it. ``currency: EUR`` is short for ``{code: EUR}``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(default="USD", pattern=r"^[A-Z]{3}$")  # ISO 4217
+    # Written before the amount ("$1,234.56"); null = the code and a space ("EUR 1,234.56").
+    symbol: str | None = Field(default="$", min_length=1, max_length=5)
+    decimals: int = Field(default=2, ge=0, le=4)  # of an exact amount; cards round further
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_code(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"code": value, "symbol": None}
+        if isinstance(value, dict) and "code" in value and "symbol" not in value:
+            return {**value, "symbol": None}  # "$" belongs to the default code only
+        return value
+
+    @property
+    def prefix(self) -> str:
+        return self.symbol if self.symbol is not None else f"{self.code} "
+
+    def format(self, amount: float, decimals: int | None = None, suffix: str = "") -> str:
+        """1234.5 -> '$1,234.50'; -3 -> '-$3.00'; ``suffix`` follows the number ('$2.1M')."""
+        places = self.decimals if decimals is None else decimals
+        sign = "-" if amount < 0 else ""
+        return f"{sign}{self.prefix}{abs(amount):,.{places}f}{suffix}"
+
+    def powerbi_format(self, decimals: int | None = None) -> str:
+        """A Power BI / Excel format string: '"$"#,0.00' (the prefix quoted as literal text)."""
+        places = self.decimals if decimals is None else decimals
+        number = "#,0" + ("." + "0" * places if places else "")
+        return '"' + self.prefix.replace('"', "") + '"' + number
+
+
 class ProjectConfig(BaseModel):
     """A whole project: the transactions source and the optional ones."""
 
@@ -170,6 +209,7 @@ class ProjectConfig(BaseModel):
     scoring: ScoringConfig = Field(default_factory=ScoringConfig)
     export: ExportConfig = Field(default_factory=ExportConfig)
     campaign: CampaignConfig = Field(default_factory=CampaignConfig)
+    currency: CurrencyConfig = Field(default_factory=CurrencyConfig)
     ground_truth: GroundTruthConfig | None = None
     # Set by load_config: the folder relative paths resolve against.
     base_dir: str = "."
@@ -249,6 +289,11 @@ def load_config(path: str | Path) -> ProjectConfig:
         )
         # Not chained: pydantic's own text repeats the input, which may hold a database URL.
         raise ConfigError(f"{path}: {details}") from None
+
+
+def project_currency(config_path: str | Path | None) -> CurrencyConfig:
+    """The currency of a project config file; the defaults for the demo (no file)."""
+    return load_config(config_path).currency if config_path else CurrencyConfig()
 
 
 def demo_config(data_dir: str | Path) -> ProjectConfig:

@@ -13,6 +13,11 @@ atomic rename, so a reader sees the old complete version or the new complete
 one, never a mix; a failure before the swap leaves the published version as it
 was. The last ``keep`` versions are kept, so a reader holding an older version
 keeps working while the next publish happens.
+
+Every copy carries the marts' descriptions (the dbt YAML's, which dbt writes onto the
+warehouse tables as comments; ``descriptions.py``): ``COMMENT ON`` in ``marts.duckdb``,
+``description`` on each table and column of ``manifest.json``, and the Parquet files'
+key-value metadata (``description``, ``description:<column>``).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import duckdb
 
 from orchestration.io.permissions import apply_export_access
 from orchestration.io.sql import ident, literal
+from orchestration.publish.descriptions import TableDoc, from_warehouse, parquet_metadata
 
 PUBLISHED = "powerbi"
 MARTS_DB = "marts.duckdb"
@@ -79,14 +85,17 @@ def publish_marts(
     tables = list_tables(con, schema)
     if not tables:
         raise RuntimeError(f"no tables in schema {schema!r} to export")
+    docs = from_warehouse(con, schema)
     tmp.mkdir()
     try:
         entries = []
         for table in tables:
             target = tmp / f"{table}.parquet"
+            doc = docs[table]
             con.execute(
                 f"copy (select * from {ident(schema)}.{ident(table)}) to {literal(str(target))} "
-                "(format parquet, compression snappy)"  # every Parquet reader (Power Query) reads it
+                # Snappy: every Parquet reader (Power Query) reads it.
+                f"(format parquet, compression snappy{_kv_metadata(doc)})"
             )
             columns = con.execute(
                 "select column_name, data_type from information_schema.columns "
@@ -105,13 +114,17 @@ def publish_marts(
             entries.append(
                 {
                     "name": table,
+                    "description": doc.description,
                     "file": target.name,
                     **extra,
                     "rows": rows,
-                    "columns": [{"name": c, "type": t} for c, t in columns],
+                    "columns": [
+                        {"name": c, "type": t, "description": doc.columns.get(c, "")}
+                        for c, t in columns
+                    ],
                 }
             )
-        _write_marts_db(tmp / MARTS_DB, tmp, [e["file"] for e in entries])
+        _write_marts_db(tmp / MARTS_DB, tmp, [docs[e["name"]] for e in entries])
         manifest = {
             "run_id": run_id,
             "published_at": now.isoformat(),
@@ -133,19 +146,30 @@ def publish_marts(
     return ExportResult(version_dir=final, published=published, manifest=manifest)
 
 
-def _write_marts_db(path: Path, folder: Path, files: list[str]) -> None:
+def _kv_metadata(doc: TableDoc) -> str:
+    pairs = ", ".join(f"{literal(k)}: {literal(v)}" for k, v in parquet_metadata(doc).items())
+    return f", kv_metadata {{{pairs}}}" if pairs else ""
+
+
+def _write_marts_db(path: Path, folder: Path, docs: list[TableDoc]) -> None:
     """A standalone DuckDB file with only the exported tables, for the DuckDB ODBC driver.
 
     Built from the Parquet files just written (not from the live warehouse), so its
-    tables are exactly the export; readers open it read-only.
+    tables are exactly the export; readers open it read-only. The descriptions are
+    comments, as in the warehouse (``duckdb_tables()``, ``duckdb_columns()``).
     """
     with duckdb.connect(str(path)) as out:
-        for file in files:
-            table = Path(file).stem
+        for doc in docs:
+            table = ident(doc.name)
             out.execute(
-                f"create table {ident(table)} as select * from read_parquet("
-                f"{literal(str(folder / file))})"
+                f"create table {table} as select * from read_parquet("
+                f"{literal(str(folder / f'{doc.name}.parquet'))})"
             )
+            if doc.description:
+                out.execute(f"comment on table {table} is {literal(doc.description)}")
+            for column, text in doc.columns.items():
+                if text:
+                    out.execute(f"comment on column {table}.{ident(column)} is {literal(text)}")
         out.execute("checkpoint")
 
 

@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 import duckdb
 
+from orchestration.io.config import CurrencyConfig
 from orchestration.report.data import ReportData, load_report_data
 
 LATEST = "latest.html"
@@ -69,16 +70,18 @@ def write_report(
     min_expected_value: float = 1.0,
     now: datetime | None = None,
     exports_dir: Path | None = None,
+    currency: CurrencyConfig | None = None,
 ) -> ReportResult:
     """Render the report of the warehouse ``con`` to ``WORKDIR/reports/``.
 
-    Writes ``report_<date>_<run id>.html`` and a copy as ``latest.html``.
+    Writes ``report_<date>_<run id>.html`` and a copy as ``latest.html``; amounts carry
+    ``currency`` (project config ``currency``; its defaults without one).
     """
     from orchestration.report.render import render_report  # matplotlib: only when rendering
 
     workdir = Path(workdir)
     now = now or datetime.now(UTC)
-    data = load_report_data(con, workdir, min_expected_value)
+    data = load_report_data(con, workdir, min_expected_value, currency)
     data.links = _links(workdir, data, exports_dir)
     html = render_report(data, run_id, now)
     out = reports_dir(workdir)

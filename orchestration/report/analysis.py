@@ -17,6 +17,7 @@ from orchestration.report.markup import (
     fmt_amount,
     fmt_date,
     fmt_int,
+    fmt_money,
     fmt_pct,
     join,
     para,
@@ -76,7 +77,7 @@ CAPTIONS = {
 }
 PROFILE_COLUMNS = [
     "Segment", "Customers", "Customers %", "Revenue %", "Days since last order", "Orders",
-    "Spend / customer", "CLV / customer", "Churn prob.",
+    "Spend / customer ({cur})", "CLV / customer ({cur})", "Churn prob.",
 ]  # fmt: skip
 
 
@@ -109,7 +110,7 @@ def segments(d: ReportData, charts: dict, colors: dict[str, str]) -> Markup:
             "much, and how their spending moves). Each segment keeps its colour in every chart."
         ),
         chart(charts, "profiles", clv_span=d.clv_span),
-        table(PROFILE_COLUMNS, rows, num=range(1, 9)),
+        table([c.format(cur=d.currency.code) for c in PROFILE_COLUMNS], rows, num=range(1, 9)),
     )
 
 
@@ -125,7 +126,9 @@ def value(d: ReportData, charts: dict) -> Markup:
     intro = Markup(
         "The median customer is expected to spend {} over the {}; the top 10 % "
         "of customers account for {} of the predicted value."
-    ).format(fmt_amount(float(np.median(clv))), d.clv_span, fmt_pct(top.sum() / clv.sum()))
+    ).format(
+        fmt_money(float(np.median(clv)), d.currency), d.clv_span, fmt_pct(top.sum() / clv.sum())
+    )
     return join(para(intro), chart(charts, "clv", clv_span=d.clv_span))
 
 

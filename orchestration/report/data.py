@@ -16,6 +16,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from orchestration.io.config import CurrencyConfig
 from orchestration.io.tables import table_exists
 
 TOP_ACTIONS = 3
@@ -84,7 +85,7 @@ from marts.mart_churn_by_segment
 order by snapshot_date, segment_name
 """
 
-CLV_SQL = "select cluster_label as segment_name, clv from marts.dim_customer"
+CLV_SQL = "select segment_name, clv from marts.dim_customer"
 
 MIGRATION_SQL = """
 select from_snapshot_date, to_snapshot_date, from_segment, to_segment, customers, share_of_from
@@ -160,6 +161,7 @@ class ReportData:
     segmentation_algorithm: str | None = None
     links: dict[str, str] = field(default_factory=dict)
     evaluation: pd.DataFrame = field(default_factory=pd.DataFrame)  # mart_model_evaluation
+    currency: CurrencyConfig = field(default_factory=CurrencyConfig)  # project config currency
 
     @property
     def top_actions(self) -> pd.DataFrame:
@@ -274,9 +276,11 @@ def load_report_data(
     con: duckdb.DuckDBPyConnection,
     workdir: Path,
     min_expected_value: float = 1.0,
+    currency: CurrencyConfig | None = None,
 ) -> ReportData:
     """Read everything the report shows from the warehouse ``con`` and ``workdir``."""
     return ReportData(
+        currency=currency or CurrencyConfig(),
         headline=_headline(con),
         segments=frame(con, SEGMENTS_SQL, "marts.dim_segment", "marts.mart_segment_summary"),
         actions=frame(con, ACTIONS_SQL, "marts.mart_campaign_targets"),

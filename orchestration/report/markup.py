@@ -14,6 +14,8 @@ from datetime import date
 import jinja2
 from markupsafe import Markup, escape
 
+from orchestration.io.config import CurrencyConfig
+
 ENV = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
 
 TABLE = ENV.from_string(
@@ -40,16 +42,23 @@ def fmt_amount(value: float | None, digits: int = 0) -> str:
     return "–" if _missing(value) else f"{value:,.{digits}f}"
 
 
-def fmt_money(value: float | None) -> str:
-    """Compact for sentences and cards: 2094823.8 -> '2.09M', 248872 -> '249k', 9500 -> '9,500'."""
+def fmt_money(value: float | None, currency: CurrencyConfig | None = None) -> str:
+    """Compact for sentences and cards: 2094823.8 -> '2.09M', 248872 -> '249k', 9500 -> '9,500'.
+
+    With a ``currency`` (project config ``currency``) its symbol or code leads: '$2.09M'.
+    """
     if _missing(value):
         return "–"
+    places, suffix, x = 0, "", value
     # 999,600 is '1.00M', not '1000k': a unit starts where the smaller one would round to 1000.
-    for limit, divisor, suffix in ((999.5e6, 1e9, "B"), (999.5e3, 1e6, "M"), (1e4, 1e3, "k")):
+    for limit, divisor, unit in ((999.5e6, 1e9, "B"), (999.5e3, 1e6, "M"), (1e4, 1e3, "k")):
         if abs(value) >= limit:
-            x = value / divisor
-            return f"{x:,.{2 if abs(x) < 10 else 1 if abs(x) < 100 else 0}f}{suffix}"
-    return f"{value:,.0f}"
+            x, suffix = value / divisor, unit
+            places = 2 if abs(x) < 10 else 1 if abs(x) < 100 else 0
+            break
+    if currency is not None:
+        return currency.format(x, places, suffix)
+    return f"{x:,.{places}f}{suffix}"
 
 
 def fmt_pct(share: float | None) -> str:

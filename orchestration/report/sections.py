@@ -29,11 +29,12 @@ from orchestration.report.markup import (
 
 PLAYBOOK = "dbt_project/seeds/segment_actions.csv"
 GLANCE_COLUMNS = [
-    "Segment", "Customers", "Share", "Revenue", "{period} CLV", "Churn prob.", "Revenue at risk",
+    "Segment", "Customers", "Share", "Revenue ({cur})", "{period} CLV ({cur})", "Churn prob.",
+    "Revenue at risk ({cur})",
 ]  # fmt: skip
 PLAN_COLUMNS = [
-    "#", "Action", "Segment", "Channel", "Customers", "Value at risk", "Save rate",
-    "Expected value",
+    "#", "Action", "Segment", "Channel", "Customers", "Value at risk ({cur})", "Save rate",
+    "Expected value ({cur})",
 ]  # fmt: skip
 
 
@@ -47,8 +48,16 @@ def key_figures(d: ReportData) -> Markup:
         [
             ("Customers", metric("customers", h.customers, fmt_int(h.customers)), False),
             ("Segments", metric("segments", len(d.segments), fmt_int(len(d.segments))), False),
-            ("Revenue to date", metric("revenue", h.revenue, fmt_money(h.revenue)), False),
-            (f"Predicted {d.clv_period} CLV", metric("clv", h.clv, fmt_money(h.clv)), False),
+            (
+                "Revenue to date",
+                metric("revenue", h.revenue, fmt_money(h.revenue, d.currency)),
+                False,
+            ),
+            (
+                f"Predicted {d.clv_period} CLV",
+                metric("clv", h.clv, fmt_money(h.clv, d.currency)),
+                False,
+            ),
             (
                 f"Likely churners, {d.churn_span.removeprefix('next ')}",
                 metric("expected-churners", h.expected_churners, fmt_int(h.expected_churners)),
@@ -56,7 +65,9 @@ def key_figures(d: ReportData) -> Markup:
             ),
             (
                 "Revenue at risk",
-                metric("revenue-at-risk", h.revenue_at_risk, fmt_money(h.revenue_at_risk)),
+                metric(
+                    "revenue-at-risk", h.revenue_at_risk, fmt_money(h.revenue_at_risk, d.currency)
+                ),
                 True,
             ),
         ]
@@ -98,9 +109,9 @@ def _value_sentence(d: ReportData) -> Markup:
         "Customers have spent {} so far. Over the {} the models expect {} more "
         "(predicted customer lifetime value, discounted), {} of it from <strong>{}</strong>."
     ).format(
-        fmt_money(d.headline.revenue),
+        fmt_money(d.headline.revenue, d.currency),
         d.clv_span,
-        fmt_money(d.headline.clv),
+        fmt_money(d.headline.clv, d.currency),
         fmt_pct(share),
         top["segment_name"],
     )
@@ -118,11 +129,11 @@ def _churn_sentence(d: ReportData) -> Markup:
         fmt_int(h.expected_churners),
         fmt_pct(h.expected_churners / h.customers),
         d.churn_span,
-        fmt_money(h.revenue_at_risk),
+        fmt_money(h.revenue_at_risk, d.currency),
         d.clv_period,
         fmt_int(h.high_risk),
         top["segment_name"],
-        fmt_money(top["revenue_at_risk"]),
+        fmt_money(top["revenue_at_risk"], d.currency),
         fmt_pct(share),
     )
 
@@ -143,7 +154,7 @@ def top_actions(d: ReportData) -> Markup:
     if top.empty:
         return empty(
             "No customer qualifies for a campaign yet (no segment in a campaign, or no "
-            f"expected value of at least {d.min_expected_value:g})."
+            f"expected value of at least {d.currency.format(d.min_expected_value)})."
         )
     items = []
     for rank, a in enumerate(top.itertuples(), start=1):
@@ -159,7 +170,10 @@ def top_actions(d: ReportData) -> Markup:
                 a.channel,
                 metric("action-customers", int(a.customers), fmt_int(a.customers), rank=rank),
                 metric(
-                    "action-value", float(a.expected_value), fmt_money(a.expected_value), rank=rank
+                    "action-value",
+                    float(a.expected_value),
+                    fmt_money(a.expected_value, d.currency),
+                    rank=rank,
                 ),
                 fmt_pct(a.save_rate),
             )
@@ -172,9 +186,9 @@ def top_actions(d: ReportData) -> Markup:
         "keeps out of campaigns are left out."
     ).format(
         metric("targets-customers", customers, fmt_int(customers)),
-        metric("targets-value", value, fmt_money(value)),
+        metric("targets-value", value, fmt_money(value, d.currency)),
         d.clv_period,
-        metric("min-expected-value", d.min_expected_value, f"{d.min_expected_value:g}"),
+        metric("min-expected-value", d.min_expected_value, d.currency.format(d.min_expected_value)),
     )
     return join(Markup('<ol class="actions">{}</ol>').format(join(*items)), para(total, "note"))
 
@@ -211,7 +225,11 @@ def summary(d: ReportData, colors: dict[str, str]) -> Markup:
         heading(_actions_heading(len(d.top_actions))),
         top_actions(d),
         heading("Segments at a glance"),
-        table([c.format(period=d.clv_period) for c in GLANCE_COLUMNS], rows, num=range(1, 7)),
+        table(
+            [c.format(period=d.clv_period, cur=d.currency.code) for c in GLANCE_COLUMNS],
+            rows,
+            num=range(1, 7),
+        ),
     )
 
 
@@ -221,7 +239,7 @@ def campaign(d: ReportData, colors: dict[str, str]) -> Markup:
         return empty("No data yet: marts.dim_segment has no segments.")
     plan = (
         table(
-            PLAN_COLUMNS,
+            [c.format(cur=d.currency.code) for c in PLAN_COLUMNS],
             [
                 [
                     i,
@@ -269,7 +287,7 @@ def campaign(d: ReportData, colors: dict[str, str]) -> Markup:
                 "minimum expected value per customer is {} (project config "
                 "<code>campaign.min_expected_value</code>). They are assumptions: measure the "
                 "real save rate with a control group and update the playbook."
-            ).format(PLAYBOOK, f"{d.min_expected_value:g}"),
+            ).format(PLAYBOOK, d.currency.format(d.min_expected_value)),
             "note",
         ),
         assumptions,

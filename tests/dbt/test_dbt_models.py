@@ -436,8 +436,7 @@ def test_dim_date_is_contiguous_and_covers_orders(warehouse: Path) -> None:
 def test_dim_customer_has_clusters(warehouse: Path) -> None:
     rows = _rows(
         warehouse,
-        "select customer_id, cluster_id, cluster_label"
-        " from marts.dim_customer order by customer_id",
+        "select customer_id, cluster_id, segment_name from marts.dim_customer order by customer_id",
     )
     assert rows == CLUSTERS
 
@@ -617,14 +616,12 @@ def test_campaign_targets_follow_the_playbook_and_rank_by_expected_value(
     assert set(playbook.loc[playbook["in_campaign"], "name_pattern"]) >= {"%Lapsing%", "%loyalist%"}
     with duckdb.connect(str(db_path), read_only=True) as con:
         customers = con.execute(
-            "select customer_id, cluster_label, clv, churn_probability from marts.dim_customer"
+            "select customer_id, segment_name, clv, churn_probability from marts.dim_customer"
         ).df()
         targets = con.execute("select * from marts.mart_campaign_targets order by target_rank").df()
-    customers = customers[customers["cluster_label"].isin(save_rate)]  # one-timers: not in campaign
+    customers = customers[customers["segment_name"].isin(save_rate)]  # one-timers: not in campaign
     customers["ev"] = (
-        customers["clv"]
-        * customers["churn_probability"]
-        * customers["cluster_label"].map(save_rate)
+        customers["clv"] * customers["churn_probability"] * customers["segment_name"].map(save_rate)
     )
     expected = customers[customers["ev"] >= 0.5].sort_values(
         ["ev", "customer_id"], ascending=[False, True]

@@ -28,7 +28,7 @@ final as (
     select
         features.*,
         clusters.cluster_id,
-        clusters.cluster_label,
+        clusters.segment_name,
         clusters.cluster_is_noise,
         clusters.segmentation_model_version,
         {{ dbt.safe_cast('scores.p_alive', type_double()) }} as p_alive,

@@ -12,7 +12,7 @@ segments as (
     select
         cluster_id,
         {# One label and one noise flag per id (tested on stg_ml__customer_clusters). #}
-        min(cluster_label) as segment_name,
+        min(segment_name) as segment_name,
         {{ dbt.bool_or('cluster_is_noise') }} as is_noise
 
     from {{ ref('dim_customer') }}

@@ -43,7 +43,7 @@ final as (
             they existed (on_schema_change appends them) and new tables have the same
             column order; older snapshots have no horizon (NULL).
         #}
-        cluster_label as segment_name,
+        segment_name,
         churn_horizon_days,
         clv_horizon_days
 

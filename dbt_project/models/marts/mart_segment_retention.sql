@@ -1,6 +1,6 @@
 {#
     One row per (segment_name, months_since_first): retention curves of the current
-    segments (dim_customer.cluster_label). Month m of a customer is the m-th calendar
+    segments (dim_customer.segment_name). Month m of a customer is the m-th calendar
     month after the month of their first purchase (non-return) order, as in
     mart_cohort_retention. A customer counts at month m only when that month ended
     before the as-of date, so young customers (and the partial month of the as-of
@@ -42,13 +42,13 @@ customers as (
 
     select
         dim_customer.customer_id,
-        dim_customer.cluster_label as segment_name,
+        dim_customer.segment_name,
         min(purchase_months.order_month) as first_purchase_month
 
     from {{ ref('dim_customer') }} as dim_customer
     inner join purchase_months
         on dim_customer.customer_id = purchase_months.customer_id
-    group by dim_customer.customer_id, dim_customer.cluster_label
+    group by dim_customer.customer_id, dim_customer.segment_name
 
 ),
 

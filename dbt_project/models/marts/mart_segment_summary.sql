@@ -1,5 +1,5 @@
 {#
-    One row per segment: segment_type 'cluster' (ML clusters, by cluster_label)
+    One row per segment: segment_type 'cluster' (ML clusters, by segment_name)
     and 'rfm' (RFM segments). Shares are of all customers in dim_customer, so
     within each segment_type customer_share and revenue_share sum to 1.
 
@@ -13,7 +13,7 @@ customers as (
 
     select
         customer_id,
-        cluster_label,
+        segment_name,
         rfm_segment,
         recency_days,
         frequency,
@@ -49,7 +49,7 @@ segmented as (
 
     select
         'cluster' as segment_type,
-        cluster_label as segment_name,
+        segment_name,
         customer_id,
         recency_days,
         frequency,

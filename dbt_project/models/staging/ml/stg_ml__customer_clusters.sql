@@ -14,7 +14,7 @@ renamed as (
         {{ dbt.safe_cast('cluster_id', dbt.type_int()) }} as cluster_id,
 
         ----------  dimensions
-        {{ dbt.safe_cast('cluster_label', dbt.type_string()) }} as cluster_label,
+        {{ dbt.safe_cast('cluster_label', dbt.type_string()) }} as segment_name,
         {{ dbt.safe_cast('is_noise', dbt.type_boolean()) }} as cluster_is_noise,
 
         ----------  lineage

@@ -1,0 +1,1 @@
+"""The Power BI semantic model (TMDL) written from the dbt marts and ``model.yml``."""
