@@ -18,13 +18,13 @@ install-bench: $(VENV)/.installed-bench $(MANIFEST)
 
 $(VENV)/.installed-run: pyproject.toml constraints.txt
 	@test -x $(BIN)/python || { echo "== creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
-	@echo "== installing what a run needs into $(VENV) (first time: about 3 min, 0.9 GB)"
+	@echo "== installing what a run needs into $(VENV) (first time: about 1½ min, 1.2 GB)"
 	$(BIN)/python -m pip install --disable-pip-version-check --upgrade "pip>=24"
 	$(PIP) -e .
 	@touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed-run
-	@echo "== installing the test tools into $(VENV) (pytest, ruff, pyspark ...; first time: about 2 min)"
+	@echo "== installing the test tools into $(VENV) (pytest, ruff, pyspark ...: 0.5 GB more)"
 	$(PIP) -e '.[dev]'
 	@touch $@
 
@@ -46,7 +46,7 @@ TEST_WORKERS ?= auto
 test: install-dev
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --maxprocesses 4 --dist loadfile
 
-# umask 077: the workdir holds customer data, readable by its owner only (README: Privacy).
+# umask 077: the workdir holds customer data, readable by its owner only (docs/operations.md: Privacy).
 # Runs left started by a killed process are marked failed first (orchestration/run_monitor.py),
 # or they would hold the one run slot and every run launched from the UI would stay queued.
 dev: install

@@ -25,8 +25,14 @@ class Page:
     def __init__(self, url: str, offline: bool = True, timeout: float = 60.0) -> None:
         if not CHROMIUM.exists():
             pytest.fail(f"{CHROMIUM} not found: install the Debian/Ubuntu package `chromium`")
-        if offline and shutil.which("unshare") is None:
-            pytest.fail("`unshare` (util-linux) is needed to run Chromium without a network")
+        if offline:
+            probe = ["unshare", "--map-root-user", "--net", "true"]
+            if shutil.which("unshare") is None or subprocess.run(probe).returncode != 0:
+                pytest.fail(
+                    "Chromium runs without a network in a namespace of its own: this needs "
+                    "`unshare` (util-linux) and unprivileged user namespaces "
+                    "(sysctl kernel.unprivileged_userns_clone=1)"
+                )
         self.url, self.offline, self.timeout = url, offline, timeout
 
     def __enter__(self) -> Page:

@@ -96,7 +96,7 @@ def make_private_workdir(
     if current & 0o066 and log is not None:
         log(
             f"workdir {path} was open to other users ({current:04o}): closed, as it holds "
-            "customer data (README: Privacy)"
+            "customer data (docs/operations.md: Privacy)"
         )
     wanted = PRIVATE_DIR | search
     if _mode(path) != wanted:
