@@ -182,10 +182,7 @@ def render(report: dict) -> str:
 
 def _dbt_build(workdir: Path, variables: dict, *extra: str) -> tuple[float, dict[str, float]]:
     """``dbt build`` of the pre-ML models in this process: (wall seconds, seconds per model)."""
-    from dbt.cli.main import dbtRunner
-
-    from orchestration.cutoffs import _close_dbt_connection
-    from orchestration.dbt import DBT_PROJECT_DIR
+    from orchestration.dbt import DBT_PROJECT_DIR, invoke_dbt
 
     target = workdir / "dbt_target"
     args = ["build", "--exclude", "tag:post_ml", *extra, "--quiet",
@@ -193,13 +190,10 @@ def _dbt_build(workdir: Path, variables: dict, *extra: str) -> tuple[float, dict
             "--target-path", str(target), "--log-path", str(workdir / "dbt_logs"),
             "--vars", json.dumps(variables)]  # fmt: skip
     t0 = time.perf_counter()
-    try:
-        result = dbtRunner().invoke(args)
-    finally:
-        _close_dbt_connection()
+    result = invoke_dbt(args)
     took = time.perf_counter() - t0
     if not result.success:
-        raise SystemExit(f"dbt build {' '.join(extra)} failed: {result.exception}")
+        raise SystemExit(f"dbt build {' '.join(extra)} failed: {result.error}")
     models = {
         r.node.name: r.execution_time
         for r in result.result.results

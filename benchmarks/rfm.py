@@ -34,8 +34,7 @@ import numpy as np
 import pandas as pd
 from rfm_sql import CANONICAL, MINIMAL_SQL, PLAIN_SQL, WINDOW
 
-from orchestration.cutoffs import _close_dbt_connection
-from orchestration.dbt import DBT_PROJECT_DIR
+from orchestration.dbt import DBT_PROJECT_DIR, invoke_dbt
 
 HERE = Path(__file__).parent
 COLUMNS = [
@@ -123,12 +122,6 @@ def rfm_pandas(path: Path) -> pd.DataFrame:
     return c.reset_index()[COLUMNS]
 
 
-def _dbt(args: list[str], manifest=None):
-    from dbt.cli.main import dbtRunner
-
-    return dbtRunner(manifest=manifest).invoke(args)
-
-
 def _raw_view(db: Path, parquet: Path) -> None:
     with duckdb.connect(str(db)) as con:
         con.execute("set enable_progress_bar = false")
@@ -194,18 +187,15 @@ def run(warehouse: Path, work: Path, repeat: int = 2, compare_python: str | None
               "--target-path", str(work / "dbt" / "target"), "--log-path", str(work / "dbt"),
               "--quiet", "--no-use-colors", "--no-version-check", "--vars", dbt_vars]  # fmt: skip
     t0 = time.perf_counter()
-    parsed = _dbt(["parse", *common])
+    parsed = invoke_dbt(["parse", *common])
     secs["dbt_parse"] = time.perf_counter() - t0
     if not parsed.success:
-        raise RuntimeError(f"dbt parse failed: {parsed.exception}")
+        raise RuntimeError(f"dbt parse failed: {parsed.error}")
 
     def dbt_run():
-        try:
-            res = _dbt(["run", "--full-refresh", "--select", f"+{MODEL}", *common], parsed.result)
-        finally:
-            _close_dbt_connection()
+        res = invoke_dbt(["run", "--full-refresh", "--select", f"+{MODEL}", *common], parsed.result)
         if not res.success:
-            raise RuntimeError(f"dbt run failed: {res.exception}")
+            raise RuntimeError(f"dbt run failed: {res.error}")
         return res.result.results
 
     secs["dbt"], results = _best(dbt_run, repeat)

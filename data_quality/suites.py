@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 
 import great_expectations as gx
 
+from ml.columns import required_inputs
+
 E = gx.expectations
 WARN = "warning"
 
@@ -132,7 +134,8 @@ def staging_orders() -> StageSuite:
     )
 
 
-MODEL_INPUTS = ("recency_days", "frequency", "monetary_total", "monetary_avg", "tenure_days")
+# The model inputs every customer has (ml/columns.py: required).
+MODEL_INPUTS = required_inputs()
 
 
 def customer_features() -> StageSuite:

@@ -42,6 +42,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ml.columns import categorical_columns, group_columns, skewed_columns
+
 __all__ = [
     "BEHAVIOURAL_FEATURES",
     "CATEGORICAL_FEATURES",
@@ -57,44 +59,22 @@ __all__ = [
 ]
 
 #: Behavioural columns used by default: RFM (+ tenure and purchase cadence),
-#: spend trend and product breadth.
-BEHAVIOURAL_FEATURES: tuple[str, ...] = (
-    "recency_days",
-    "frequency",
-    "monetary_total",
-    "monetary_avg",
-    "tenure_days",
-    "inter_purchase_days_mean",
-    "spend_trend_90d",
-    "distinct_products",
-)
+#: spend trend and product breadth (the groups are those of ml/columns.py).
+BEHAVIOURAL_FEATURES: tuple[str, ...] = group_columns("behavioural")
 DEFAULT_FEATURES = BEHAVIOURAL_FEATURES
 
 #: Feature groups of ``customer_features``. ``behavioural`` columns are
 #: required when the group is selected; the other groups are used where present.
 FEATURE_GROUPS: dict[str, tuple[str, ...]] = {
-    "behavioural": BEHAVIOURAL_FEATURES,
-    "engagement": ("events_90d", "event_types", "days_since_last_event"),
-    "demographics": ("age", "gender", "region"),
+    g: group_columns(g) for g in ("behavioural", "engagement", "demographics")
 }
 DEFAULT_FEATURE_GROUPS: tuple[str, ...] = ("behavioural",)
 
 #: Columns that are always one-hot encoded (other non-numeric columns are too).
-CATEGORICAL_FEATURES: tuple[str, ...] = ("gender", "region")
+CATEGORICAL_FEATURES: tuple[str, ...] = categorical_columns()
 
 #: Skewed, non-negative money/count/day features transformed with ``log1p(max(x, 0))``.
-DEFAULT_LOG_FEATURES: tuple[str, ...] = (
-    "recency_days",
-    "frequency",
-    "monetary_total",
-    "monetary_avg",
-    "tenure_days",
-    "inter_purchase_days_mean",
-    "inter_purchase_days_std",
-    "distinct_products",
-    "events_90d",
-    "days_since_last_event",
-)
+DEFAULT_LOG_FEATURES: tuple[str, ...] = skewed_columns()
 
 #: Quantiles at which :class:`Winsorizer` clips by default.
 DEFAULT_WINSOR_QUANTILES: tuple[float, float] = (0.01, 0.99)

@@ -1,12 +1,8 @@
-"""Per-customer value and churn scores from dbt's ``customer_features`` frames.
+"""The risk band and the store of fitted value and churn models.
 
-Pure library (numpy, pandas, scikit-learn, :mod:`ml.btyd`, :mod:`ml.churn`): the
-Dagster asset reads the feature tables, calls these functions and writes the
-results. Time unit: days everywhere (the dbt lifetimes columns are in days).
+Pure library (numpy, scikit-learn): the value models themselves are :mod:`ml.value`,
+the churn score :mod:`ml.churn.production`.
 
-* :func:`fit_value_models`, :func:`value_scores` - re-exported from :mod:`ml.value`.
-* The churn score (``churn_frame``, ``fit_churn``, ``ChurnResult``) lives in
-  :mod:`ml.churn.production`; the names are still importable from here.
 * :func:`risk_band` - ``low`` / ``medium`` / ``high`` from a churn probability.
 * :func:`save_value_models` / :func:`load_value_models` - the fitted value and churn
   models under ``<store>/<version>/`` with ``LATEST``, so scoring needs no refit.
@@ -24,7 +20,7 @@ import joblib
 import numpy as np
 import sklearn
 
-from ml.segmentation import (
+from ml.store import (
     METADATA_FILE,
     atomic_write,
     new_version_dir,
@@ -33,22 +29,10 @@ from ml.segmentation import (
     warn_if_other_sklearn,
 )
 
-# The value models moved to ml/value.py; re-exported for existing callers.
-from ml.value import (  # noqa: F401
-    ValueModels,
-    fit_value_models,
-    value_scores,
-)
-from ml.value import btyd_summary as _summary  # noqa: F401
-
 if TYPE_CHECKING:
     from ml.churn.production import ChurnResult
-__all__ = [
-    "ValueModels",
-    "fit_value_models",
-    "risk_band",
-    "value_scores",
-]
+    from ml.value import ValueModels
+__all__ = ["load_value_models", "risk_band", "save_value_models"]
 
 
 def risk_band(probability: np.ndarray, thresholds: Sequence[float] = (0.3, 0.6)) -> np.ndarray:
@@ -101,18 +85,3 @@ def load_value_models(directory: str | Path) -> tuple[ValueModels, ChurnResult, 
     warn_if_other_sklearn(metadata, "value models")
     payload = joblib.load(target / VALUE_MODEL_FILE)
     return payload["models"], payload["churn"], metadata
-
-
-#: Churn names that used to live here, importable from here without an import cycle
-#: (:mod:`ml.churn.production` builds on this module's value models).
-_MOVED_TO_CHURN = frozenset(
-    {"CHURN_INPUT_COLUMNS", "ChurnModel", "ChurnResult", "churn_frame", "fit_churn"}
-)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _MOVED_TO_CHURN:
-        import ml.churn.production as production
-
-        return getattr(production, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -20,7 +20,7 @@ manifest is kept per schema suffix and reused for later cut-off dates: the as-of
 and the horizon are only read when dbt compiles the SQL, while the schema suffix is
 resolved when it parses (``generate_schema_name``). dbt opens the warehouse file in
 this process, so the caller must not hold a connection to it meanwhile (DuckDB has
-one writer), and the dbt-duckdb connection is closed again before returning.
+one writer); :func:`~orchestration.dbt.invoke_dbt` frees it again before returning.
 """
 
 from __future__ import annotations
@@ -32,9 +32,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
-
-from orchestration.dbt import DBT_PROJECT_DIR, project_mtime
+from orchestration.dbt import DBT_PROJECT_DIR, invoke_dbt, project_mtime
 
 _NAME = re.compile(r"^[a-z0-9_]+$")
 _LOG_TAIL_LINES = 40
@@ -123,30 +121,21 @@ def build_features_as_of(
         "--no-version-check",
     ]  # fmt: skip
     with log_path.open("w", encoding="utf-8") as log, contextlib.redirect_stdout(log):
-        try:
-            manifest = _parsed_manifest(variables, common)
-            result = _dbt(
-                ["run", "--select", "tag:as_of", "--exclude", "tag:post_ml", *common,
-                 "--vars", json.dumps(variables)],
-                manifest,
-            )  # fmt: skip
-        finally:
-            _close_dbt_connection()
+        manifest = _parsed_manifest(variables, common)
+        result = invoke_dbt(
+            ["run", "--select", "tag:as_of", "--exclude", "tag:post_ml", *common,
+             "--vars", json.dumps(variables)],
+            manifest,
+        )  # fmt: skip
     if not result.success:
         lines = log_path.read_text(encoding="utf-8", errors="replace").splitlines()
         tail = "\n".join(lines[-_LOG_TAIL_LINES:])
         raise RuntimeError(
             f"dbt run of the features as of {cutoff.isoformat()} (cut-off {name!r}) failed"
-            f"{': ' + str(result.exception) if result.exception else ''}; full output in "
+            f"{': ' + result.error if result.error else ''}; full output in "
             f"{log_path}:\n{tail}"
         )
     return _tables(manifest, name, cutoff, horizon_days)
-
-
-def _dbt(args: list[str], manifest=None):
-    from dbt.cli.main import dbtRunner
-
-    return dbtRunner(manifest=manifest).invoke(args)
 
 
 def _parsed_manifest(variables: dict, common: list[str]):
@@ -163,28 +152,13 @@ def _parsed_manifest(variables: dict, common: list[str]):
         project_mtime(),
     )  # fmt: skip
     if key not in _MANIFESTS:
-        result = _dbt(["parse", *common, "--vars", json.dumps(parse_vars)])
+        result = invoke_dbt(["parse", *common, "--vars", json.dumps(parse_vars)])
         if not result.success:
-            raise RuntimeError(f"dbt parse for the cut-off build failed: {result.exception}")
+            raise RuntimeError(f"dbt parse for the cut-off build failed: {result.error}")
         if len(_MANIFESTS) >= _MAX_MANIFESTS:
             _MANIFESTS.pop(next(iter(_MANIFESTS)))
         _MANIFESTS[key] = result.result
     return _MANIFESTS[key]
-
-
-def _close_dbt_connection() -> None:
-    """Close the DuckDB database dbt-duckdb keeps open in this process after an invocation.
-
-    Left open, this process could not open the warehouse again with other settings
-    (read-only), and other processes could not write to it.
-    """
-    from dbt.adapters.duckdb.connections import DuckDBConnectionManager as manager
-
-    with manager._LOCK:
-        if manager._ENV is not None:
-            with contextlib.suppress(Exception):
-                manager._ENV.close()
-            manager._ENV = None
 
 
 def _tables(manifest, name: str, cutoff: dt.date, horizon_days: int) -> CutoffTables:
@@ -202,23 +176,3 @@ def _tables(manifest, name: str, cutoff: dt.date, horizon_days: int) -> CutoffTa
         outcomes=as_of_models["customer_outcomes"],
         schemas=tuple(sorted({t.split(".")[0] for t in as_of_models.values()})),
     )
-
-
-def drop_cutoff_schemas(con: duckdb.DuckDBPyConnection, name: str) -> list[str]:
-    """Drop the schemas of cut-off build ``name``; returns their names.
-
-    A schema is one of them when it is ``<s>_<name>`` for another schema ``<s>`` of the
-    database (``features_<name>`` beside ``features``), so only the suffixed copies go.
-    """
-    suffix = cutoff_schema_suffix(name)
-    schemas = {
-        row[0]
-        for row in con.execute(
-            "select schema_name from information_schema.schemata"
-            " where catalog_name = current_database()"
-        ).fetchall()
-    }
-    doomed = sorted(s + suffix for s in schemas if s + suffix in schemas)
-    for schema in doomed:
-        con.execute(f'drop schema "{schema}" cascade')
-    return doomed

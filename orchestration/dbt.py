@@ -1,44 +1,61 @@
-"""Where the dbt project is, and how its manifest is made.
+"""Where the dbt project is, how its manifest is made, and how dbt runs in this process.
 
 Importing this module does no work: ``DbtProject`` only computes paths. The
 manifest (``dbt_project/target/manifest.json``) is produced by ``custseg
 parse`` (run by ``make install``) or, under ``dagster dev``, by
-``prepare_if_dev``.
+``prepare_if_dev``. The dbt assets run dbt through dagster-dbt's resource
+(``orchestration/dbt_resource.py``); :func:`invoke_dbt` runs it in this process.
 """
 
 from __future__ import annotations
 
-import importlib.metadata
+import gc
 import shutil
 import sys
-from functools import cached_property
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from dagster_dbt import DbtCliResource, DbtProject
-from packaging import version
+from dagster_dbt import DbtProject
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR)
 
 
-class CustsegDbtCli(DbtCliResource):
-    """``DbtCliResource`` without two costs per dbt step that this project does not need.
+@dataclass(frozen=True)
+class DbtOutcome:
+    """What an in-process dbt invocation returned, without dbt's exception object."""
 
-    Before each ``dbt build``, dagster-dbt runs ``dbt --version`` in a subprocess and
-    builds a dbt adapter in this process (profile, project, base macros). The adapter
-    only serves ``fetch_row_counts`` / ``fetch_column_metadata``, which these assets do
-    not call. Measured on Online Retail: 8.6 s of the features step before dbt started.
-    The version comes from the installed dbt-core instead (the executable beside it).
-    dagster-dbt is pinned exactly in pyproject.toml, because these are its internals.
+    success: bool
+    result: Any  # the manifest for ``parse``, the node results for ``run`` / ``build``
+    error: str  # the exception that ended the invocation, as text ("" when none)
+
+
+def invoke_dbt(args: list[str], manifest=None) -> DbtOutcome:
+    """Run dbt in this process (``dbtRunner``) and free the warehouse file afterwards.
+
+    dbt-duckdb keeps its DuckDB database open for the rest of the process, so this
+    process could not open the warehouse again with other settings (read-only), nor
+    could another process write it. ``close_all_connections()``, dbt-duckdb's public
+    way to end that, drops the database, which closes once nothing else refers to it.
+    An exception that ended the invocation still refers to it through dbt's frames:
+    only its text is kept, and a garbage collection frees the rest.
+    tests/dbt/test_cutoffs.py checks that the file is free after either outcome.
     """
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    from dbt.cli.main import dbtRunner
 
-    @cached_property
-    def _cli_version(self) -> version.Version:
-        return version.parse(importlib.metadata.version("dbt-core"))
-
-    def _initialize_dbt_core_adapter(self, args):  # noqa: ARG002 - same signature as the base
-        return None
+    outcome = None
+    try:
+        res = dbtRunner(manifest=manifest).invoke(args)
+        outcome = DbtOutcome(res.success, res.result, str(res.exception or ""))
+        del res
+    finally:
+        DuckDBConnectionManager.close_all_connections()
+        if outcome is None or outcome.error:
+            gc.collect()
+    return outcome
 
 
 def dbt_executable() -> str:
@@ -68,9 +85,7 @@ def ensure_manifest(force: bool = False) -> Path:
     manifest = dbt_project.manifest_path
     if not force and manifest.exists() and not _sources_newer_than(manifest):
         return manifest
-    from dbt.cli.main import dbtRunner
-
-    result = dbtRunner().invoke(
+    result = invoke_dbt(
         [
             "parse",
             "--quiet",
@@ -83,5 +98,5 @@ def ensure_manifest(force: bool = False) -> Path:
         ]
     )
     if not result.success or not manifest.exists():
-        raise RuntimeError(f"dbt parse failed for {DBT_PROJECT_DIR}: {result.exception}")
+        raise RuntimeError(f"dbt parse failed for {DBT_PROJECT_DIR}: {result.error}")
     return manifest

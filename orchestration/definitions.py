@@ -23,7 +23,8 @@ from orchestration.assets.scores import (
     value_models,
 )
 from orchestration.assets.segmentation import customer_clusters, segmentation_model
-from orchestration.dbt import CustsegDbtCli, dbt_executable, dbt_project
+from orchestration.dbt import dbt_executable, dbt_project
+from orchestration.dbt_resource import CustsegDbtCli
 from orchestration.resources import WarehouseResource
 from orchestration.sensors import build_database_sensor, build_inbox_sensor
 from orchestration.settings import Settings

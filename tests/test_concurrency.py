@@ -60,3 +60,18 @@ def test_one_process_cannot_take_the_lock_twice_at_once(tmp_path):
     """flock is per open file: a second run started in the same process waits as well."""
     with WorkdirLock(tmp_path, owner="run 1"), pytest.raises(WorkdirBusyError):
         WorkdirLock(tmp_path, owner="run 2", timeout=0.3, poll=0.1).acquire()
+
+
+def test_a_lock_taken_on_one_thread_is_released_on_another(tmp_path):
+    """Dagster may set the warehouse resource up and tear it down on different threads."""
+    import threading
+
+    first = WorkdirLock(tmp_path, owner="run 1")
+    taker = threading.Thread(target=first.acquire)
+    taker.start()
+    taker.join()
+    first.release()
+    with WorkdirLock(tmp_path, owner="run 2", timeout=0.3, poll=0.1):
+        info = json.loads((tmp_path / LOCK_FILE).read_text())
+    assert info["owner"] == "run 2"
+    assert (tmp_path / LOCK_FILE).read_text() == ""  # the last holder left no name behind

@@ -8,6 +8,8 @@ import dagster as dg
 import pytest
 from dagster._core.events.log import EventLogEntry
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+from sqlalchemy import event
+from sqlalchemy.pool import Pool
 
 from orchestration import event_log
 from orchestration.event_log import PooledSqliteEventLogStorage, instance_overrides
@@ -33,6 +35,37 @@ def test_events_written_pooled_are_read_by_dagsters_storage(tmp_path, monkeypatc
         assert messages == [f"{run}-{i}" for i in range(3)]
     pooled.dispose()
     assert not pooled._engines
+
+
+def _connections_opened_storing(storage, events: int) -> int:
+    """How many SQLite connections ``storage`` opens to store ``events`` more events."""
+    opened: list[object] = []
+
+    def count(dbapi_connection, _record) -> None:
+        opened.append(dbapi_connection)
+
+    event.listen(Pool, "connect", count)
+    try:
+        for i in range(events):
+            storage.store_event(_entry("r", f"m{i}"))
+    finally:
+        event.remove(Pool, "connect", count)
+    return len(opened)
+
+
+def test_the_connections_stay_open_between_events(tmp_path):
+    """Every connection Dagster's storage asks for comes from the pool: should Dagster reach
+    its databases another way, the stock cost per event comes back and this fails."""
+    pooled = PooledSqliteEventLogStorage(str(tmp_path / "pooled"))
+    stock = SqliteEventLogStorage(str(tmp_path / "stock"))
+    for storage in (pooled, stock):
+        storage.store_event(_entry("r", "first"))  # creates the run's database
+    try:
+        assert _connections_opened_storing(pooled, 20) == 0
+        assert _connections_opened_storing(stock, 20) >= 20
+    finally:
+        pooled.dispose()
+        stock.dispose()
 
 
 def test_a_relative_base_dir_is_under_dagster_home(tmp_path, monkeypatch):

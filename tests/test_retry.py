@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import errno
 import socket
+import sqlite3
 import time
 
 import dagster as dg
 import duckdb
 import pytest
+import sqlalchemy as sa
 
 from orchestration.assets.export import powerbi_export
 from orchestration.assets.ingest import ingest_sources
 from orchestration.assets.report import customer_report
 from orchestration.assets.retry import TRANSIENT_RETRY
-from orchestration.ingest.database.errors import DatabaseError, is_transient_text
+from orchestration.ingest.database.errors import DatabaseError, is_transient, is_transient_text
+from orchestration.ingest.database.read import open_batches, resolve
 from orchestration.ingest.load import ingest
 from orchestration.io.config import DatabaseConfig, ProjectConfig, SourceConfig
 from orchestration.io.transient import is_transient_database_error, is_transient_write_error
@@ -85,6 +88,89 @@ def test_database_errors_say_whether_they_are_transient(postgres_server):
     user = postgres_server.url().replace("custseg@", "nobody_here@")
     denied = error(user)
     assert "authentication failed" in str(denied) and not is_transient_database_error(denied)
+
+
+def _source(url: str, table: str = "t", **database) -> SourceConfig:
+    return SourceConfig(database=DatabaseConfig(url=url, **database), table=table,
+                        columns=COLUMNS)  # fmt: skip
+
+
+def _ingest_error(source: SourceConfig) -> DatabaseError:
+    with pytest.raises(DatabaseError) as err:
+        ingest(duckdb.connect(), ProjectConfig(transactions=source), "r", log=lambda *_: None,
+               environ={"PW": PASSWORD})  # fmt: skip
+    return err.value
+
+
+def test_a_table_locked_by_another_session_is_transient_by_its_sqlstate(postgres_server):
+    """lock_timeout while another session holds the table (a migration, VACUUM FULL):
+    SQLSTATE 55P03, whose text ("canceling statement due to lock timeout") names no
+    connection trouble. Once the lock is gone the same read passes."""
+    postgres_server.create_database("locked")
+    with postgres_server.connect("locked", autocommit=True) as con, con.cursor() as cur:
+        cur.execute("create table t as select 'A' as c, now()::timestamp as d, 2.5 as a")
+        cur.execute("alter database locked set lock_timeout = '200ms'")
+    source = _source(postgres_server.url("locked"), password_env="PW")
+    with postgres_server.connect("locked") as holder, holder.cursor() as cur:
+        cur.execute("lock table t in access exclusive mode")
+        locked = _ingest_error(source)
+        holder.rollback()
+    assert "lock timeout" in str(locked) and "(SQLSTATE 55P03)" in str(locked)
+    assert is_transient_database_error(locked)
+    result = ingest(duckdb.connect(), ProjectConfig(transactions=source), "r",
+                    log=lambda *_: None, environ={"PW": PASSWORD})  # fmt: skip
+    assert result.totals("transactions") == (1, 1, 0)
+
+
+def test_a_connection_ended_mid_read_is_transient(postgres_server):
+    """The server ends the session while the rows stream in (pg_terminate_backend, as a
+    failover or an administrator does): the read fails as a transient DatabaseError."""
+    postgres_server.create_database("ended")
+    query = "select g as c, now()::timestamp as d, 1.0 as a from generate_series(1, 2000000) g"
+    source = SourceConfig(database=DatabaseConfig(url=postgres_server.url("ended"),
+                                                  password_env="PW", batch_rows=10_000),
+                          query=f"{query} /* read_to_be_ended */", columns=COLUMNS)  # fmt: skip
+    target = resolve(source, "transactions", {"PW": PASSWORD})
+    with pytest.raises(DatabaseError) as err, open_batches(target) as (_columns, batches):
+        next(batches)
+        with postgres_server.connect(autocommit=True) as admin, admin.cursor() as cur:
+            cur.execute("select pg_terminate_backend(pid) from pg_stat_activity "
+                        "where query like '%read_to_be_ended%' and pid <> pg_backend_pid()")  # fmt: skip
+            assert cur.fetchall() == [(True,)]
+        for _ in batches:
+            pass
+    assert "the query failed" in str(err.value) and is_transient_database_error(err.value)
+    assert PASSWORD not in str(err.value)
+
+
+def test_a_locked_sqlite_file_is_transient_by_its_error_code(tmp_path):
+    """SQLite's "database is locked" is SQLITE_BUSY in the driver's code; its text alone
+    names no connection trouble."""
+    path = tmp_path / "shop.db"
+    with sqlite3.connect(path) as con:
+        con.execute("create table t as select 'A' as c, '2025-01-01 10:00:00' as d, 2.5 as a")
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("begin exclusive")
+    try:
+        locked = _ingest_error(_source(f"sqlite:///{path}?timeout=0"))
+    finally:
+        writer.execute("rollback")
+        writer.close()
+    assert "database is locked" in str(locked) and is_transient_database_error(locked)
+    assert not is_transient_text(str(locked))
+
+
+def test_an_invalidated_sqlalchemy_connection_is_transient_whatever_its_class(tmp_path):
+    """SQLAlchemy says when the connection is gone (``connection_invalidated``), even when the
+    driver raised a class that otherwise means a fault in the query (ProgrammingError)."""
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'x.db'}", poolclass=sa.pool.NullPool)
+    with engine.connect() as conn:
+        conn.connection.dbapi_connection.close()  # the connection dies under SQLAlchemy
+        with pytest.raises(sa.exc.DBAPIError) as err:
+            conn.exec_driver_sql("select 1")
+    assert err.value.connection_invalidated
+    assert isinstance(err.value.orig, sqlite3.ProgrammingError)
+    assert is_transient(err.value) and not is_transient(err.value.orig)
 
 
 def test_ingest_and_export_carry_the_retry_policy():

@@ -26,6 +26,7 @@ from ml.churn.evaluation import (
     reliability_curve,
 )
 from ml.churn.model import ChurnModel
+from ml.columns import churn_inputs
 from ml.evaluation import evidence_rows, no_evidence_rows
 from ml.value import ValueModels
 from ml.value import btyd_summary as _summary
@@ -44,34 +45,10 @@ __all__ = [
 EXPECTED_PURCHASES_COLUMN = "expected_purchases_{h}d"
 P_NO_PURCHASE_COLUMN = "p_no_purchase_{h}d"
 
-#: dbt ``customer_features`` columns the churn model may use (those present are used).
-#: Identifiers, dates and the RFM cell name are left out: dates leak the cut-off,
-#: and the scores already carry the RFM information.
-CHURN_INPUT_COLUMNS: tuple[str, ...] = (
-    "recency_days",
-    "frequency",
-    "monetary_total",
-    "monetary_avg",
-    "tenure_days",
-    "inter_purchase_days_mean",
-    "inter_purchase_days_std",
-    "spend_last_90d",
-    "spend_prev_90d",
-    "spend_trend_90d",
-    "purchase_days_30d",
-    "purchase_days_90d",
-    "purchase_days_180d",
-    "purchase_days_365d",
-    "distinct_products",
-    "return_rate",
-    "n_returns",
-    "events_90d",
-    "event_types",
-    "days_since_last_event",
-    "age",
-    "gender",
-    "region",
-)
+#: dbt ``customer_features`` columns the churn model may use (those present are used):
+#: the feature columns of ml/columns.py. Identifiers, dates and the RFM cell name are
+#: left out there: dates leak the cut-off, and the scores already carry the RFM information.
+CHURN_INPUT_COLUMNS: tuple[str, ...] = churn_inputs()
 
 
 def add_btyd_features(

@@ -18,15 +18,10 @@ import pandas as pd
 
 from ml.churn import churn_evidence, churn_frame, fit_churn
 from ml.evidence import value_evidence
-from ml.scores import (
-    load_value_models,
-    risk_band,
-    save_value_models,
-    value_scores,
-)
+from ml.scores import load_value_models, risk_band, save_value_models
 from ml.spend import SPEND_RULE
 from ml.threads import native_threads
-from ml.value import fit_value_models
+from ml.value import fit_value_models, value_scores
 from ml.value_evaluation import CHOICE_RULE, OUTCOMES, choose_value_models
 from orchestration.assets.common import (
     EVIDENCE_CASTS,

@@ -30,6 +30,10 @@ from orchestration.demo.generation import (
     _Window,
 )
 from orchestration.demo.personas import PERSONAS, _allocate_personas
+from orchestration.io.config import ScoringConfig
+
+# The planted churn follows the pipeline's default horizon unless told otherwise.
+DEFAULT_CHURN_HORIZON_DAYS: int = ScoringConfig.model_fields["churn_horizon_days"].default
 
 
 @dataclass(frozen=True)
@@ -67,7 +71,7 @@ def generate(
     seed: int = 42,
     end_date: str = "2025-12-31",
     years: float = 2.0,
-    horizon_days: int = 90,
+    horizon_days: int = DEFAULT_CHURN_HORIZON_DAYS,
 ) -> GenerateResult:
     """Write a synthetic demo data set into ``out_dir`` and return what was written.
 

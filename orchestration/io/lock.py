@@ -7,17 +7,23 @@ resource is set up and releases it at the end. A second run waits up to ``timeou
 seconds, saying which run holds the workdir, then fails with a message that names
 it. The operating system drops the lock when the holder dies, even on SIGKILL, so a
 crashed run never leaves the workdir locked.
+
+The lock is ``filelock``'s native (``flock``) lock. On acquiring it the holder writes
+who it is into the locked file (filelock's ``on_acquired`` hook, which also rules out
+its soft-lock fallback: a marker file would outlive a killed run).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-import fcntl
 import json
 import os
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from filelock import FileLock, Timeout
 
 LOCK_FILE = ".run.lock"
 
@@ -40,36 +46,35 @@ class WorkdirLock:
         self.path = Path(workdir) / LOCK_FILE
         self.owner = owner
         self.timeout = timeout
-        self.poll = poll
         self.log = log or (lambda _msg: None)
-        self._fd: int | None = None
+        # Not thread-local: Dagster may set a resource up and tear it down on different threads.
+        self._lock = FileLock(
+            self.path, thread_local=False, poll_interval=poll, on_acquired=self._write_holder
+        )
 
     def acquire(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         start = time.monotonic()
-        announced = False
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                waited = time.monotonic() - start
-                if waited >= self.timeout:
-                    os.close(fd)
-                    raise WorkdirBusyError(
-                        f"workdir {self.path.parent} is in use by {self.holder()}; waited "
-                        f"{waited:.0f} s (timeout {self.timeout:g} s, CUSTSEG_LOCK_TIMEOUT). "
-                        "Two runs must not write the same warehouse: start this one again "
-                        "when that run has finished."
-                    ) from None
-                if not announced:
-                    self.log(
-                        f"workdir {self.path.parent} is in use by {self.holder()}: waiting up "
-                        f"to {self.timeout:g} s for it to finish"
-                    )
-                    announced = True
-                time.sleep(self.poll)
+        with contextlib.suppress(Timeout):
+            self._lock.acquire(blocking=False)
+            return
+        if self.timeout > 0:
+            self.log(
+                f"workdir {self.path.parent} is in use by {self.holder()}: waiting up "
+                f"to {self.timeout:g} s for it to finish"
+            )
+        try:
+            self._lock.acquire(timeout=max(self.timeout - (time.monotonic() - start), 0.0))
+        except Timeout:
+            waited = time.monotonic() - start
+            raise WorkdirBusyError(
+                f"workdir {self.path.parent} is in use by {self.holder()}; waited "
+                f"{waited:.0f} s (timeout {self.timeout:g} s, CUSTSEG_LOCK_TIMEOUT). "
+                "Two runs must not write the same warehouse: start this one again "
+                "when that run has finished."
+            ) from None
+
+    def _write_holder(self, fd: int) -> None:
         info = {
             "owner": self.owner,
             "pid": os.getpid(),
@@ -77,15 +82,13 @@ class WorkdirLock:
         }
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(info).encode(), 0)
-        self._fd = fd
 
     def release(self) -> None:
-        if self._fd is None:
+        if not self._lock.is_locked:
             return
-        os.ftruncate(self._fd, 0)
-        fcntl.flock(self._fd, fcntl.LOCK_UN)
-        os.close(self._fd)
-        self._fd = None
+        with contextlib.suppress(OSError):  # still ours: nobody else writes it meanwhile
+            os.truncate(self.path, 0)
+        self._lock.release()
 
     def holder(self) -> str:
         """Who holds the lock, as written by the holder ("another run" when unknown)."""

@@ -1,8 +1,8 @@
 """Run the dbt project (dbt_project/) in-process from tests.
 
 dbt runs with its target and log paths in the test's temporary directory, so
-parallel runs do not collide, and the DuckDB instance that dbt-duckdb caches per
-process is closed after every run so the test can open the file itself.
+parallel runs do not collide, and through ``invoke_dbt``, which frees the warehouse
+file after every run so the test can open it itself.
 """
 
 from __future__ import annotations
@@ -10,25 +10,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import duckdb
 import pytest
-from dbt.cli.main import dbtRunner
+
+from orchestration.cutoffs import cutoff_schema_suffix
+from orchestration.dbt import invoke_dbt
 
 PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
-
-
-def release_duckdb() -> None:
-    """Close the DuckDB instance dbt-duckdb keeps open in this process after a run.
-
-    dbt-duckdb caches one environment per process (class attribute) holding the
-    database open; the test's own connections (some read-only) would otherwise
-    fail with "different configuration than existing connections".
-    """
-    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
-
-    with DuckDBConnectionManager._LOCK:
-        if DuckDBConnectionManager._ENV is not None:
-            DuckDBConnectionManager._ENV.close()
-        DuckDBConnectionManager.close_all_connections()
 
 
 def run_dbt(
@@ -51,17 +39,14 @@ def run_dbt(
     ]  # fmt: skip
     if variables is not None:
         cli_args += ["--vars", json.dumps(variables)]
-    try:
-        res = dbtRunner().invoke(cli_args)
-    finally:
-        release_duckdb()
+    res = invoke_dbt(cli_args)
     if not res.success:
         failures = [
             f"{r.node.unique_id}: {r.status} {r.message}"
             for r in getattr(res.result, "results", None) or []
             if str(r.status) not in ("success", "pass")
         ]
-        pytest.fail(f"dbt {' '.join(args)} failed: {res.exception or ''}\n" + "\n".join(failures))
+        pytest.fail(f"dbt {' '.join(args)} failed: {res.error}\n" + "\n".join(failures))
 
 
 def create_ml_stand_ins(con, clusters_sql: str) -> None:
@@ -137,3 +122,23 @@ EVIDENCE_STAND_IN = {
          "not judged out of time yet"),
     ],
 }  # fmt: skip
+
+
+def drop_cutoff_schemas(con: duckdb.DuckDBPyConnection, name: str) -> list[str]:
+    """Drop the schemas of cut-off build ``name``; returns their names.
+
+    A schema is one of them when it is ``<s>_<name>`` for another schema ``<s>`` of the
+    database (``features_<name>`` beside ``features``), so only the suffixed copies go.
+    """
+    suffix = cutoff_schema_suffix(name)
+    schemas = {
+        row[0]
+        for row in con.execute(
+            "select schema_name from information_schema.schemata"
+            " where catalog_name = current_database()"
+        ).fetchall()
+    }
+    doomed = sorted(s + suffix for s in schemas if s + suffix in schemas)
+    for schema in doomed:
+        con.execute(f'drop schema "{schema}" cascade')
+    return doomed

@@ -15,6 +15,8 @@ import datetime as dt
 import json
 import math
 import shutil
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,13 +30,12 @@ from orchestration.cutoffs import (
     build_features_as_of,
     cutoff_dates,
     cutoff_schema_suffix,
-    drop_cutoff_schemas,
 )
 from orchestration.demo import generate
 from orchestration.ingest.load import ingest
 from orchestration.io.config import ProjectConfig, demo_config
 from orchestration.resources import WarehouseResource
-from tests.dbt._dbt_helpers import PROJECT_DIR, run_dbt
+from tests.dbt._dbt_helpers import PROJECT_DIR, drop_cutoff_schemas, run_dbt
 
 REPO = PROJECT_DIR.parent
 DEMO_CUSTOMERS = 600
@@ -90,6 +91,16 @@ def _exact(value: object) -> object:
     if isinstance(value, float):
         return "nan" if math.isnan(value) else value.hex()
     return value
+
+
+def _assert_free(db_path: Path) -> None:
+    """dbt left the warehouse file: this process opens it read-only, another one writes it."""
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        con.execute("select 1").fetchall()
+    writer = "import duckdb, sys; duckdb.connect(sys.argv[1]).execute('checkpoint').close()"
+    done = subprocess.run([sys.executable, "-c", writer, str(db_path)], capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
 
 
 def _table(db_path: Path, table: str) -> tuple[list[tuple], list[tuple]]:
@@ -301,7 +312,7 @@ def test_a_later_cutoff_reuses_the_parse_with_its_own_date_and_horizon(
 ) -> None:
     """dbt runs in-process on a manifest parsed once per name: the date and horizon still apply.
 
-    Afterwards this process can open the warehouse read-only (dbt's connection is closed).
+    Afterwards the warehouse file is free (dbt-duckdb's database is closed).
     """
     db_path = tmp_path / "warehouse.duckdb"
     shutil.copyfile(demo.production, db_path)
@@ -311,6 +322,7 @@ def test_a_later_cutoff_reuses_the_parse_with_its_own_date_and_horizon(
     )  # as the demo's, but here
     assert dbt_vars["warehouse_path"] == str(db_path)
     tables = build_features_as_of(later, name="cutoff_train", dbt_vars=dbt_vars, horizon_days=30)
+    _assert_free(db_path)
     with duckdb.connect(str(db_path), read_only=True) as con:
         as_of_dates = con.execute(f"select distinct as_of_date from {tables.features}").fetchall()
         horizons = con.execute(
@@ -353,6 +365,19 @@ def test_failed_run_raises_with_the_dbt_output(tmp_path: Path) -> None:
         )
     assert "int_transactions_deduped" in str(info.value)
     assert (tmp_path / "dbt_cutoffs" / "early" / "dbt_run.log").is_file()
+    _assert_free(db_path)
+
+
+def test_the_warehouse_is_free_after_dbt_fails_outright(tmp_path: Path) -> None:
+    """An exception ends the invocation after dbt-duckdb opened the database (a memory
+    limit DuckDB refuses): its traceback still refers to the database, yet the file is
+    freed (orchestration/dbt.py: invoke_dbt)."""
+    db_path = tmp_path / "warehouse.duckdb"
+    duckdb.connect(str(db_path)).close()
+    dbt_vars = {"warehouse_path": str(db_path), "duckdb_memory_limit": "1KB"}
+    with pytest.raises(RuntimeError, match=r"cut-off 'early'\) failed: "):
+        build_features_as_of(dt.date(2024, 1, 1), name="early", horizon_days=90, dbt_vars=dbt_vars)
+    _assert_free(db_path)
 
 
 def test_as_of_tag_covers_everything_downstream_of_int_as_of_date(dbt_manifest: Path) -> None:

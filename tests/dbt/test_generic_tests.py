@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import duckdb
-from dbt.cli.main import dbtRunner
 
-from tests.dbt._dbt_helpers import PROJECT_DIR, release_duckdb
+from orchestration.dbt import invoke_dbt
+from tests.dbt._dbt_helpers import PROJECT_DIR
 
 
 def _test_source(tmp: Path, db: Path, select: str) -> list[tuple[str, str, int]]:
@@ -19,10 +19,7 @@ def _test_source(tmp: Path, db: Path, select: str) -> list[tuple[str, str, int]]
         "--target-path", str(tmp / "target"), "--log-path", str(tmp / "logs"),
         "--vars", json.dumps({"warehouse_path": str(db)}), "--quiet",
     ]  # fmt: skip
-    try:
-        res = dbtRunner().invoke(args)
-    finally:
-        release_duckdb()
+    res = invoke_dbt(args)
     return [(r.node.name, str(r.status), r.failures) for r in res.result.results]
 
 

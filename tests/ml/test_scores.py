@@ -10,8 +10,8 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from ml.churn import churn_frame, fit_churn
-from ml.scores import fit_value_models, risk_band, value_scores
-from ml.value import btyd_summary
+from ml.scores import risk_band
+from ml.value import btyd_summary, fit_value_models, value_scores
 
 
 def _features(n: int = 400, seed: int = 0) -> pd.DataFrame:

@@ -184,7 +184,9 @@ def _adbc_batches(target: Target):
         except adbc_driver_manager.Error as exc:
             raise query_error(target, exc) from None
         batches = _cut(reader, target.batch_rows)
-        yield reader.schema.names, _translated(batches, target, adbc_driver_manager.Error)
+        # A read that fails part-way raises PyArrow's OSError, not an ADBC error.
+        errors = (adbc_driver_manager.Error, OSError)
+        yield reader.schema.names, _translated(batches, target, errors)
 
 
 @contextmanager
@@ -205,7 +207,7 @@ def _sqlalchemy_batches(target: Target):
     try:
         conn = engine.connect()
     except sa.exc.DBAPIError as exc:
-        raise connect_error(target, exc.orig) from None
+        raise connect_error(target, exc) from None
     with conn:
         streaming = conn.execution_options(stream_results=True, yield_per=target.batch_rows)
         try:
@@ -214,7 +216,7 @@ def _sqlalchemy_batches(target: Target):
             else:  # the user's query as written (no `:name` parsing)
                 result = streaming.exec_driver_sql(target.sql)
         except sa.exc.DBAPIError as exc:
-            raise query_error(target, exc.orig) from None
+            raise query_error(target, exc) from None
         names = list(result.keys())
         batches = (_rows_to_arrow(names, rows) for rows in result.partitions(target.batch_rows))
         yield names, _translated(batches, target, sa.exc.DBAPIError)
@@ -238,4 +240,4 @@ def _translated(batches: Iterator[pa.RecordBatch], target: Target, errors) -> It
     try:
         yield from batches
     except errors as exc:
-        raise query_error(target, getattr(exc, "orig", None) or exc) from None
+        raise query_error(target, exc) from None
