@@ -23,7 +23,8 @@ Read the sources through the ingest's own rules into a throwaway in-memory datab
 in seconds, and print per source: the files and rows read, the column mapping (and
 the columns the ingest derives), the first rows as a run would load them, and every
 rule that rows break, with how many and the first one's file and row; then the
-transactions' date range, the as-of date and the customers. Nothing is written.
+transactions' date range, the as-of date and the customers. Nothing is written; a
+database source is read in full, as a run reads it.
 
 exit status: 0 a run would load the sources (quarantined rows are reported, not errors)
              1 a run would stop on them (a file it cannot read, a missing column, an
