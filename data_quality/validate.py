@@ -17,6 +17,7 @@ changed, so a check costs the same on the 500th daily run as on the first.
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import json
 import logging
@@ -37,6 +38,7 @@ from great_expectations.data_context.types.resource_identifiers import (
     ValidationResultIdentifier,
 )
 
+from data_quality.offline_docs import SITE_VIEWS, install_assets
 from data_quality.suites import StageSuite
 
 DEFAULT_SAMPLE_ROWS = 200_000
@@ -182,16 +184,21 @@ def _new_context(gx_dir: Path, docs_dir: Path):
     # copied or moved elsewhere renders its Data Docs into itself, not into the original.
     # A site written with an absolute path by an older version is rewritten.
     base = os.path.relpath(docs_dir.resolve(), Path(context.root_directory).resolve())
+    # The page views serve the browser assets from the site itself (offline_docs.py).
     site = {
         "class_name": "SiteBuilder",
         "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": base},
-        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+        **SITE_VIEWS,
     }
-    sites = context.get_config().data_docs_sites or {}
-    if DOCS_SITE not in sites:
+    stored = copy.deepcopy((context.get_config().data_docs_sites or {}).get(DOCS_SITE))
+    if stored is None:
         context.add_data_docs_site(site_name=DOCS_SITE, site_config=site)
-    elif (sites[DOCS_SITE].get("store_backend") or {}).get("base_directory") != base:
+    elif stored != site:
         context.update_data_docs_site(site_name=DOCS_SITE, site_config=site)
+        if stored.get("site_index_builder") != site["site_index_builder"]:
+            # Pages rendered before the offline views: render every kept one again, once.
+            install_assets(docs_dir)
+            context.build_data_docs(site_names=[DOCS_SITE])
     return context
 
 
@@ -265,6 +272,7 @@ def _build_docs(context, suites: dict, run_time: str, keep: int, docs_dir: Path)
     if not current:  # never expected; an empty list would make GE render every result
         logging.getLogger(__name__).warning("no stored result of this run: Data Docs not built")
         return
+    install_assets(docs_dir)
     context.build_data_docs(
         site_names=[DOCS_SITE],
         resource_identifiers=[*current, *(ExpectationSuiteIdentifier(name=s) for s in changed)],

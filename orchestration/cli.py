@@ -1,4 +1,5 @@
-"""``custseg``: the command line (generate demo data, run the pipeline, parse the dbt project)."""
+"""``custseg``: the command line (check a config, run the pipeline, find the report, generate
+demo data, parse the dbt project)."""
 
 from __future__ import annotations
 
@@ -146,32 +147,6 @@ def _run_pipeline(settings, stream, verbose, timings, job_name, run_config, run_
         )
 
 
-def _print_summary(settings: Settings) -> None:
-    import duckdb
-
-    from orchestration.io.config import project_currency
-
-    s = settings.resolved()
-    wh = s.warehouse_path
-    code = project_currency(s.config_path).code
-    with duckdb.connect(str(wh), read_only=True) as con:
-        summary = con.execute(
-            "select segment_name as segment, customers, round(100 * customer_share, 1) as "
-            f'"customers %", round(revenue, 2) as "revenue ({code})", round(100 * revenue_share, '
-            '1) as "revenue %", round(mean_recency_days, 1) as "recency (d)", '
-            f'round(mean_frequency, 2) as orders, round(mean_monetary_total, 2) as "spend ({code})" '
-            "from marts.mart_segment_summary where segment_type = 'cluster' order by revenue desc"
-        ).df()
-        (algorithm,) = con.execute(
-            "select any_value(algorithm) from ml.segmentation_candidates where chosen"
-        ).fetchone()
-    print(f"\nSegments (production segmentation: {algorithm}):")
-    print(summary.to_string(index=False))
-    print(f"Warehouse:      {wh}")
-    print(f"Power BI files: {s.exports_dir / 'powerbi'}")
-    print(f"Report:         {Path(s.workdir) / 'reports' / 'latest.html'}")
-
-
 def _cmd_run(args: argparse.Namespace) -> int:
     import uuid
 
@@ -195,8 +170,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         details = "".join(traceback.format_exception(exc))
     else:
         if result.success:
+            from orchestration.run_summary import print_summary
+
             print(f"\nDone in {time.perf_counter() - t0:.1f} s.")
-            _print_summary(settings)
+            print_summary(RunContext.resolve(settings))
             return 0
         lines = run_failure_lines(result, settings.workdir)
         details = run_failure_details(result)
@@ -269,45 +246,104 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    env = Settings.from_env()
-    p = argparse.ArgumentParser(prog="custseg", description=__doc__)
-    sub = p.add_subparsers(dest="command", required=True)
+DESCRIPTION = """\
+Customer segmentation warehouse: load your transactions, build RFM features, segments,
+CLV and churn scores with dbt, DuckDB and scikit-learn, and publish them for Power BI.
 
-    g = sub.add_parser("generate", help="write synthetic demo data (with ground truth)")
-    g.add_argument("--customers", type=int, default=20_000)
-    g.add_argument("--seed", type=int, default=42)
-    g.add_argument("--out", required=True, help="output folder")
-    g.set_defaults(func=_cmd_generate)
+Start with "custseg check --config FILE" (seconds), then "custseg run --config FILE".
+Without --config everything runs on generated demo data."""
 
-    r = sub.add_parser("run", help="run the whole pipeline in-process")
-    r.add_argument(
+EXAMPLES = """\
+examples:
+  custseg run                                      # the demo: 20,000 generated customers
+  custseg check --config examples/cdnow.yaml       # is the config right? (seconds)
+  custseg run --config examples/cdnow.yaml --workdir .custseg-cdnow
+  custseg report --open                            # the newest HTML report
+
+Every option can also come from the environment (.env.example): CUSTSEG_CONFIG,
+CUSTSEG_WORKDIR, CUSTSEG_DATA_ROOT, CUSTSEG_EXPORT_DIR, CUSTSEG_AS_OF_DATE, ..."""
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Descriptions and examples as written; each option's default after its help,
+    unless it has none (None, a flag) or the help already says it."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        default = action.default
+        if default in (None, False, argparse.SUPPRESS) or "default" in text:
+            return text
+        if action.option_strings or action.nargs in (argparse.OPTIONAL, argparse.ZERO_OR_MORE):
+            text += " (default: %(default)s)"
+        return text
+
+
+def _data_options(p: argparse.ArgumentParser, env: Settings) -> None:
+    """What ``run`` and ``check`` read: the config, its data, the as-of date, the workdir."""
+    p.add_argument(
         "--config",
         dest="config_path",
+        metavar="FILE",
         default=env.config_path,
-        help="project config YAML (default: demo)",
+        help="project config YAML mapping your columns (examples/); without one, the "
+        "built-in demo data (generated into WORKDIR/demo_data on the first run)",
     )
-    r.add_argument("--workdir", default=env.workdir or DEFAULT_WORKDIR)
-    r.add_argument("--data-root", default=env.data_root, help="override the config's data_root")
-    r.add_argument(
-        "--export-dir",
-        default=env.export_dir,
-        help="publish the Power BI export here (default WORKDIR/exports)",
+    p.add_argument(
+        "--workdir",
+        metavar="DIR",
+        default=env.workdir or DEFAULT_WORKDIR,
+        help="folder for the warehouse, models, reports and exports",
     )
-    r.set_defaults(env=env.env, duckdb_memory_limit=env.duckdb_memory_limit)
-    r.add_argument(
+    p.add_argument(
+        "--data-root", metavar="DIR", default=env.data_root, help="override the config's data_root"
+    )
+    p.add_argument(
         "--as-of",
         dest="as_of_date",
+        metavar="DATE",
         type=_as_of_date,
         default=env.as_of_date,
-        help="as-of date YYYY-MM-DD (default: the day after the last transaction); after the "
-        "first transaction and at most the day after the last",
+        help="as-of date YYYY-MM-DD: after the first transaction and at most the day after "
+        "the last; without it, the day after the last transaction",
+    )
+    p.set_defaults(env=env.env, duckdb_memory_limit=env.duckdb_memory_limit)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from orchestration import cli_check
+
+    env = Settings.from_env()
+    workdir = env.workdir or DEFAULT_WORKDIR
+    p = argparse.ArgumentParser(
+        prog="custseg", description=DESCRIPTION, epilog=EXAMPLES, formatter_class=HelpFormatter
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    r = sub.add_parser(
+        "run",
+        help="run the whole pipeline in this process (ingest, dbt, models, export, report)",
+        description="Run a job of the pipeline in this process and print a summary: the\n"
+        "segments, customers, revenue, CLV and churn totals, and where the outputs are.",
+        formatter_class=HelpFormatter,
+        epilog="examples:\n"
+        "  custseg run                                       # demo data, workdir .custseg\n"
+        "  custseg run --config examples/cdnow.yaml --workdir .custseg-cdnow\n"
+        "  custseg run --config my_shop.yaml --as-of 2024-01-01 --job scoring_pipeline\n"
+        "  custseg run --config my_shop.yaml --export-dir //server/share/custseg",
+    )
+    _data_options(r, env)
+    r.add_argument(
+        "--export-dir",
+        metavar="DIR",
+        default=env.export_dir,
+        help="publish the Power BI export here instead of WORKDIR/exports (e.g. a share)",
     )
     r.add_argument(
         "--lock-timeout",
+        metavar="SECONDS",
         type=float,
         default=env.lock_timeout,
-        help="seconds to wait while another run uses the workdir (default 600)",
+        help="seconds to wait while another run uses the workdir",
     )
     r.add_argument(
         "--verbose",
@@ -317,18 +353,59 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--job",
         choices=JOBS,
+        metavar="JOB",
         default="full_pipeline",
-        help="full_pipeline (default: everything, refits the segmentation), scoring_pipeline "
-        "(segments and scores from the saved models, no refit), refit_models or incremental_scoring (append new inbox files, then score)",
+        help="full_pipeline: everything, refits the segmentation; scoring_pipeline: segments "
+        "and scores from the saved models, no refit; refit_models; incremental_scoring: "
+        "append new inbox files, then score",
     )
     r.set_defaults(func=_cmd_run)
 
-    rep = sub.add_parser("report", help="print the path of the latest HTML report (and open it)")
-    rep.add_argument("--workdir", default=env.workdir or DEFAULT_WORKDIR)
+    c = sub.add_parser(
+        "check",
+        help="check the config and the sources in seconds, without running anything",
+        description=cli_check.CHECK_HELP,
+        formatter_class=HelpFormatter,
+        epilog=cli_check.CHECK_EXAMPLES,
+    )
+    _data_options(c, env)
+    c.add_argument(
+        "--rows", metavar="N", type=int, default=3, help="how many parsed rows to show per source"
+    )
+    c.set_defaults(func=cli_check.cmd_check)
+
+    rep = sub.add_parser(
+        "report",
+        help="print the path of the latest HTML report (and open it)",
+        formatter_class=HelpFormatter,
+        epilog="example:\n  custseg report --open --workdir .custseg-cdnow",
+    )
+    rep.add_argument("--workdir", metavar="DIR", default=workdir, help="the workdir of the run")
     rep.add_argument("--open", action="store_true", help="open it in the web browser")
     rep.set_defaults(func=_cmd_report)
 
-    pr = sub.add_parser("parse", help="parse the dbt project (writes the manifest Dagster loads)")
+    g = sub.add_parser(
+        "generate",
+        help="write synthetic demo data (with ground truth) into a folder",
+        formatter_class=HelpFormatter,
+        epilog="example:\n  custseg generate --out /tmp/demo --customers 5000 --seed 7",
+    )
+    g.add_argument("--out", metavar="DIR", required=True, help="output folder (created if needed)")
+    g.add_argument("--customers", metavar="N", type=int, default=20_000, help="how many customers")
+    g.add_argument(
+        "--seed",
+        metavar="N",
+        type=int,
+        default=42,
+        help="random seed: the same seed, the same data",
+    )
+    g.set_defaults(func=_cmd_generate)
+
+    pr = sub.add_parser(
+        "parse",
+        help="parse the dbt project (writes the manifest the Dagster definitions load)",
+        formatter_class=HelpFormatter,
+    )
     pr.set_defaults(func=_cmd_parse)
     return p
 

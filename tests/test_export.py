@@ -42,11 +42,12 @@ def test_manifest_matches_the_files(con, tmp_path):
 def test_new_publish_swaps_atomically_and_old_version_stays_readable(con, tmp_path):
     exports = tmp_path / "exports"
     first = publish_marts(con, exports, "run-1", None)
-    old_dir = (exports / PUBLISHED).resolve()
+    old_dir = first.version_dir
     con.execute("insert into marts.dim_a values (99, 'new')")
     second = publish_marts(con, exports, "run-2", None)
-    assert (exports / PUBLISHED).resolve() == second.version_dir.resolve()
+    assert second.published == exports / PUBLISHED
     assert read_manifest(exports)["run_id"] == "run-2"
+    assert read_manifest(exports)["version"] == second.version_dir.name
     # A reader that resolved the old version still sees it complete.
     assert pq.read_table(old_dir / "dim_a.parquet").num_rows == 5
     assert pq.read_table(exports / PUBLISHED / "dim_a.parquet").num_rows == 6

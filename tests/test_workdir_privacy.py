@@ -6,6 +6,7 @@ under test: its folder was made by the demo generator with the usual 0755 before
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from pathlib import Path
@@ -77,7 +78,12 @@ def test_export_shared_with_group_or_everyone_opens_only_the_export(
         modes = _modes(folder)
         assert modes.pop(".") == dir_mode
         assert set(modes.values()) == {file_mode}, folder
-    assert (exports / "powerbi").resolve() == version.resolve()
+    # The published folder (a real folder of hard links to the version) has the same modes.
+    assert (
+        json.loads((exports / "powerbi" / "manifest.json").read_text())["version"] == version.name
+    )
+    published = _modes(exports / "powerbi")
+    assert published.pop(".") == dir_mode and set(published.values()) == {file_mode}
     assert _mode(workdir) == 0o700 | SEARCH_BITS[access]
     assert _mode(workdir / "warehouse.duckdb") == 0o600
     assert _mode(workdir / "models") == 0o700

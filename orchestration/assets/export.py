@@ -15,8 +15,9 @@ from orchestration.resources import WarehouseResource
     group_name="exports",
     kinds={"parquet"},
     description="exports/powerbi/: one Parquet file per mart, marts.duckdb (the same tables "
-    "for the DuckDB ODBC driver), optional CSV, manifest.json — published as a new version "
-    "and swapped in atomically; the last versions are kept.",
+    "for the DuckDB ODBC driver), optional CSV, manifest.json — written as a new version, "
+    "then swapped into the folder one rename per file, manifest last; the last versions "
+    "are kept.",
     # The export folder is often a network share: a failed write is tried again (10 s, then
     # 20 s; a half-written version is never published); no permission or space fails at once.
     retry_policy=TRANSIENT_RETRY,

@@ -50,9 +50,10 @@ deliveries are immutable (a full load reads the current content).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import duckdb
@@ -84,6 +85,7 @@ __all__ = [
     "delivery_range",
     "ingest",
     "ingest_incremental",
+    "staged",
 ]
 
 
@@ -117,17 +119,35 @@ def delivery_range(
     """(first, last) date of the transactions a full load would accept now, or None.
 
     The transactions files (and inbox) go through the ingest's own rules into a throwaway
-    in-memory database, so the range is exactly the one :func:`ingest` will check; this
-    costs one more read of them. ``custseg run --as-of`` calls it to refuse a date outside
-    the data before the run starts (orchestration/cli.py).
+    in-memory database (:func:`staged`), so the range is exactly the one :func:`ingest`
+    will check; this costs one more read of them. ``custseg run --as-of`` calls it to
+    refuse a date outside the data before the run starts (orchestration/cli.py).
     """
+    with staged(config, data_root, memory_limit, ["transactions"]) as (con, _result):
+        return transaction_range(con, "_ok_transactions")
+
+
+@contextlib.contextmanager
+def staged(
+    config: ProjectConfig,
+    data_root: str | None = None,
+    memory_limit: str | None = None,
+    sources: Sequence[str] | None = None,
+    today: dt.date | None = None,
+) -> Iterator[tuple[duckdb.DuckDBPyConnection, IngestResult]]:
+    """``sources`` (default: all configured) read through the ingest's rules into a
+    throwaway in-memory DuckDB: yields it, with the staging tables ``_ok_<source>`` (the
+    rows a load would publish) and ``_bad_<source>`` (those it would quarantine, with the
+    reason), and the :class:`IngestResult`. Nothing outside it changes; raises
+    :class:`IngestError` as a load would. ``custseg check`` reports on it."""
     settings = {"memory_limit": memory_limit} if memory_limit else {}
     with (
-        tempfile.TemporaryDirectory(prefix="custseg-range-") as tmp,
+        tempfile.TemporaryDirectory(prefix="custseg-stage-") as tmp,
         duckdb.connect(config={**settings, "temp_directory": tmp}) as con,
     ):
-        _stage(con, config, "range", data_root, lambda *_: None, None, None, ["transactions"])
-        return transaction_range(con, "_ok_transactions")
+        wanted = list(CANONICAL) if sources is None else list(sources)
+        result = _stage(con, config, "check", data_root, lambda *_: None, today, None, wanted)
+        yield con, result
 
 
 def _stage(con, config, run_id, data_root, log, today, environ, sources) -> IngestResult:

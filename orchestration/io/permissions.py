@@ -96,7 +96,7 @@ def make_private_workdir(
     if current & 0o066 and log is not None:
         log(
             f"workdir {path} was open to other users ({current:04o}): closed, as it holds "
-            "customer data (README: Privacy)"
+            "customer data (docs/operations.md: Privacy)"
         )
     wanted = PRIVATE_DIR | search
     if _mode(path) != wanted:
@@ -113,7 +113,8 @@ def apply_export_access(
     exports_dir: str | Path, access: str, workdir: str | Path | None, created: bool = False
 ) -> None:
     """Give the export the modes of ``access``: its ``versions`` folder and every version
-    in it (so a changed setting reaches the versions still kept), and ``exports_dir``
+    in it (so a changed setting reaches the versions still kept), the published folder
+    ``powerbi`` (its files are hard links to a version's, or copies), and ``exports_dir``
     itself when it is inside ``workdir`` or this publish ``created`` it (an existing
     folder elsewhere, a share, keeps the modes its owner gave it). Inside ``workdir``, the
     folders from the workdir to the export get :data:`SEARCH_BITS`."""
@@ -123,12 +124,13 @@ def apply_export_access(
     inside = top is not None and exports_dir != top and exports_dir.is_relative_to(top)
     if inside or created:
         _chmod_dir(exports_dir, dir_mode)
-    for folder, _dirs, files in os.walk(exports_dir / "versions"):
-        _chmod_dir(folder, dir_mode)
-        for name in files:
-            path = os.path.join(folder, name)
-            if not os.path.islink(path):
-                os.chmod(path, file_mode)
+    for top_folder in ("versions", "powerbi"):
+        for folder, _dirs, files in os.walk(exports_dir / top_folder):
+            _chmod_dir(folder, dir_mode)
+            for name in files:
+                path = os.path.join(folder, name)
+                if not os.path.islink(path):
+                    os.chmod(path, file_mode)
     if not inside:
         return
     folder = exports_dir.parent

@@ -2,17 +2,20 @@
 
 Layout under ``WORKDIR/exports/``::
 
+    powerbi/                           the published version: a real folder (Power BI's
+                                       ExportFolder), its files swapped in per file with
+                                       the manifest last (folder.py says what a reader
+                                       sees during a publish)
     versions/<published-at>_<run-id>/   a complete, never-modified export: one
                                        Parquet file per mart, marts.duckdb (the
                                        same tables for the DuckDB ODBC driver),
                                        manifest.json
-    powerbi -> versions/...            the published version (a symlink)
 
-A publish writes a new version folder, then swaps the ``powerbi`` link with an
-atomic rename, so a reader sees the old complete version or the new complete
-one, never a mix; a failure before the swap leaves the published version as it
-was. The last ``keep`` versions are kept, so a reader holding an older version
-keeps working while the next publish happens.
+A publish writes a new version folder (as ``.tmp-<name>``, renamed when complete), then
+swaps its files into ``powerbi/`` as hard links, so the published folder costs no second
+copy on disk; a failure before or during the swap leaves the published version as it
+was. The last ``keep`` versions are kept, so a reader holding an older version keeps
+working while the next publish happens.
 
 Every copy carries the marts' descriptions (the dbt YAML's, which dbt writes onto the
 warehouse tables as comments; ``descriptions.py``): ``COMMENT ON`` in ``marts.duckdb``,
@@ -23,7 +26,6 @@ key-value metadata (``description``, ``description:<column>``).
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,8 +36,10 @@ import duckdb
 from orchestration.io.permissions import apply_export_access
 from orchestration.io.sql import ident, literal
 from orchestration.publish.descriptions import TableDoc, from_warehouse, parquet_metadata
+from orchestration.publish.folder import PUBLISHED, published_version, read_manifest, swap_in
 
-PUBLISHED = "powerbi"
+__all__ = ["PUBLISHED", "ExportResult", "list_tables", "publish_marts", "read_manifest"]
+
 MARTS_DB = "marts.duckdb"
 
 
@@ -126,6 +130,8 @@ def publish_marts(
             )
         _write_marts_db(tmp / MARTS_DB, tmp, [docs[e["name"]] for e in entries])
         manifest = {
+            "state": "complete",  # the published folder's marker says "publishing" (folder.py)
+            "version": name,
             "run_id": run_id,
             "published_at": now.isoformat(),
             "as_of_date": as_of_date,
@@ -141,7 +147,7 @@ def publish_marts(
         raise
     if access is not None:
         apply_export_access(exports_dir, access, workdir, created=created)
-    published = _swap_pointer(exports_dir, final)
+    published = swap_in(exports_dir, final, previous=published_version(exports_dir))
     _prune(versions, keep=keep, current=final)
     return ExportResult(version_dir=final, published=published, manifest=manifest)
 
@@ -173,19 +179,6 @@ def _write_marts_db(path: Path, folder: Path, docs: list[TableDoc]) -> None:
         out.execute("checkpoint")
 
 
-def _swap_pointer(exports_dir: Path, target: Path) -> Path:
-    link = exports_dir / PUBLISHED
-    if link.exists() and not link.is_symlink():
-        # A real folder from an older layout: move it aside once, then use links.
-        link.rename(exports_dir / f".{PUBLISHED}-legacy-{os.getpid()}")
-    tmp_link = exports_dir / f".{PUBLISHED}.{os.getpid()}.tmp"
-    if tmp_link.is_symlink() or tmp_link.exists():
-        tmp_link.unlink()
-    tmp_link.symlink_to(Path("versions") / target.name, target_is_directory=True)
-    os.replace(tmp_link, link)  # atomic on POSIX
-    return link
-
-
 def _prune(versions: Path, keep: int, current: Path) -> None:
     done = sorted(p for p in versions.iterdir() if p.is_dir() and not p.name.startswith("."))
     for old in done[: max(0, len(done) - keep)]:
@@ -195,7 +188,3 @@ def _prune(versions: Path, keep: int, current: Path) -> None:
     for stale in versions.glob(".tmp-*"):
         if stale != current:
             shutil.rmtree(stale, ignore_errors=True)
-
-
-def read_manifest(exports_dir: str | Path) -> dict:
-    return json.loads((Path(exports_dir) / PUBLISHED / "manifest.json").read_text(encoding="utf-8"))
