@@ -178,6 +178,10 @@ def _swap_pointer(exports_dir: Path, target: Path) -> Path:
     if link.exists() and not link.is_symlink():
         # A real folder from an older layout: move it aside once, then use links.
         link.rename(exports_dir / f".{PUBLISHED}-legacy-{os.getpid()}")
+    # Links of publishes killed before their rename (one writer at a time: none is live).
+    for stale in exports_dir.glob(f".{PUBLISHED}.*.tmp"):
+        if stale.is_symlink():
+            stale.unlink(missing_ok=True)
     tmp_link = exports_dir / f".{PUBLISHED}.{os.getpid()}.tmp"
     if tmp_link.is_symlink() or tmp_link.exists():
         tmp_link.unlink()
