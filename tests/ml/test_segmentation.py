@@ -751,7 +751,7 @@ DEMO_CUSTOMERS = 5000
 @pytest.fixture(scope="session")
 def demo_features(segmentation_demo):
     """customer_features of a generated demo data set, built by the real pipeline."""
-    duckdb = pytest.importorskip("duckdb")
+    import duckdb
 
     workdir = segmentation_demo
     with duckdb.connect(str(workdir / "warehouse.duckdb"), read_only=True) as con:
@@ -779,4 +779,5 @@ def test_production_segmentation_on_demo_data(demo_features, segmentation_demo, 
     with capsys.disabled():
         print(f"\nproduction: {result.chosen} ({result.reason}); ARI vs personas {ari:.3f}")
     assert result.cutoff is not None and result.reason.startswith("rule:")
-    assert ari >= 0.5
+    # Measured 0.808 (the RFM grid 0.451); the bar is the measured value minus 0.02.
+    assert ari >= 0.788 and ari > adjusted_rand_score(persona, features["rfm_segment"])
