@@ -14,15 +14,20 @@ from orchestration.settings import Settings
 from tests.pipeline_utils import copy_workdir
 
 
+def _tables(con, schema: str) -> dict[str, list[tuple]]:
+    names = [r[0] for r in con.execute(
+        "select table_name from information_schema.tables where table_schema = ?", [schema]
+    ).fetchall()]  # fmt: skip
+    return {t: con.execute(f"select * from {schema}.{t} order by all").fetchall() for t in names}
+
+
 def _state(workdir: Path) -> dict:
-    """Everything a Power BI user or analyst could read: marts tables and the export."""
+    """Everything a Power BI user or analyst could read: raw and marts tables, the export."""
     with duckdb.connect(str(workdir / "warehouse.duckdb"), read_only=True) as con:
-        tables = [r[0] for r in con.execute(
-            "select table_name from information_schema.tables where table_schema = 'marts'"
-        ).fetchall()]  # fmt: skip
-        marts = {t: con.execute(f"select * from marts.{t} order by all").fetchall() for t in tables}
+        raw, marts = _tables(con, "raw"), _tables(con, "marts")
     exports = workdir / "exports"
     return {
+        "raw": raw,
         "marts": marts,
         "published": (exports / "powerbi").resolve(),
         "versions": sorted(p.name for p in (exports / "versions").iterdir()),
@@ -81,3 +86,27 @@ def test_failed_dbt_test_blocks_the_python_steps_after_it(published_demo, tmp_pa
     after = _state(workdir)
     assert after["marts"] == before["marts"]
     assert after["manifest"] == before["manifest"]
+
+
+def test_an_unreadable_file_stops_a_full_run_and_keeps_raw_marts_and_exports(
+    published_demo, tmp_path
+):
+    """README: a file that cannot be read stops the run with a message naming the file, and
+    the previous load, marts and published exports stay as they were."""
+    before = _state(published_demo)
+
+    def latin1_byte(path: Path) -> None:  # a UTF-8 delivery with one Latin-1 byte
+        lines = path.read_bytes().split(b"\n")
+        lines[5] = lines[5].replace(b",", b",M\xfcller ", 1)
+        path.write_bytes(b"\n".join(lines))
+
+    workdir, result = _rerun(published_demo, tmp_path, latin1_byte)
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    assert failure.step_key == "ingest_sources"
+    message = failure.step_failure_data.error.message
+    assert "transactions.csv: not valid utf-8 at line 6" in message, message
+    after = _state(workdir)
+    for part in ("raw", "marts", "versions", "manifest"):
+        assert after[part] == before[part], part
+    assert after["published"].name == before["published"].name

@@ -171,7 +171,9 @@ def test_latin1_byte_in_a_utf8_delivery_prints_the_ingest_line_and_byte_offset(o
 def test_workdir_held_by_another_run_names_the_holder_and_keeps_its_log(outcomes):
     busy = outcomes["busy"]
     line = _one_line_failure(busy)
-    assert "is in use by run first-run (pid " in line and "CUSTSEG_LOCK_TIMEOUT" in line
+    assert "is in use by run first-run (pid " in line
+    # --lock-timeout 1: waited one second, not the default 600
+    assert "; waited 1 s (timeout 1 s, CUSTSEG_LOCK_TIMEOUT)" in line
     logs = Path(busy.how) / "logs"
     kept = [p for p in logs.rglob("*.log") if p.read_text() == "the first run's dbt output\n"]
     assert kept, "the first run's log was truncated or removed"

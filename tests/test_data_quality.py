@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import duckdb
+import great_expectations as gx
 import pytest
 
 from data_quality import SUITES, validate
+from data_quality.suites import StageSuite
 
 
 def _raw(con, rows_sql: str) -> None:
@@ -221,3 +223,60 @@ def test_scores_must_carry_the_configured_horizons(tmp_path):
     con.execute("update ml.customer_scores set clv_horizon_days = 365 where customer_id = 'c0'")
     mixed = validate(con, suite(), tmp_path / "gx", tmp_path / "docs")
     assert [e.column for e in mixed.failed] == ["horizons_beyond_one"]
+
+
+# ---- README: "Row-level rules see every row up to 200,000 and a repeatable sample above
+# that"; "the newest 30 results of each suite are kept".
+
+
+def _amounts(con, rows: int, null_every: int | None = None) -> StageSuite:
+    """A table of ``rows`` amounts (NULL at every ``null_every``-th row, and at the last
+    row) and a suite with one row rule: amount is not null."""
+    nulls = f"i % {null_every} = 7 or " if null_every else ""
+    con.execute(
+        f"create or replace table amounts as select i as _source_row, case when {nulls}"
+        f"i = {rows - 1} then null else 1.0 end as amount from range({rows}) t(i)"
+    )
+    return StageSuite(
+        name="amounts",
+        table="amounts",
+        row_expectations=lambda: [gx.expectations.ExpectColumnValuesToNotBeNull(column="amount")],
+    )
+
+
+@pytest.mark.parametrize(("rows", "validated"), [(200_000, 200_000), (200_001, 200_000)])
+def test_row_rules_see_every_row_up_to_200000(tmp_path, rows, validated):
+    con = duckdb.connect()
+    outcome = validate(con, _amounts(con, rows), tmp_path / "gx", tmp_path / "docs")
+    assert (outcome.rows, outcome.rows_validated) == (rows, validated)
+    assert outcome.sampled is (rows > 200_000)
+    if rows == 200_000:  # every row seen: the last one is found
+        assert [e.unexpected_count for e in outcome.failed] == [1]
+
+
+def test_the_sample_above_200000_rows_is_the_same_every_time(tmp_path):
+    """Two validations in two connections sample the same rows: the same bad rows are found."""
+    path = tmp_path / "w.duckdb"
+    found = []
+    for _ in range(2):
+        with duckdb.connect(str(path)) as con:
+            suite = _amounts(con, 300_000, null_every=300)
+            outcome = validate(con, suite, tmp_path / "gx", tmp_path / "docs")
+        assert outcome.sampled and outcome.rows_validated == 200_000
+        (failed,) = outcome.failed
+        rows = sorted(r["_source_row"] for r in outcome.bad_rows_sample)
+        found.append((failed.unexpected_count, rows))
+    # about 2/3 of the 1,001 NULLs are in a sample of 2/3 of the rows
+    assert 600 < found[0][0] < 740
+    assert found[0] == found[1]
+
+
+def test_the_newest_30_results_of_each_suite_are_kept(tmp_path):
+    con = duckdb.connect()
+    suite = _amounts(con, 10)
+    for _ in range(31):
+        validate(con, suite, tmp_path / "gx", tmp_path / "docs")
+    stored = [p for p in (tmp_path / "gx").rglob("*.json") if "validations" in p.parts]
+    assert len(stored) == 30
+    pages = list((tmp_path / "docs" / "validations").rglob("*.html"))
+    assert len(pages) == 30

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -40,13 +41,72 @@ def _describe(defs: dg.Definitions) -> str:
 
 
 def test_definitions_match_the_committed_snapshot(defs):
-    current = _describe(defs)
-    if os.environ.get("UPDATE_SNAPSHOTS"):
-        SNAPSHOT.write_text(current, encoding="utf-8")
-    assert SNAPSHOT.read_text(encoding="utf-8") == current, (
+    """A change detector for review: the snapshot is written on purpose, never by the test
+    (``python -m tests.test_definitions``). The facts behind it are checked below."""
+    assert SNAPSHOT.read_text(encoding="utf-8") == _describe(defs), (
         "The asset graph changed. Review the difference and, if intended, "
-        "regenerate with: UPDATE_SNAPSHOTS=1 .venv/bin/pytest tests/test_definitions.py"
+        "regenerate with: .venv/bin/python -m tests.test_definitions"
     )
+
+
+MODELS = REPO / "dbt_project" / "models"
+# README "In Dagster": asset groups follow the stages; intermediate models are features
+# work, and the staging models of the ML tables feed the marts.
+GROUP_OF_FOLDER = {"staging": "staging", "intermediate": "features", "features": "features",
+                   "marts": "marts", "staging/ml": "marts"}  # fmt: skip
+# _sources.yml: the Python assets that fill each dbt source table.
+SOURCE_ASSETS = {"raw": "raw_{}", "ml": "{}"}
+
+
+def _sql_models() -> dict[str, tuple[str, str]]:
+    """Every dbt model file: asset key (its top folder / name) -> (group, SQL text)."""
+    models = {}
+    for path in sorted(MODELS.rglob("*.sql")):
+        folder = path.parent.relative_to(MODELS).as_posix()
+        key = f"{folder.split('/')[0]}/{path.stem}"
+        models[key] = (GROUP_OF_FOLDER[folder], path.read_text(encoding="utf-8"))
+    return models
+
+
+def test_every_dbt_model_is_an_asset_in_its_stage_reading_what_its_sql_reads(defs):
+    """Keys, groups and upstream assets read from the SQL files themselves."""
+    graph = defs.resolve_asset_graph()
+    models = _sql_models()
+    assert len(models) > 25
+    keys = {k.to_user_string(): k for k in graph.get_all_asset_keys()}
+    where = {name.split("/")[1]: name for name in models}
+    for key, (group, sql) in models.items():
+        assert key in keys, f"{key} is no asset"
+        node = graph.get(keys[key])
+        assert node.group_name == group, key
+        parents = {p.to_user_string() for p in node.parent_keys}
+        refs = {where.get(r, f"seeds/{r}") for r in re.findall(r"ref\(\s*'(\w+)'\s*\)", sql)}
+        sources = {
+            SOURCE_ASSETS[schema].format(table)
+            for schema, table in re.findall(r"source\(\s*'(\w+)'\s*,\s*'(\w+)'\s*\)", sql)
+        }
+        assert refs | sources <= parents, (key, (refs | sources) - parents)
+
+
+def test_every_suite_is_a_blocking_check_on_the_asset_of_its_table(defs):
+    """data_quality/suites.py names the table; the check hangs on the asset that writes it."""
+    from data_quality import SUITES
+
+    specs = {
+        spec.name: spec
+        for assets_def in defs.resolve_asset_graph().assets_defs
+        for spec in assets_def.check_specs
+    }
+    models = _sql_models()
+    for name, build in SUITES.items():
+        schema, table = build().table.split(".")
+        if schema in SOURCE_ASSETS:  # filled by a Python asset
+            expected = SOURCE_ASSETS[schema].format(table)
+        else:  # a dbt model
+            (expected,) = [k for k in models if k.endswith(f"/{table}")]
+        spec = specs[f"gx_{name}"]
+        assert spec.asset_key.to_user_string() == expected, name
+        assert spec.blocking, name
 
 
 def test_graph_is_connected_across_dbt_python_dbt(defs):
@@ -111,8 +171,15 @@ def test_dbt_tests_are_asset_checks_and_schedules_are_off(defs):
     checked = {c.asset_key.to_user_string() for c in graph.asset_check_keys}
     assert {"features/customer_features", "marts/dim_customer", "marts/fct_orders"} <= checked
     schedules = {s.name: s for s in defs.schedules}
-    assert schedules["daily_scoring"].job_name == "scoring_pipeline"
-    assert schedules["weekly_refit"].job_name == "refit_models"
+    # README: daily_scoring at 03:00 runs scoring_pipeline, weekly_refit Sundays at 02:00
+    assert (schedules["daily_scoring"].job_name, schedules["daily_scoring"].cron_schedule) == (
+        "scoring_pipeline",
+        "0 3 * * *",
+    )
+    assert (schedules["weekly_refit"].job_name, schedules["weekly_refit"].cron_schedule) == (
+        "refit_models",
+        "0 2 * * 0",
+    )
     assert all(s.default_status == dg.DefaultScheduleStatus.STOPPED for s in schedules.values())
 
 
@@ -152,3 +219,10 @@ def test_every_asset_has_an_owner_and_its_stage_tag(defs):
         assert spec.tags.get("stage") == spec.group_name, key
     assert specs["customer_scores"].owners == ["team:data-science"]
     assert specs["raw_transactions"].owners == ["team:data-engineering"]
+
+
+if __name__ == "__main__":  # regenerate the snapshot after reviewing the change
+    from orchestration.definitions import defs as _defs
+
+    SNAPSHOT.write_text(_describe(_defs), encoding="utf-8")
+    print(f"wrote {SNAPSHOT}")

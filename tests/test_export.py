@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import resource
+import signal
+import subprocess
+import sys
 
 import duckdb
 import pyarrow.parquet as pq
 import pytest
 
 from orchestration.publish.export import PUBLISHED, publish_marts, read_manifest
+from tests.conftest import REPO
 
 
 @pytest.fixture
@@ -54,7 +59,53 @@ def test_new_publish_swaps_atomically_and_old_version_stays_readable(con, tmp_pa
     assert first.version_dir != second.version_dir
 
 
-def test_failed_publish_leaves_published_version_untouched(con, tmp_path):
+# A publish in a process that may write files of at most 1 MB: the disk "fills up" while
+# the second Parquet file is written (the first, small one fits).
+PUBLISH_ON_A_SMALL_DISK = """
+import sys, duckdb
+from orchestration.publish.export import publish_marts
+con = duckdb.connect()
+con.execute("create schema marts")
+con.execute("create table marts.dim_a as select i::bigint as id from range(5) t(i)")
+con.execute("create table marts.fct_b as select i::bigint as id, random() as x "
+            "from range(2000000) t(i)")
+try:
+    publish_marts(con, sys.argv[1], "run-2", None)
+except duckdb.IOException as exc:
+    print(exc)
+"""
+
+
+def _small_disk() -> None:
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1_000_000, resource.RLIM_INFINITY))
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write beyond it fails with EFBIG
+
+
+def _version_files(folder) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def test_publish_failing_after_the_first_parquet_file_leaves_no_tmp_and_the_old_export(
+    con, tmp_path
+):
+    exports = tmp_path / "exports"
+    first = publish_marts(con, exports, "run-1", None)
+    before = _version_files(first.version_dir)
+    failed = subprocess.run(
+        [sys.executable, "-c", PUBLISH_ON_A_SMALL_DISK, str(exports)],
+        cwd=REPO, capture_output=True, text=True, preexec_fn=_small_disk, timeout=120,
+    )  # fmt: skip
+    assert failed.returncode == 0, failed.stderr
+    # dim_a.parquet was written into the new version's folder; fct_b.parquet was not
+    assert "fct_b.parquet" in failed.stdout and "File too large" in failed.stdout, failed.stdout
+    assert not list((exports / "versions").glob(".tmp-*"))
+    assert [p.name for p in (exports / "versions").iterdir()] == [first.version_dir.name]
+    assert (exports / PUBLISHED).resolve() == first.version_dir.resolve()
+    assert read_manifest(exports)["run_id"] == "run-1"
+    assert _version_files(exports / PUBLISHED) == before
+
+
+def test_nothing_to_publish_is_refused_and_keeps_the_export(con, tmp_path):
     exports = tmp_path / "exports"
     publish_marts(con, exports, "run-1", None)
     con.execute("drop schema marts cascade")
@@ -62,7 +113,6 @@ def test_failed_publish_leaves_published_version_untouched(con, tmp_path):
     with pytest.raises(RuntimeError, match="no tables"):
         publish_marts(con, exports, "run-2", None)
     assert read_manifest(exports)["run_id"] == "run-1"
-    assert not list((exports / "versions").glob(".tmp-*"))
 
 
 def test_only_the_last_versions_are_kept(con, tmp_path):

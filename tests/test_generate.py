@@ -293,17 +293,17 @@ def test_churn_label_consistent_with_history(demo) -> None:
 
 
 def test_kmeans_on_log_rfm_recovers_personas(demo) -> None:
-    sklearn = pytest.importorskip("sklearn")
     from sklearn.cluster import KMeans
     from sklearn.metrics import adjusted_rand_score
     from sklearn.preprocessing import StandardScaler
 
-    assert sklearn is not None
     _, f = demo
     feats = _customer_features(f["tx"]).join(f["truth"].set_index("customer_id"))
     x = StandardScaler().fit_transform(np.log1p(feats[["recency", "orders", "aov"]]))
     labels = KMeans(n_clusters=len(PERSONAS), n_init=10, random_state=0).fit_predict(x)
-    assert adjusted_rand_score(feats["persona"], labels) > 0.8
+    # Measured 0.953; the bar is the measured value minus 0.02 (fixed seeds: numeric drift
+    # passes, personas that blur into each other fail).
+    assert adjusted_rand_score(feats["persona"], labels) >= 0.933
 
 
 @pytest.mark.parametrize(

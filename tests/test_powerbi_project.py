@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import jsonschema
@@ -349,6 +350,73 @@ def test_model_types_fit_the_dbt_contracts_of_the_marts(model):
         f"marts without an enforced contract: {EXPORTED - set(contract)}"
     )
     assert check_export(model, contract) == []
+
+
+# ---- the checkers report what is wrong (so the checks above can fail)
+
+# file of the model, text there, what it becomes, the problems check_model reports
+MODEL_BREAKS = [
+    ("tables/fct_orders.tmdl", "column order_id\n\t\tdataType: string",
+     "column order_id\n\t\tdataType: decimal",
+     "fct_orders.order_id: dataType 'decimal' not allowed",
+     "fct_orders.order_id: M type text does not fit decimal"),
+    ("tables/fct_orders.tmdl", '& "\\fct_orders.parquet"', '& "\\fct_order.parquet"',
+     "fct_orders: reads fct_order.parquet, not fct_orders.parquet"),
+    ("tables/fct_orders.tmdl", '{"order_id", type text}', '{"order_id", type number}',
+     "fct_orders.order_id: M type number does not fit string"),
+    ("tables/fct_orders.tmdl", '{"order_id", "customer_id",', '{"customer_id",',
+     "fct_orders: M lists ['customer_id', 'date_key',"),
+    ("relationships.tmdl", "fromColumn: fct_orders.customer_id",
+     "fromColumn: fct_orders.customer_key", "no column fct_orders.customer_key"),
+    ("tables/_Measures.tmdl", "SUM ( 'fct_orders'[net_amount] )",
+     "SUM ( 'fct_orders'[net_amt] )", "measure Revenue: unknown fct_orders[net_amt]"),
+    ("tables/_Measures.tmdl",
+     "USERELATIONSHIP ( 'fct_customer_snapshot'[cluster_id], 'dim_segment'[cluster_id] ),\n"
+     "\t\t\t    CROSSFILTER ( 'dim_customer'[cluster_id], 'dim_segment'[cluster_id], NONE )\n"
+     "\t\t\t)\n\t\tformatString: #,0\n",
+     "USERELATIONSHIP ( 'fct_customer_snapshot'[date_key], 'dim_segment'[cluster_id] ),\n"
+     "\t\t\t    CROSSFILTER ( 'dim_customer'[cluster_id], 'dim_segment'[cluster_id], NONE )\n"
+     "\t\t\t)\n\t\tformatString: #,0\n",
+     "measure Snapshot Customers: no relationship between [('fct_customer_snapshot', "
+     "'date_key'), ('dim_segment', 'cluster_id')]"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("file", "old", "new", "problems"),
+    [pytest.param(f, o, n, p, id=p[0]) for f, o, n, *p in MODEL_BREAKS],
+)
+def test_check_model_reports_a_broken_model(tmp_path, file, old, new, problems):
+    copy = tmp_path / MODEL_DIR.name
+    shutil.copytree(MODEL_DIR, copy)
+    path = copy / "definition" / file
+    text = path.read_text(encoding="utf-8")
+    assert text.count(old) == 1, f"{old!r} is not once in {file}"
+    path.write_text(text.replace(old, new), encoding="utf-8")
+    found = check_model(read_semantic_model(copy))
+    assert len(found) == len(problems), found
+    assert all(p in f for p, f in zip(problems, found, strict=True)), found
+
+
+# what happens to the export's schema (the marts' dbt contracts), the one problem reported
+EXPORT_BREAKS = [
+    (lambda s: s.pop("fct_orders"), "fct_orders: fct_orders.parquet is not in the export"),
+    (lambda s: s["fct_orders"].pop("order_id"), "fct_orders.order_id: not in fct_orders.parquet"),
+    (lambda s: s["fct_orders"].update(net_amount="DECIMAL(18,2)"),
+     "fct_orders.net_amount: DECIMAL(18,2) in fct_orders.parquet does not fit double"),
+    (lambda s: s["fct_orders"].update(date_key="HUGEINT"),
+     "fct_orders.date_key: HUGEINT in fct_orders.parquet does not fit int64"),
+    (lambda s: s["fct_orders"].update(order_date="TIMESTAMP"),
+     "fct_orders.order_date: TIMESTAMP in fct_orders.parquet does not fit M type date"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("change", "problem"), EXPORT_BREAKS, ids=[p for _, p in EXPORT_BREAKS])
+def test_check_export_reports_an_export_the_model_cannot_load(model, change, problem):
+    schemas = _contract()
+    assert check_export(model, schemas) == []
+    change(schemas)
+    assert check_export(model, schemas) == [problem]
 
 
 # ---- the report

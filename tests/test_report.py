@@ -300,6 +300,47 @@ def test_network_check_detects_an_external_image(report, tmp_path):
     assert external(page_requests(netlog)) == {"http://127.0.0.1:9/x.png"}
 
 
+class Scripts(HTMLParser):
+    """Whatever would run code in a browser: script elements (HTML or SVG), event-handler
+    attributes, javascript: URLs, and frames or objects that load another document."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag in ("script", "iframe", "object", "embed"):
+            self.found.append(f"<{tag}>")
+        for name, value in attrs:
+            if name.startswith("on"):
+                self.found.append(f"{tag} {name}=")
+            if (value or "").strip().lower().startswith("javascript:"):
+                self.found.append(f"{tag} {name}=javascript:")
+
+
+def _scripts(html: str) -> list[str]:
+    parser = Scripts()
+    parser.feed(html)
+    return parser.found
+
+
+def test_report_has_no_scripts(report):
+    """README: the report opens offline and can be mailed as one file, without scripts."""
+    assert _scripts(report.read_text(encoding="utf-8")) == []
+
+
+def test_script_check_finds_a_script_an_event_handler_and_a_javascript_link(report):
+    """The check above can fail: each kind of script put into the real report is found."""
+    html = report.read_text(encoding="utf-8")
+    injected = html.replace(
+        "<body>",
+        '<body><svg><script>alert(1)</script></svg><div onclick="x()"></div>'
+        '<a href=" JavaScript:x()">a</a>',
+        1,
+    )
+    assert _scripts(injected) == ["<script>", "div onclick=", "a href=javascript:"]
+
+
 # ---------------------------------------------------------------- CLI
 
 

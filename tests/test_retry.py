@@ -177,7 +177,7 @@ def test_ingest_and_export_carry_the_retry_policy():
     assert ingest_sources.op.retry_policy == TRANSIENT_RETRY
     assert powerbi_export.op.retry_policy == TRANSIENT_RETRY
     assert TRANSIENT_RETRY.max_retries == 2 and TRANSIENT_RETRY.delay == 10
-    assert TRANSIENT_RETRY.backoff == dg.Backoff.EXPONENTIAL
+    assert TRANSIENT_RETRY.backoff == dg.Backoff.LINEAR
     assert customer_report.op.retry_policy is None  # writes only to the workdir
 
 

@@ -38,8 +38,13 @@ def test_every_customer_has_sane_scores(segmentation_demo):
 
 
 def test_churn_model_beats_p_alive_on_the_generator_ground_truth(segmentation_demo):
-    """AUCs computed here from the published scores and the simulated future."""
+    """AUCs computed here from the published scores and the simulated future (out of time:
+    the generator's churn happens after the as-of date the model scored)."""
     scores = _frame(segmentation_demo, "select * from ml.customer_scores")
+    features = _frame(
+        segmentation_demo,
+        "select customer_id, recency_days, frequency from features.customer_features",
+    ).set_index("customer_id")
     truth = pd.read_csv(
         segmentation_demo / "demo_data" / "ground_truth" / "personas.csv",
         dtype={"customer_id": str},
@@ -47,11 +52,24 @@ def test_churn_model_beats_p_alive_on_the_generator_ground_truth(segmentation_de
     churned = truth.loc[scores["customer_id"], "churned"].to_numpy()
     model_auc = roc_auc_score(churned, scores["churn_probability"])
     baseline_auc = roc_auc_score(churned, 1 - scores["p_alive"])
-    print(
-        f"\ndemo ground truth ROC AUC: churn model {model_auc:.3f}, 1 - p_alive {baseline_auc:.3f}"
-    )
-    assert model_auc > baseline_auc
-    assert model_auc >= 0.80
+    mine = features.loc[scores["customer_id"]]
+    baselines = {
+        "1 - p_alive": baseline_auc,
+        "recency_days": roc_auc_score(churned, mine["recency_days"]),
+        "-frequency": roc_auc_score(churned, -mine["frequency"]),
+    }
+    print(f"\ndemo ground truth ROC AUC: churn model {model_auc:.3f}, baselines {baselines}")
+    # Measured 0.946 (1 - p_alive 0.942, recency_days 0.926, -frequency 0.803); the bar is
+    # the measured value minus 0.02 (fixed seeds: numeric drift passes, a worse model fails).
+    assert model_auc >= 0.926
+    assert all(model_auc > auc for auc in baselines.values()), baselines
+    # ... and what shipped is the learned score: it beat the baselines out of time too
+    (shipped,) = query(
+        segmentation_demo,
+        "select distinct candidate from ml.value_evidence "
+        "where model_family = 'churn' and role = 'production'",
+    )[0]
+    assert shipped in {"churn_model", "blend"}
     # The run reported the same numbers.
     run = _frame(
         segmentation_demo,

@@ -61,8 +61,15 @@ def test_production_segmentation_reflects_the_planted_personas(segmentation_demo
     ).set_index("customer_id")
     persona = truth.loc[assigned["customer_id"], "persona"].to_numpy()
     ari = adjusted_rand_score(persona, assigned["cluster_id"])
-    print(f"\nARI of the production segments vs the planted personas: {ari:.3f}")
-    assert ari >= 0.5
+    grid = _frame(
+        segmentation_demo, "select customer_id, rfm_segment from features.customer_features"
+    )
+    grid_ari = adjusted_rand_score(
+        truth.loc[grid["customer_id"], "persona"].to_numpy(), grid["rfm_segment"]
+    )
+    print(f"\nARI vs the planted personas: production {ari:.3f}, RFM grid {grid_ari:.3f}")
+    # Measured 0.808 (the RFM grid 0.451); the bar is the measured value minus 0.02.
+    assert ari >= 0.788 and ari > grid_ari
     table = _frame(segmentation_demo, "select * from ml.segmentation_candidates")
     chosen = table[table["chosen"]].iloc[0]
     # The scoring path reproduces the fitted labels of the chosen candidate.

@@ -15,7 +15,9 @@ from contextlib import contextmanager
 
 import dagster as dg
 
-TRANSIENT_RETRY = dg.RetryPolicy(max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL)
+# Linear: Dagster waits delay * n before retry n (10 s, 20 s); its exponential backoff
+# waits (2**n - 1) * delay, i.e. 10 s and then 30 s.
+TRANSIENT_RETRY = dg.RetryPolicy(max_retries=2, delay=10, backoff=dg.Backoff.LINEAR)
 
 
 @contextmanager

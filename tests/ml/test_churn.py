@@ -98,7 +98,11 @@ def test_drivers_rank_the_planted_feature_first(estimator: str) -> None:
     assert drivers["importance_mean"].iloc[1:].abs().max() < 0.02
     assert model.categorical_features_ == ["plan"]
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
-    assert evaluate_churn(y_test, proba)["roc_auc"] > 0.85
+    # Out of sample (other customers). Measured 0.922 (hgb) and 0.924 (logit), against 0.924
+    # for the planted driver alone (the best any score can do); the bar is the lower measured
+    # value minus 0.02, the margin of every ML threshold in the tests (fixed seeds: it
+    # absorbs numeric drift between library versions, not a worse model).
+    assert evaluate_churn(y_test, proba)["roc_auc"] >= 0.902
 
 
 def test_calibrated_probabilities_match_observed_rates() -> None:
@@ -237,13 +241,19 @@ def test_cdnow_churn_model_on_a_later_cut_off(cdnow_transactions: pd.DataFrame) 
         print(f"\nCDNOW churn, trained as of {train_cutoff:%Y-%m-%d}, evaluated as of "
               f"{test_cutoff:%Y-%m-%d} (90-day horizon):\n{table.round(4)}\n{drivers.head(5)}")  # fmt: skip
     model_row = table.loc["churn_model"]
+    # Measured: ROC AUC 0.806 and lift in the top decile 1.141 (P(no purchase) 0.793 and
+    # 1.112, 1 - P(alive) 0.332 and 1.022; at 84 % churners no score lifts above 1.19); the
+    # bars are the measured values minus 0.02, and above both baselines.
+    assert model_row["roc_auc"] >= 0.786
     assert model_row["roc_auc"] > table.loc["p_no_purchase_baseline", "roc_auc"]
     assert model_row["roc_auc"] > table.loc["p_alive_baseline", "roc_auc"]
     # calibrated: as good as the BG/NBD's own probability of no purchase, far better
     # than reading 1 - p_alive as a churn probability
     assert model_row["brier"] < table.loc["p_no_purchase_baseline", "brier"] + 0.005
     assert model_row["brier"] < table.loc["p_alive_baseline", "brier"]
-    assert model_row["lift_top_decile"] > 1.0
+    assert model_row["lift_top_decile"] >= 1.121
+    assert model_row["lift_top_decile"] > table.loc["p_no_purchase_baseline", "lift_top_decile"]
+    assert model_row["lift_top_decile"] > table.loc["p_alive_baseline", "lift_top_decile"]
     # the timing features (recency / expected purchases) drive churn, not spend
     assert drivers["feature"].iloc[0] in {
         "recency_days", "lt_recency_days", "expected_purchases_90d", "p_no_purchase_90d",

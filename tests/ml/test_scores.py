@@ -171,16 +171,24 @@ def test_churn_falls_back_when_almost_nobody_churns():
     np.testing.assert_allclose(result.predict(X, 90), X["p_no_purchase_90d"])
 
 
+def _labelled(seed: int) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+    """Features, the churn model's input and labels of one cut-off: a customer churns once
+    the gap since the last purchase is long for their gender (women churn after shorter
+    gaps), 10 % of labels flipped. No single baseline column knows the gender."""
+    features = _features(n=1200, seed=seed)
+    X = churn_frame(features, fit_value_models(features), 90)
+    gap_rank = features["recency_days"].rank(pct=True)
+    cut = features["gender"].map({"f": 0.3, "m": 0.7}).fillna(0.5)
+    flipped = np.random.default_rng(seed + 100).random(len(features)) < 0.10
+    return features, X, (gap_rank > cut).to_numpy() ^ flipped
+
+
 def test_churn_model_trains_and_reports_baselines():
-    features = _features(n=1200, seed=3)
-    models = fit_value_models(features)
-    X = churn_frame(features, models, 90)
-    # Label: the customers with a long gap since the last purchase churn (15 % noise).
-    noise = np.random.default_rng(1).random(len(features)) < 0.15
-    y = (features["recency_days"] > features["recency_days"].median()).to_numpy() ^ noise
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        result = fit_churn(X, y, X, y, horizon_days=90, min_customers=200)
+        _, X_train, y_train = _labelled(seed=3)
+        features, X, y = _labelled(seed=4)  # evaluated on other customers (out of sample)
+        result = fit_churn(X_train, y_train, X, y, horizon_days=90, min_customers=200)
     assert list(result.evaluation.index) == [
         "churn_model",
         "blend",
@@ -188,17 +196,16 @@ def test_churn_model_trains_and_reports_baselines():
         "neg_frequency",
         "p_no_purchase",
     ]
-    # the label is recency with noise: recency_days alone ranks as well as the model can
-    recency_auc = roc_auc_score(y, features["recency_days"])
-    assert result.evaluation.loc["recency_days", "roc_auc"] == pytest.approx(recency_auc)
-    assert result.evaluation.loc["churn_model", "roc_auc"] > 0.75
+    auc = result.evaluation["roc_auc"]
+    assert auc["recency_days"] == pytest.approx(roc_auc_score(y, features["recency_days"]))
+    # Measured 0.906 (recency_days 0.868, p_no_purchase 0.844, neg_frequency 0.327); the bar
+    # is the measured value minus 0.02, the margin of every ML threshold in the tests
+    # (fixed seeds: it absorbs numeric drift between library versions, not a worse model).
+    assert auc["churn_model"] >= 0.88
     # the rule: a learned score ships only 0.01 above the best baseline's ROC AUC
-    best = result.evaluation.loc[["recency_days", "neg_frequency", "p_no_purchase"], "roc_auc"]
-    learned = result.evaluation.loc[["churn_model", "blend"], "roc_auc"]
-    if learned.max() >= best.max() + 0.01:
-        assert result.production == learned.idxmax() and result.fallback is None
-    else:
-        assert result.production == best.idxmax() and best.idxmax() in result.fallback
+    best = auc[["recency_days", "neg_frequency", "p_no_purchase"]]
+    assert auc["churn_model"] >= best.max() + 0.01
+    assert result.production == "churn_model" and result.fallback is None
     assert result.drivers.iloc[0]["feature"] == "recency_days"
     assert len(result.calibration) >= 5
     p = result.predict(X, 90)
