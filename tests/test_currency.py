@@ -64,13 +64,17 @@ def test_report_shows_the_configured_currency(published_demo):
     assert "£" not in plain and ">Revenue (USD)</th>" in plain
 
 
-def test_run_summary_shows_the_configured_currency(published_demo, tmp_path, capsys):
-    from orchestration.cli import _print_summary
+def test_run_summary_shows_the_configured_currency(published_demo, tmp_path):
+    from orchestration.run_context import RunContext
+    from orchestration.run_summary import summary_lines
     from orchestration.settings import Settings
 
     config = _config(tmp_path, '{code: GBP, symbol: "£"}')
-    _print_summary(Settings(workdir=str(published_demo), config_path=str(config)))
-    out = capsys.readouterr().out
-    assert "revenue (GBP)" in out and "spend (GBP)" in out
-    _print_summary(Settings(workdir=str(published_demo)))
-    assert "revenue (USD)" in capsys.readouterr().out
+    gbp = "\n".join(
+        summary_lines(
+            RunContext.resolve(Settings(workdir=str(published_demo), config_path=str(config)))
+        )
+    )
+    usd = "\n".join(summary_lines(RunContext.resolve(Settings(workdir=str(published_demo)))))
+    assert "revenue to date £" in gbp and "$" not in gbp
+    assert "revenue to date $" in usd and "£" not in usd

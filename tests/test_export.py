@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from orchestration.publish.export import PUBLISHED, publish_marts, read_manifest
+from orchestration.publish.folder import published_version
 from tests.conftest import REPO
 
 
@@ -100,7 +101,7 @@ def test_publish_failing_after_the_first_parquet_file_leaves_no_tmp_and_the_old_
     assert "fct_b.parquet" in failed.stdout and "File too large" in failed.stdout, failed.stdout
     assert not list((exports / "versions").glob(".tmp-*"))
     assert [p.name for p in (exports / "versions").iterdir()] == [first.version_dir.name]
-    assert (exports / PUBLISHED).resolve() == first.version_dir.resolve()
+    assert published_version(exports).resolve() == first.version_dir.resolve()
     assert read_manifest(exports)["run_id"] == "run-1"
     assert _version_files(exports / PUBLISHED) == before
 

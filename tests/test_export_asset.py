@@ -17,6 +17,7 @@ import pytest
 from orchestration.assets.retry import TRANSIENT_RETRY
 from orchestration.definitions import build_definitions
 from orchestration.publish.export import read_manifest
+from orchestration.publish.folder import published_version
 from orchestration.settings import Settings
 from tests.conftest import REPO
 from tests.pipeline_utils import copy_workdir
@@ -121,4 +122,4 @@ def test_the_last_three_published_versions_are_kept(workdir):
         assert _publish(workdir).success
     kept = sorted(p.name for p in versions.iterdir())
     assert len(kept) == 3 and first.name not in kept
-    assert (workdir / "exports" / "powerbi").resolve().name == kept[-1]
+    assert published_version(workdir / "exports").name == kept[-1]
