@@ -25,8 +25,11 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 def _cmd_parse(_args: argparse.Namespace) -> int:
     from orchestration.dbt import ensure_manifest
+    from orchestration.dbt_parse import seed_parse_states
 
     print(f"dbt manifest: {ensure_manifest(force=True)}")
+    # The parse state each new workdir starts from (orchestration/dbt_parse.py).
+    print(f"dbt parse states: {', '.join(str(p.parent.name) for p in seed_parse_states())}")
     return 0
 
 

@@ -14,9 +14,8 @@ date the as_of models recompute the per-customer facts from the orders and lines
 it; they never read the all-time int_customer_order_totals. No Dagster imports; the
 asset that calls this is a thin wrapper.
 
-dbt runs in this process (``dbtRunner``), not a subprocess: a subprocess costs about
-2 s of start-up and 4 s of parsing per cut-off, the run itself about 1 s. The parsed
-manifest is kept per schema suffix and reused for later cut-off dates: the as-of date
+dbt runs in this process (``dbtRunner``), not a subprocess, on the manifest
+:func:`~orchestration.dbt_parse.parsed_manifest` keeps per schema suffix: the as-of date
 and the horizon are only read when dbt compiles the SQL, while the schema suffix is
 resolved when it parses (``generate_schema_name``). dbt opens the warehouse file in
 this process, so the caller must not hold a connection to it meanwhile (DuckDB has
@@ -32,15 +31,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestration.dbt import DBT_PROJECT_DIR, invoke_dbt, project_mtime
+from orchestration.dbt import DBT_PROJECT_DIR, invoke_dbt
+from orchestration.dbt_parse import parsed_manifest
 
 _NAME = re.compile(r"^[a-z0-9_]+$")
 _LOG_TAIL_LINES = 40
-# Vars that dbt reads only when it compiles a model's SQL, so a manifest parsed
-# without them serves every value. Everything else is part of the parse.
-_RUNTIME_VARS = ("as_of_date", "churn_horizon_days")
-_MANIFESTS: dict[tuple, object] = {}
-_MAX_MANIFESTS = 4  # a run uses two (train and eval)
 
 
 @dataclass(frozen=True)
@@ -121,7 +116,8 @@ def build_features_as_of(
         "--no-version-check",
     ]  # fmt: skip
     with log_path.open("w", encoding="utf-8") as log, contextlib.redirect_stdout(log):
-        manifest = _parsed_manifest(variables, common)
+        warehouse = Path(dbt_vars["warehouse_path"]).resolve()
+        manifest = parsed_manifest(warehouse.parent, suffix, warehouse.name)
         result = invoke_dbt(
             ["run", "--select", "tag:as_of", "--exclude", "tag:post_ml", *common,
              "--vars", json.dumps(variables)],
@@ -136,29 +132,6 @@ def build_features_as_of(
             f"{log_path}:\n{tail}"
         )
     return _tables(manifest, name, cutoff, horizon_days)
-
-
-def _parsed_manifest(variables: dict, common: list[str]):
-    """The project parsed with ``variables`` minus the runtime-only ones, cached per process.
-
-    The key holds every parse-time var and the newest project file's time, so an edited
-    project or another config is parsed again. The warehouse path only matters through
-    its file name (dbt-duckdb names the database after it).
-    """
-    parse_vars = {k: v for k, v in variables.items() if k not in _RUNTIME_VARS}
-    key = (
-        json.dumps({**parse_vars, "warehouse_path": Path(parse_vars["warehouse_path"]).name},
-                   sort_keys=True),
-        project_mtime(),
-    )  # fmt: skip
-    if key not in _MANIFESTS:
-        result = invoke_dbt(["parse", *common, "--vars", json.dumps(parse_vars)])
-        if not result.success:
-            raise RuntimeError(f"dbt parse for the cut-off build failed: {result.error}")
-        if len(_MANIFESTS) >= _MAX_MANIFESTS:
-            _MANIFESTS.pop(next(iter(_MANIFESTS)))
-        _MANIFESTS[key] = result.result
-    return _MANIFESTS[key]
 
 
 def _tables(manifest, name: str, cutoff: dt.date, horizon_days: int) -> CutoffTables:

@@ -32,7 +32,7 @@ class DbtOutcome:
     error: str  # the exception that ended the invocation, as text ("" when none)
 
 
-def invoke_dbt(args: list[str], manifest=None) -> DbtOutcome:
+def invoke_dbt(args: list[str], manifest=None, callbacks=None) -> DbtOutcome:
     """Run dbt in this process (``dbtRunner``) and free the warehouse file afterwards.
 
     dbt-duckdb keeps its DuckDB database open for the rest of the process, so this
@@ -42,13 +42,14 @@ def invoke_dbt(args: list[str], manifest=None) -> DbtOutcome:
     An exception that ended the invocation still refers to it through dbt's frames:
     only its text is kept, and a garbage collection frees the rest.
     tests/dbt/test_cutoffs.py checks that the file is free after either outcome.
+    ``callbacks`` get each of dbt's structured events (``dbtRunner``'s own argument).
     """
     from dbt.adapters.duckdb.connections import DuckDBConnectionManager
     from dbt.cli.main import dbtRunner
 
     outcome = None
     try:
-        res = dbtRunner(manifest=manifest).invoke(args)
+        res = dbtRunner(manifest=manifest, callbacks=callbacks).invoke(args)
         outcome = DbtOutcome(res.success, res.result, str(res.exception or ""))
         del res
     finally:

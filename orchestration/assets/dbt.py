@@ -7,7 +7,9 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
+from orchestration import dbt_build
 from orchestration.dbt import dbt_project
+from orchestration.dbt_build import is_whole_step
 from orchestration.ingest.delivery import check_delivery
 from orchestration.resources import WarehouseResource
 
@@ -61,21 +63,30 @@ def _build(
     dbt: DbtCliResource,
     warehouse: WarehouseResource,
     name: str,
+    whole: dg.AssetsDefinition,
     refresh: bool = False,
     extra: tuple[str, ...] = (),
+    select: tuple[str, ...] = (),
 ):
+    """``dbt build`` of this step's models; ``select`` says which when the step runs whole
+    (dagster-dbt derives the selection of a subset from the assets)."""
     target = warehouse.root / "dbt" / name
     # Unit tests check the SQL logic on fixed inputs, not the data: they run in the test
     # suite (tests/dbt), not on every materialisation (as dbt recommends for production).
-    # dbt.log (under the target path) in text at INFO: the JSON DEBUG file dagster-dbt's
-    # DBT_LOG_FORMAT=json implies costs ~0.5 s per build (the SQL is in target/run).
-    # No manifest.json / run_results.json (written before and after the run, ~0.3 s): every
-    # node's outcome is in Dagster's event log, dagster-dbt reads dbt's output stream.
-    args = ["build", "--vars", json.dumps(warehouse.run_context().dbt_vars()), *PRODUCTION_ARGS]
-    if refresh:
-        args.append("--full-refresh")
-    args += extra
-    yield from dbt.cli(args, context=context, target_path=target).stream()
+    # dbt.log (under the target path) in text at INFO; no manifest.json / run_results.json:
+    # every node's outcome is in Dagster's event log.
+    dbt_vars = warehouse.run_context().dbt_vars()
+    args = [*PRODUCTION_ARGS, *(["--full-refresh"] if refresh else []), *extra]
+    if is_whole_step(context, whole):
+        # dbt in this process, on the run's parsed manifest (orchestration/dbt_build.py).
+        yield from dbt_build.build(
+            context, workdir=warehouse.root, target=target, dbt_vars=dbt_vars,
+            args=[*args, *select], translator=TRANSLATOR,
+        )  # fmt: skip
+        return
+    # A subset picked in the UI: dagster-dbt's subprocess turns it into dbt selectors.
+    cli_args = ["build", "--vars", json.dumps(dbt_vars), *args]
+    yield from dbt.cli(cli_args, context=context, target_path=target).stream()
 
 
 @dbt_assets(
@@ -99,7 +110,9 @@ def dbt_features(
     # When the run selects part of the features (incremental_scoring), dagster-dbt names the
     # models in --select and dbt adds every test with one selected parent, also the post-ML
     # tests comparing features with the marts, which must wait for the new marts.
-    yield from _build(context, dbt, warehouse, "features", refresh, ("--exclude", POST_ML))
+    yield from _build(
+        context, dbt, warehouse, "features", dbt_features, refresh, ("--exclude", POST_ML)
+    )
 
 
 @dbt_assets(
@@ -113,4 +126,4 @@ def dbt_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse:
     """Marts for Power BI, built after the ML step (which they read as a dbt source).
 
     Never a full refresh: fct_customer_snapshot keeps the earlier snapshots."""
-    yield from _build(context, dbt, warehouse, "marts")
+    yield from _build(context, dbt, warehouse, "marts", dbt_marts, select=("--select", POST_ML))

@@ -1,0 +1,126 @@
+"""A dbt asset's ``dbt build`` in this process, its results streamed as Dagster events.
+
+dagster-dbt's ``DbtCliResource.cli`` starts a dbt process per build, which imports dbt
+and parses the project again each time. Here dbt runs in the step's own process on the
+run's parsed manifest (:mod:`orchestration.dbt_parse`), in a worker thread, while the
+step turns each finished node into Dagster events as it arrives, with dagster-dbt's
+public ``DbtCliEventMessage.to_default_asset_events``: the same materialisations and
+asset-check results as the subprocess gives. dbt's structured events reach us through
+``dbtRunner``'s ``callbacks`` in the form of its JSON log lines (``msg_to_dict``).
+
+A step that materialises only part of its dbt assets (a subset picked in the UI) keeps
+dagster-dbt's subprocess: dagster-dbt turns the subset into dbt selectors, which this
+module does not repeat.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+from collections.abc import Iterator, Sequence
+from functools import cache
+from pathlib import Path
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator
+from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
+from dagster_dbt.errors import DagsterDbtCliRuntimeError
+
+from orchestration.dbt import DBT_PROJECT_DIR, dbt_project, invoke_dbt
+from orchestration.dbt_parse import PRODUCTION, parsed_manifest
+
+# dbt's events that end a node: the ones dagster-dbt turns into Dagster events.
+RESULT_EVENTS = frozenset({"LogSeedResult", "LogModelResult", "LogSnapshotResult", "LogTestResult"})
+_DONE = object()
+
+
+@cache
+def manifest_json(path: Path = dbt_project.manifest_path) -> dict:
+    """The manifest the dbt assets were defined from (read once per process)."""
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def is_whole_step(context: dg.AssetExecutionContext, whole: dg.AssetsDefinition) -> bool:
+    """Whether the step materialises every asset and check of ``whole``, its full definition
+    (not a subset picked in the UI or by a job's selection)."""
+    return set(context.selected_asset_keys) == set(whole.keys) and set(
+        context.selected_asset_check_keys
+    ) == set(whole.check_keys)
+
+
+def _run_in_thread(args: list[str], manifest, events: queue.Queue) -> None:
+    def forward(msg) -> None:
+        from dbt_common.events.functions import msg_to_dict
+
+        info = msg.info
+        if info.name in RESULT_EVENTS or info.level == "error":
+            events.put(msg_to_dict(msg))
+
+    def run() -> None:
+        try:
+            events.put(invoke_dbt(args, manifest, callbacks=[forward]))
+        except BaseException as exc:  # noqa: BLE001 - handed to the step's thread
+            events.put(exc)
+        finally:
+            events.put(_DONE)
+
+    threading.Thread(target=run, name="dbt-build", daemon=True).start()
+
+
+def build(
+    context: dg.AssetExecutionContext,
+    *,
+    workdir: Path,
+    target: Path,
+    dbt_vars: dict,
+    args: Sequence[str],
+    translator: DagsterDbtTranslator,
+) -> Iterator:
+    """Run ``dbt build <args>`` in this process and yield the Dagster events of its nodes.
+
+    ``target`` is dbt's target and log folder (``dbt.log`` in text). Raises
+    ``DagsterDbtCliRuntimeError`` with dbt's error lines when the build fails, like
+    dagster-dbt's subprocess does.
+    """
+    manifest = parsed_manifest(workdir, PRODUCTION, Path(dbt_vars["warehouse_path"]).name)
+    project = str(DBT_PROJECT_DIR)
+    command = [
+        "build",
+        "--project-dir", project, "--profiles-dir", project,
+        "--target-path", str(target), "--log-path", str(target),
+        "--log-level", "none",  # the console is the step's; dbt.log has it all
+        "--vars", json.dumps(dbt_vars),
+        *args,
+    ]  # fmt: skip
+    events: queue.Queue = queue.Queue()
+    _run_in_thread(command, manifest, events)
+    errors: list[str] = []
+    outcome = None
+    blob = manifest_json()
+    while (item := events.get()) is not _DONE:
+        if isinstance(item, BaseException):
+            raise item
+        if not isinstance(item, dict):
+            outcome = item
+            continue
+        if item["info"]["level"] == "error":
+            errors.append(item["info"]["msg"])
+        if item["info"]["name"] in RESULT_EVENTS:
+            event = DbtCoreCliEventMessage(raw_event=item, event_history_metadata={})
+            yield from event.to_default_asset_events(
+                manifest=blob,
+                dagster_dbt_translator=translator,
+                context=context,
+                target_path=target,
+                project=dbt_project,
+            )
+    context.log.info(f"dbt {' '.join(command[:1] + list(args))}: log in {target / 'dbt.log'}")
+    if outcome is None or not outcome.success:
+        detail = outcome.error if outcome is not None else "no result"
+        raise DagsterDbtCliRuntimeError(
+            description=(
+                f"dbt build in this process failed ({detail or 'a node failed'}); its log:"
+                f" {target / 'dbt.log'}.\n\nErrors parsed from dbt logs:\n\n" + "\n\n".join(errors)
+            )
+        )
