@@ -56,9 +56,10 @@ dev: install
 	umask 077; PATH=$(abspath $(BIN)):$$PATH DAGSTER_HOME=$(abspath $(WORKDIR))/dagster_home CUSTSEG_WORKDIR=$(abspath $(WORKDIR)) \
 	  $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
-# Benchmarks (benchmarks/README.md): BENCH_SIZES="100000 1000000 10000000 real" by default.
-# lifetimes and polars, the comparison baselines, go into their own venv with the
-# project's pinned numpy/pandas/scipy; never into the project's dependencies.
+# Benchmarks (benchmarks/README.md): BENCH_SIZES="100000 1000000 10000000 demo real" by default.
+# lifetimes, polars and scikit-learn, the comparison baselines and the analyst's script, go
+# into their own venv with the project's pinned numpy/pandas/scipy; never into the project's
+# dependencies.
 bench: install-bench
 	test -x benchmarks/.venv-compare/bin/python || $(PYTHON) -m venv benchmarks/.venv-compare
 	benchmarks/.venv-compare/bin/python -m pip install --quiet --upgrade "pip>=24"
