@@ -8,9 +8,10 @@ public ``DbtCliEventMessage.to_default_asset_events``: the same materialisations
 asset-check results as the subprocess gives. dbt's structured events reach us through
 ``dbtRunner``'s ``callbacks`` in the form of its JSON log lines (``msg_to_dict``).
 
-A step that materialises only part of its dbt assets (a subset picked in the UI) keeps
-dagster-dbt's subprocess: dagster-dbt turns the subset into dbt selectors, which this
-module does not repeat.
+A step that materialises only part of its dbt assets (a job's selection, a subset picked
+in the UI) gets its dbt selection from dagster-dbt (:func:`subset_selection`, a function
+below its public API, pinned in ``CHECKED_WITH``); when that needs a generated selectors
+file in a copy of the project (hundreds of nodes), the step keeps dagster-dbt's subprocess.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from dagster_dbt.errors import DagsterDbtCliRuntimeError
 from orchestration.dbt import DBT_PROJECT_DIR, dbt_project, invoke_dbt
 from orchestration.dbt_parse import PRODUCTION, parsed_manifest
 
+# The dagster-dbt release subset_selection was read against (tests/test_private_internals.py).
+CHECKED_WITH = {"dagster-dbt": "==0.29.27"}
 # dbt's events that end a node: the ones dagster-dbt turns into Dagster events.
 RESULT_EVENTS = frozenset({"LogSeedResult", "LogModelResult", "LogSnapshotResult", "LogTestResult"})
 _DONE = object()
@@ -47,6 +50,27 @@ def is_whole_step(context: dg.AssetExecutionContext, whole: dg.AssetsDefinition)
     return set(context.selected_asset_keys) == set(whole.keys) and set(
         context.selected_asset_check_keys
     ) == set(whole.check_keys)
+
+
+def subset_selection(
+    context: dg.AssetExecutionContext, translator: DagsterDbtTranslator, excludes: Sequence[str]
+) -> list[str] | None:
+    """dbt selection arguments for the assets and checks the step was asked for, or None
+    when dagster-dbt would run them from a generated copy of the project."""
+    from dagster_dbt.asset_utils import get_updated_cli_invocation_params_for_context
+
+    params = get_updated_cli_invocation_params_for_context(
+        context=context,
+        manifest=manifest_json(),
+        dagster_dbt_translator=translator,
+        runtime_excludes=list(excludes),
+    )
+    if params.dbt_project is not None and Path(params.dbt_project.project_dir) != DBT_PROJECT_DIR:
+        return None
+    args = list(params.selection_args)
+    if params.indirect_selection:
+        args += ["--indirect-selection", params.indirect_selection]
+    return args
 
 
 def _run_in_thread(args: list[str], manifest, events: queue.Queue) -> None:

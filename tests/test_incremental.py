@@ -246,7 +246,13 @@ def test_sensor_run_loads_each_file_once_and_rescores_only_customers_with_new_da
     config = request.run_config["ops"]["ingest_sources"]["config"]
     assert config == {"mode": "incremental", "files": ["2026-01-01_a.csv", "2026-01-01_b.csv"]}
 
+    features_log = workdir / "dbt" / "features" / "dbt.log"
+    features_log.unlink()
     _run(settings, request.job_name or "incremental_scoring", request.run_config)
+    # The job builds part of the features, in this process on the parsed project (a dbt
+    # subprocess would log its parse): orchestration/dbt_build.py's subset_selection.
+    built = features_log.read_text(encoding="utf-8")
+    assert "Running with dbt" in built and "partial parsing" not in built.lower()
 
     # Each file once in the load log, reconciled; raw grew by exactly the accepted rows.
     log = query(

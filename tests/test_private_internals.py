@@ -1,11 +1,14 @@
-"""The two places that reach below a library's public API, pinned to what they were read against.
+"""The places that reach below a library's public API, pinned to what they were read against.
 
 * ``orchestration/event_log.py`` subclasses Dagster's ``SqliteEventLogStorage`` (in
   ``dagster._core``) and overrides its two connection methods.
 * ``orchestration/dbt_resource.py`` overrides two private members of dagster-dbt's
   ``DbtCliResource`` (``_cli_version``, ``_initialize_dbt_core_adapter``).
+* ``orchestration/dbt_build.py`` asks dagster-dbt's ``asset_utils`` for the dbt selection
+  of a step's subset (``get_updated_cli_invocation_params_for_context``) and builds
+  ``DbtCoreCliEventMessage`` objects (not exported at the top level) from dbt's events.
 
-Both save seconds per run that no public setting saves (the commit messages give the
+They save seconds per run that no public setting saves (the commit messages give the
 numbers). A new release of either library fails these tests first: read the internals
 named here in it, measure again, then move ``CHECKED_WITH`` in the adapter.
 """
@@ -22,10 +25,10 @@ from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventL
 from dagster_dbt import DbtCliResource
 from packaging.specifiers import SpecifierSet
 
-from orchestration import dbt_resource, event_log
+from orchestration import dbt_build, dbt_resource, event_log
 
 
-@pytest.mark.parametrize("adapter", [event_log, dbt_resource], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("adapter", [event_log, dbt_resource, dbt_build], ids=lambda m: m.__name__)
 def test_the_installed_release_is_the_one_the_adapter_was_read_against(adapter):
     for package, checked in adapter.CHECKED_WITH.items():
         installed = importlib.metadata.version(package)
@@ -58,3 +61,18 @@ def test_dagster_dbt_still_asks_the_two_overridden_members_before_each_command()
     assert "self._cli_version" in cli
     assert _parameters(DbtCliResource._initialize_dbt_core_adapter) == ["self", "args"]
     assert isinstance(inspect.getattr_static(DbtCliResource, "_cli_version"), cached_property)
+
+
+def test_dagster_dbt_still_derives_a_subset_selection_the_way_dbt_build_reads_it():
+    from dagster_dbt import asset_utils
+
+    params = _parameters(asset_utils.get_updated_cli_invocation_params_for_context)
+    assert params[:3] == ["context", "manifest", "dagster_dbt_translator"]
+    assert "runtime_excludes" in params
+    fields = set(asset_utils.DbtCliInvocationPartialParams.__annotations__)
+    assert {"selection_args", "indirect_selection", "dbt_project"} <= fields
+    # The events dbt_build feeds it: dbt's JSON log lines, one class per engine.
+    from dagster_dbt.core.dbt_cli_event import DbtCliEventMessage, DbtCoreCliEventMessage
+
+    assert issubclass(DbtCoreCliEventMessage, DbtCliEventMessage)
+    assert _parameters(DbtCoreCliEventMessage) == ["raw_event", "event_history_metadata"]

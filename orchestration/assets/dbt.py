@@ -65,28 +65,32 @@ def _build(
     name: str,
     whole: dg.AssetsDefinition,
     refresh: bool = False,
-    extra: tuple[str, ...] = (),
     select: tuple[str, ...] = (),
+    exclude: tuple[str, ...] = (),
 ):
-    """``dbt build`` of this step's models; ``select`` says which when the step runs whole
-    (dagster-dbt derives the selection of a subset from the assets)."""
+    """``dbt build`` of this step's models: ``select`` / ``exclude`` when the step runs whole;
+    for a subset dagster-dbt derives the selection from the assets (and ``exclude``)."""
     target = warehouse.root / "dbt" / name
     # Unit tests check the SQL logic on fixed inputs, not the data: they run in the test
     # suite (tests/dbt), not on every materialisation (as dbt recommends for production).
     # dbt.log (under the target path) in text at INFO; no manifest.json / run_results.json:
     # every node's outcome is in Dagster's event log.
     dbt_vars = warehouse.run_context().dbt_vars()
-    args = [*PRODUCTION_ARGS, *(["--full-refresh"] if refresh else []), *extra]
+    args = [*PRODUCTION_ARGS, *(["--full-refresh"] if refresh else [])]
+    excludes = [a for x in exclude for a in ("--exclude", x)]
     if is_whole_step(context, whole):
-        # dbt in this process, on the run's parsed manifest (orchestration/dbt_build.py).
-        yield from dbt_build.build(
-            context, workdir=warehouse.root, target=target, dbt_vars=dbt_vars,
-            args=[*args, *select], translator=TRANSLATOR,
-        )  # fmt: skip
+        selection = [*select, *excludes]
+    else:
+        selection = dbt_build.subset_selection(context, TRANSLATOR, exclude)
+    if selection is None:  # a selection too large for the command line: dagster-dbt's way
+        cli_args = ["build", "--vars", json.dumps(dbt_vars), *args, *excludes]
+        yield from dbt.cli(cli_args, context=context, target_path=target).stream()
         return
-    # A subset picked in the UI: dagster-dbt's subprocess turns it into dbt selectors.
-    cli_args = ["build", "--vars", json.dumps(dbt_vars), *args]
-    yield from dbt.cli(cli_args, context=context, target_path=target).stream()
+    # dbt in this process, on the run's parsed manifest (orchestration/dbt_build.py).
+    yield from dbt_build.build(
+        context, workdir=warehouse.root, target=target, dbt_vars=dbt_vars,
+        args=[*args, *selection], translator=TRANSLATOR,
+    )  # fmt: skip
 
 
 @dbt_assets(
@@ -111,7 +115,7 @@ def dbt_features(
     # models in --select and dbt adds every test with one selected parent, also the post-ML
     # tests comparing features with the marts, which must wait for the new marts.
     yield from _build(
-        context, dbt, warehouse, "features", dbt_features, refresh, ("--exclude", POST_ML)
+        context, dbt, warehouse, "features", dbt_features, refresh, exclude=(POST_ML,)
     )
 
 
