@@ -25,13 +25,15 @@ def fit_with_fallback(make, summary: pd.DataFrame, probe_rows: int = 20_000):
 
     A failed fit is slow: the optimiser walks off towards infinity, and then
     Nelder-Mead spends its whole budget, each step a pass over every distinct
-    customer. So on more than ``probe_rows`` customers the ladder is walked on a
-    seeded sample of ``probe_rows``: the first penalizer that converges there is
+    customer. So on more than twice ``probe_rows`` customers the ladder is walked on
+    a seeded sample of ``probe_rows``: the first penalizer that converges there is
     fitted ONCE on all rows, by L-BFGS-B only, started from the sample's optimum.
     Only if that fit fails does the walk continue down the ladder; Nelder-Mead runs
     over all rows only when L-BFGS-B failed at every rung, with a warning saying so.
+    Up to twice ``probe_rows`` the sample would cost about as much as the data, so
+    the ladder is walked on all rows.
     """
-    if len(summary) <= probe_rows:
+    if len(summary) <= 2 * probe_rows:
         return _walk_ladder(make, summary)
     sample = summary.sample(probe_rows, random_state=0)
     starts: dict[float, dict] = {}

@@ -104,10 +104,10 @@ def purchase_summary(features: pd.DataFrame) -> pd.DataFrame:
     return btyd_summary(features)[features["lt_frequency"].notna().to_numpy()]
 
 
-#: Families whose likelihood has no analytic gradient (Pareto/NBD: each numeric-gradient
-#: step is several passes of a hypergeometric function over every customer) learn their
-#: four population parameters from a seeded sample of at most this many customers;
-#: every customer is still scored.
+#: Families whose likelihood is costly per customer (Pareto/NBD: each evaluation is a
+#: 64-node quadrature over every distinct customer) learn their four population
+#: parameters from a seeded sample of at most this many customers; every customer is
+#: still scored.
 SAMPLED_FAMILIES = frozenset({"pareto_nbd"})
 MAX_SAMPLED_FIT_ROWS = 25_000
 

@@ -35,8 +35,8 @@ methods (``t``, ``horizon``, ``discount_period``) must be in the same unit. The
 weighted by their count, so the log-likelihood is evaluated per distinct row
 (days are integers in the warehouse, so a million customers have a few hundred
 thousand distinct rows at most). Log-likelihoods use ``gammaln`` / ``betaln`` and
-log-sum-exp; L-BFGS-B runs on the log-parameters (analytic gradients for BG/NBD
-and Gamma-Gamma) and falls back to Nelder-Mead with a warning; if both fail a
+log-sum-exp; L-BFGS-B runs on the log-parameters (analytic gradients; Pareto/NBD's
+through the nodes of its quadrature) and falls back to Nelder-Mead with a warning; if both fail a
 :class:`BTYDConvergenceError` is raised, so a fit never ends with NaN parameters.
 ``init_params`` starts the optimiser elsewhere, e.g. at a sample's optimum (warm start).
 The optimiser runs with one BLAS/OpenMP thread (:func:`ml.threads.one_native_thread`):

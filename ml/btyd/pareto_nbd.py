@@ -17,7 +17,7 @@ _QUADRATURE_NODES = 48
 _A0_NODES, _A0_WEIGHTS = np.polynomial.legendre.leggauss(64)
 
 
-def _log_a0_gauss(r, alpha, s, beta, x, tx, T) -> np.ndarray:
+def _log_a0_gauss(r, alpha, s, beta, x, tx, T, gradient: bool = False):
     """log A0 for every customer at once by Gauss-Legendre quadrature.
 
     Fixed nodes cost the same at every parameter value; the closed form through 2F1
@@ -28,16 +28,39 @@ def _log_a0_gauss(r, alpha, s, beta, x, tx, T) -> np.ndarray:
     ``u = (alpha+tx)/(alpha+y)`` and ``k = r+s+x`` this is
     ``(alpha+tx)^-k * int_uT^1 k u^(k-1) (1 + c u)^-(s+1) du``: a smooth
     integrand on ``[uT, 1]``, ``uT = (alpha+tx)/(alpha+T)``.
+
+    With ``gradient``, also the derivatives of ``log A0`` in (r, alpha, s, beta), one
+    column each: the integral's limits do not depend on the parameters, so each is
+    the integrand's own log-derivative averaged over the nodes with their shares of
+    the integral (``alpha + y = (alpha+tx)/u``, ``beta + y = (alpha+tx)(1+cu)/u``).
     """
     k = (r + s + x)[:, None]
     c = ((beta - alpha) / (alpha + tx))[:, None]
     u_T = ((alpha + tx) / (alpha + T))[:, None]
     half = (1.0 - u_T) / 2.0
     u = u_T + half * (_A0_NODES[None, :] + 1.0)
-    with np.errstate(divide="ignore"):
-        log_f = np.log(k) + (k - 1.0) * np.log(u) - (s + 1.0) * np.log1p(c * u)
-        log_int = np.log(half[:, 0]) + special.logsumexp(log_f, axis=1, b=_A0_WEIGHTS[None, :])
-    return -(r + s + x) * np.log(alpha + tx) + log_int
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_u = np.log(u)
+        log_1cu = np.log1p(c * u)
+        log_f = np.log(k) + (k - 1.0) * log_u - (s + 1.0) * log_1cu
+        # log-sum-exp against the weights, by hand: scipy's logsumexp spends most of
+        # its time on checks this fixed-shape, finite-weight case does not need
+        top = log_f.max(axis=1)
+        shift = np.where(np.isfinite(top), top, 0.0)
+        terms = np.exp(log_f - shift[:, None]) * _A0_WEIGHTS[None, :]
+        total = terms.sum(axis=1)
+        log_int = np.log(half[:, 0]) + np.log(total) + shift
+        log_a_tx = np.log(alpha + tx)
+        log_a0 = -(r + s + x) * log_a_tx + log_int
+        if not gradient:
+            return log_a0
+        share = terms / total[:, None]
+        mean_log_u = np.einsum("ij,ij->i", share, log_u)
+        d_r = 1.0 / k[:, 0] - log_a_tx + mean_log_u
+        d_alpha = -(r + x) / (alpha + tx) * np.einsum("ij,ij->i", share, u)
+        d_s = d_r - np.einsum("ij,ij->i", share, log_1cu)
+        d_beta = -(s + 1.0) / (alpha + tx) * np.einsum("ij,ij->i", share, u / (1.0 + c * u))
+    return log_a0, np.column_stack([d_r, d_alpha, d_s, d_beta])
 
 
 class ParetoNBDModel(_TransactionModel):
@@ -75,29 +98,59 @@ class ParetoNBDModel(_TransactionModel):
 
     _param_names = ("r", "alpha", "s", "beta")
     _model_name = "Pareto/NBD"
-    # The derivatives of 2F1 in its parameters have no cheap closed form.
-    _analytic_gradient = False
 
     def _start_params(self, scale: float) -> np.ndarray:
         return np.array([1.0, scale, 1.0, scale])
 
     @staticmethod
-    def _log_a0(r, alpha, s, beta, x, tx, T):
+    def _log_a0(r, alpha, s, beta, x, tx, T, gradient: bool = False):
         """log A0 of Fader & Hardie's note (the integral over the dropout time in (t_x, T));
-        -inf where tx == T."""
+        -inf where tx == T. With ``gradient`` also its derivatives (0 where tx == T)."""
         out = np.full(np.shape(x), -np.inf)
         inside = tx < T
-        out[inside] = _log_a0_gauss(r, alpha, s, beta, x[inside], tx[inside], T[inside])
-        return out
+        got = _log_a0_gauss(r, alpha, s, beta, x[inside], tx[inside], T[inside], gradient)
+        if not gradient:
+            out[inside] = got
+            return out
+        out[inside] = got[0]
+        d = np.zeros((np.size(x), 4))
+        d[inside] = got[1]
+        return out, d
 
     def _loglik(self, params, data, gradient):
         r, alpha, s, beta = params
         x, tx, T, xs, inv = data["x"], data["tx"], data["T"], data["xs"], data["x_inv"]
         head = special.gammaln(r + xs) - special.gammaln(r)
         c1 = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
-        c2 = np.log(s) - np.log(r + s + x) + self._log_a0(r, alpha, s, beta, x, tx, T)
-        ll = head[inv] + r * np.log(alpha) + s * np.log(beta) + np.logaddexp(c1, c2)
-        return ll, None
+        a0 = self._log_a0(r, alpha, s, beta, x, tx, T, gradient)
+        log_a0, d_a0 = a0 if gradient else (a0, None)
+        c2 = np.log(s) - np.log(r + s + x) + log_a0
+        L = np.logaddexp(c1, c2)
+        ll = head[inv] + r * np.log(alpha) + s * np.log(beta) + L
+        if not gradient:
+            return ll, None
+        # d ll = d head + d(r log alpha + s log beta) + w1 d c1 + w2 d c2, with
+        # w1, w2 the shares of the two terms of L (w2 = 0 where tx == T)
+        w = data["weights"]
+        w1, w2 = np.exp(c1 - L), np.exp(c2 - L)
+        d_k = -1.0 / (r + s + x)  # of -log(r + s + x) in c2
+        dg = special.digamma
+        wx = np.bincount(inv, weights=w, minlength=len(xs))
+        W = w.sum()
+        d_r = (
+            wx @ (dg(r + xs) - dg(r))
+            + W * np.log(alpha)
+            - np.dot(w * w1, np.log(alpha + T))
+            + np.dot(w * w2, d_k + d_a0[:, 0])
+        )
+        d_alpha = W * r / alpha - np.dot(w * w1, (r + x) / (alpha + T)) + np.dot(w * w2, d_a0[:, 1])
+        d_s = (
+            W * np.log(beta)
+            - np.dot(w * w1, np.log(beta + T))
+            + np.dot(w * w2, 1.0 / s + d_k + d_a0[:, 2])
+        )
+        d_beta = W * s / beta - np.dot(w * w1, s / (beta + T)) + np.dot(w * w2, d_a0[:, 3])
+        return ll, np.array([d_r, d_alpha, d_s, d_beta])
 
     def _log_odds_dead(self, x, tx, T):
         r, alpha, s, beta = self._p()

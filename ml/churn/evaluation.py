@@ -15,6 +15,9 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from sklearn.inspection import permutation_importance
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
+from sklearn.pipeline import Pipeline
+
+from ml.churn.permutation import pipeline_permutation_importance
 
 if TYPE_CHECKING:
     from ml.churn.model import ChurnModel
@@ -197,15 +200,22 @@ def churn_drivers(
         Columns ``feature``, ``importance_mean``, ``importance_std``, sorted by
         decreasing importance.
     """
-    result = permutation_importance(
-        model,
-        X,
-        np.asarray(y),
-        scoring=scoring,
-        n_repeats=n_repeats,
-        max_samples=max_samples,
-        random_state=random_state,
-    )
+    result = None
+    if isinstance(model, Pipeline) and scoring == "roc_auc" and max_samples == 1.0:
+        # the same importances with the preprocessing run once (ml/churn/permutation.py)
+        result = pipeline_permutation_importance(
+            model, X, np.asarray(y), n_repeats=n_repeats, random_state=random_state
+        )
+    if result is None:
+        result = permutation_importance(
+            model,
+            X,
+            np.asarray(y),
+            scoring=scoring,
+            n_repeats=n_repeats,
+            max_samples=max_samples,
+            random_state=random_state,
+        )
     table = pd.DataFrame(
         {
             "feature": [str(c) for c in X.columns],

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 
 import numpy as np
@@ -9,6 +12,31 @@ from scipy.cluster.hierarchy import ward as ward_linkage
 from sklearn.metrics import pairwise_distances_argmin
 
 from ml.clustering.centroid import _CentroidClusterer
+
+# The Ward tree of a sample does not depend on k, and the candidates k = 4..8 of one
+# feature set (and their bootstrap refits, whose resamples are shared across k) see
+# the same samples: the last few trees are kept, keyed by the sample's exact bytes.
+_TREES: OrderedDict[tuple, np.ndarray] = OrderedDict()
+_TREES_KEPT = 16
+_TREES_LOCK = threading.Lock()
+
+
+def _ward_tree(S: np.ndarray) -> np.ndarray:
+    """``scipy.cluster.hierarchy.ward(S)``, computed once per distinct sample (read-only)."""
+    S = np.ascontiguousarray(S, dtype=np.float64)
+    key = (S.shape, hashlib.blake2b(S.tobytes(), digest_size=20).digest())
+    with _TREES_LOCK:
+        Z = _TREES.get(key)
+        if Z is not None:
+            _TREES.move_to_end(key)
+            return Z
+    Z = ward_linkage(S)
+    Z.flags.writeable = False
+    with _TREES_LOCK:
+        _TREES[key] = Z
+        while len(_TREES) > _TREES_KEPT:
+            _TREES.popitem(last=False)
+    return Z
 
 
 def _cut_tree(Z: np.ndarray, ks: Sequence[int]) -> list[np.ndarray]:
@@ -115,13 +143,13 @@ class SampledWard(_CentroidClusterer):
 
     def _fit_sample(self, S: np.ndarray, X: np.ndarray, rng) -> np.ndarray:
         ks = self._candidate_ks(S)
-        cuts = _cut_tree(ward_linkage(S), ks)
+        cuts = _cut_tree(_ward_tree(S), ks)
         inertias = [float(((S - self._centroids(S, lab)[lab]) ** 2).sum()) for lab in cuts]
 
         def refit(R: np.ndarray) -> list[np.ndarray]:
             return [
                 pairwise_distances_argmin(S, self._centroids(R, lab))
-                for lab in _cut_tree(ward_linkage(R), ks)
+                for lab in _cut_tree(_ward_tree(R), ks)
             ]
 
         labels = cuts[self._choose(X, S, ks, cuts, inertias, refit, rng)]

@@ -44,12 +44,17 @@ def _silhouette_scores(X: np.ndarray, labelings: Sequence[np.ndarray]) -> list[f
         onehot[np.arange(n), offsets[j] + code] = 1.0
 
     sq_norms = np.einsum("ij,ij->i", X, X)
+    # |x|^2 - 2 x.y + |y|^2 as one matrix product of augmented rows, so a block of
+    # squared distances is a single pass over memory.
+    left = np.column_stack([X, sq_norms, np.ones(n)])
+    right = np.ascontiguousarray(np.column_stack([-2.0 * X, np.ones(n), sq_norms]).T)
     block = max(1, _SILHOUETTE_BLOCK_ELEMENTS // max(n, 1))
+    buffer = np.empty((min(block, n), n))  # reused: a fresh block per pass costs page faults
     totals = np.zeros(len(codes))
     for start in range(0, n, block):
         stop = min(n, start + block)
         rows = np.arange(start, stop)
-        d2 = sq_norms[start:stop, None] - 2.0 * (X[start:stop] @ X.T) + sq_norms[None, :]
+        d2 = np.matmul(left[start:stop], right, out=buffer[: stop - start])
         np.maximum(d2, 0.0, out=d2)
         d2[rows - start, rows] = 0.0  # exact zero self-distance
         dist_sums = np.sqrt(d2, out=d2) @ onehot  # (block, total number of clusters)

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 from sklearn.metrics import adjusted_rand_score
+from sklearn.utils import check_random_state
 from threadpoolctl import threadpool_limits
 
 from ml.evaluation import eta_squared
@@ -143,17 +144,39 @@ def _row(candidate: Candidate, labels: np.ndarray, churned, revenue) -> dict:
     }
 
 
+#: Early stop of the bootstrap (see :func:`bootstrap_stability`): at least this many
+#: resamples, and every ARI so far at least ``STABILITY_MARGIN`` away from the threshold.
+MIN_RESAMPLES = 2
+STABILITY_MARGIN = 0.10
+
+
 def bootstrap_stability(
-    clusterer, Xt: np.ndarray, eval_idx: np.ndarray, n_resamples: int, size: int, rng
+    clusterer,
+    Xt: np.ndarray,
+    eval_idx: np.ndarray,
+    n_resamples: int,
+    size: int,
+    random_state: int,
+    threshold: float | None = None,
 ) -> float:
     """Mean ARI between the fitted labels on ``eval_idx`` and refits on bootstrap resamples.
 
     Each refit uses the fitted hyper-parameters (``fixed_params_``: k, eps,
     ...) so it measures the algorithm's sensitivity to the data, not to its
     own parameter search. A resample is ``size`` rows drawn with replacement.
+    The resamples (rows and refit seeds) come from ``random_state`` alone, so every
+    candidate on the same feature matrix is judged on the same resamples (a paired
+    comparison; a Ward tree of a resample is built once for all k).
+
+    Early stop: with a ``threshold`` (the rule's ``min_stability``), the bootstrap
+    stops once the verdict is clear: after at least :data:`MIN_RESAMPLES` resamples,
+    when every ARI so far is at least :data:`STABILITY_MARGIN` above the threshold,
+    or every one at least that far below it. The mean is then over the resamples
+    run; otherwise over all ``n_resamples``.
     """
     if n_resamples < 1:
         return np.nan
+    rng = check_random_state(random_state)
     fixed = clone(clusterer).set_params(**clusterer.fixed_params_)
     if "compute_scores" in fixed.get_params():
         fixed.set_params(compute_scores=False)  # only the model is needed
@@ -167,4 +190,9 @@ def bootstrap_stability(
             warnings.simplefilter("ignore")  # degenerate resamples are allowed to be bad
             refit = fixed.fit(Xt[rows])
             aris.append(adjusted_rand_score(reference, refit.predict(E)))
+        if threshold is not None and len(aris) >= MIN_RESAMPLES:
+            if min(aris) >= threshold + STABILITY_MARGIN:
+                break
+            if max(aris) <= threshold - STABILITY_MARGIN:
+                break
     return float(np.mean(aris))

@@ -61,7 +61,8 @@ class SelectionRule:
        simplest candidate (fewest segments, then ``preference`` order, then log-RFM
        before the other features) within ``score_tolerance`` (relative) of the best
        score, provided its bootstrap stability is at least ``min_stability``;
-       stability is computed in that order until a candidate passes.
+       stability is computed in that order until a candidate passes (each bootstrap
+       stops once its verdict is clear: :func:`~ml.segmentation.bootstrap_stability`).
     4. If none passes, the log-RFM K-Means baseline is production (or, if it breaks a
        constraint, the best-scoring candidate that meets them), and the reason says so.
     """
@@ -234,12 +235,17 @@ def fit_candidates(
             random_state,
             ground_truth,
         )
-        rng = check_random_state(random_state)
 
         def stability(name: str) -> float:
             j = judged[name]
             return bootstrap_stability(
-                j["judged"].clusterer, j["Xt"], j["eval_idx"], n_resamples, resample_size, rng
+                j["judged"].clusterer,
+                j["Xt"],
+                j["eval_idx"],
+                n_resamples,
+                resample_size,
+                random_state,
+                threshold=rule.min_stability,
             )
 
         chosen_name, reason = _choose(table, rule, production, stability)

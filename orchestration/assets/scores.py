@@ -21,7 +21,7 @@ from ml.evidence import value_evidence
 from ml.scores import load_value_models, risk_band, save_value_models
 from ml.spend import SPEND_RULE
 from ml.threads import native_threads
-from ml.value import fit_value_models, value_scores
+from ml.value import ValueModels, fit_purchase_model, purchase_summary, value_scores
 from ml.value_evaluation import CHOICE_RULE, OUTCOMES, choose_value_models
 from orchestration.assets.common import (
     EVIDENCE_CASTS,
@@ -110,19 +110,26 @@ def _labelled(warehouse: WarehouseResource, name: str) -> tuple[pd.DataFrame, np
     return frame.drop(columns=["churned"]), frame["churned"].to_numpy(dtype=bool)
 
 
-def _churn_inputs(features: pd.DataFrame, horizon: int, family: str) -> pd.DataFrame | None:
+def _churn_inputs(
+    features: pd.DataFrame, horizon: int, family: str, fitted=None
+) -> pd.DataFrame | None:
     """The churn model's input at one cut-off; None when BTYD is not identified there.
 
     ``family`` is the purchase model that scores today's customers: the model and the
     P(no purchase) baseline learn from the same BTYD features they are applied to.
+    ``fitted`` is that family already fitted on this cut-off (the out-of-time choice
+    fits it on the evaluation cut-off), else it is fitted here. The input needs the
+    purchase model only, so no spend model is fitted.
     """
     if features.empty:
         return None
-    try:
-        models = fit_value_models(features, family)
-    except ValueError:
-        return None
-    return churn_frame(features, models, horizon)
+    purchases = fitted
+    if purchases is None:
+        try:
+            purchases = fit_purchase_model(purchase_summary(features), family)
+        except ValueError:
+            return None
+    return churn_frame(features, ValueModels(purchases, None, family), horizon)
 
 
 VALUE_STORE = "value"
@@ -206,9 +213,11 @@ def value_models(context: dg.AssetExecutionContext, warehouse: WarehouseResource
         eval_f, eval_o = _split_outcomes(read_judge_frame(warehouse))
         models, choice, value_rows = choose_value_models(features, eval_f, eval_o, h, eval_cutoff)
         train_f, train_y = _labelled(warehouse, CUTOFFS[0])
-        eval_f, eval_y = _labelled(warehouse, CUTOFFS[1])
+        # the judge frame holds the evaluation cut-off's labelled customers already
+        eval_y = eval_o["churned"].to_numpy(dtype=bool)
         train_X = _churn_inputs(train_f, h, models.family)
-        eval_X = _churn_inputs(eval_f, h, models.family)
+        at_eval = choice.models.get(models.family) if choice is not None else None
+        eval_X = _churn_inputs(eval_f, h, models.family, fitted=at_eval)
         if train_X is None or eval_X is None:
             train_X, train_y = eval_X, eval_y = pd.DataFrame(), np.zeros(0, dtype=bool)
         context.log.info(

@@ -190,3 +190,30 @@ def _log_a0_quadrature(
     )
     with np.errstate(divide="ignore"):
         return float(-k * np.log(alpha + tx) + shift + np.log(value))
+
+
+@pytest.mark.parametrize(
+    "params", [(0.6, 92.0, 0.3, 35.0), (2.0, 10.0, 3.0, 200.0), (0.1, 500.0, 0.05, 5.0)]
+)
+def test_pareto_nbd_gradient_matches_finite_differences(params):
+    """The analytic gradient of the total log-likelihood (through the quadrature nodes),
+    against central differences of the likelihood itself."""
+    rng = np.random.default_rng(3)
+    n = 400
+    T = rng.integers(30, 600, n).astype(float)
+    x = rng.poisson(2.0, n).astype(float)
+    tx = np.where(x > 0, np.floor(T * rng.uniform(0, 1, n)), 0.0)
+    model = ParetoNBDModel()
+    data = model._prepare(pd.DataFrame({"frequency": x, "recency": tx, "T": T}), None)
+    p = np.asarray(params)
+    _, grad = model._loglik(p, data, gradient=True)
+
+    def total(q):
+        return float(np.dot(data["weights"], model._loglik(q, data, gradient=False)[0]))
+
+    for i in range(4):
+        h = 1e-6 * p[i]
+        step = np.zeros(4)
+        step[i] = h
+        numeric = (total(p + step) - total(p - step)) / (2 * h)
+        assert grad[i] == pytest.approx(numeric, rel=1e-5, abs=1e-4), i

@@ -86,8 +86,10 @@ def test_converging_data_need_one_sample_fit_and_one_full_fit():
     assert [(f["rows"], f["penalizer"]) for f in fits] == [(PROBE, 0.0), (len(X), 0.0)]
 
 
-def test_small_data_are_fitted_directly():
-    X = _bgnbd(600, seed=2)
+@pytest.mark.parametrize("n", [600, 2 * PROBE])
+def test_small_data_are_fitted_directly(n):
+    # up to twice probe_rows a sample would cost about as much as the data
+    X = _bgnbd(n, seed=2)
     fits: list = []
     model = fit_with_fallback(_counting(BetaGeoModel, fits), X, probe_rows=PROBE)
     assert [(f["rows"], f["init_params"]) for f in fits] == [(len(X), None)]
@@ -126,7 +128,7 @@ def _no_spend_variation(n: int, seed: int) -> pd.DataFrame:
 
 
 def test_non_converging_data_get_a_penalised_fit_and_a_warning():
-    X = _no_spend_variation(2_000, seed=3)
+    X = _no_spend_variation(4_000, seed=0)
 
     def make(pen):
         return GammaGammaModel(penalizer=pen, fallback_optimizer=pen > 0)  # as fit_value_models
