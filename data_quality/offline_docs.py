@@ -17,10 +17,13 @@ from __future__ import annotations
 
 import re
 import shutil
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 from great_expectations.render.view import DefaultJinjaIndexPageView, DefaultJinjaPageView
+from jinja2 import BytecodeCache
+from jinja2.bccache import Bucket
 
 ASSETS_DIR = Path(__file__).with_name("docs_assets")
 VENDOR = "vendor"  # under the site's static/ folder
@@ -132,7 +135,44 @@ def localise(html: str, prefix: str) -> str:
     return _LOADING_TAG.sub(tag, html)
 
 
+class _CompiledTemplates(BytecodeCache):
+    """Jinja's compiled templates, kept in memory for the process.
+
+    Great Expectations' views build a new Jinja environment per page build, so each Data
+    Docs build (one per validation) parsed and compiled the same templates again. Jinja
+    keys a cached template by its name, file and source checksum, so a changed template
+    is compiled afresh.
+    """
+
+    def __init__(self) -> None:
+        self._code: dict[str, bytes] = {}
+        self._lock = threading.Lock()
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        with self._lock:
+            code = self._code.get(bucket.key)
+        if code is not None:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        code = bucket.bytecode_to_string()
+        with self._lock:
+            self._code[bucket.key] = code
+
+    def clear(self) -> None:
+        with self._lock:
+            self._code.clear()
+
+
+# Shared by every view below: they all build the same environment (GX's DefaultJinjaView).
+COMPILED_TEMPLATES = _CompiledTemplates()
+
+
 class _Offline:
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.env.bytecode_cache = COMPILED_TEMPLATES
+
     def render(self, document, template=None, **kwargs):
         return localise(super().render(document, template, **kwargs), static_prefix(document))
 

@@ -13,7 +13,14 @@ from pathlib import Path
 import great_expectations as gx
 import pytest
 
-from data_quality.offline_docs import ASSETS, ASSETS_DIR, LOGO_URL, vendored_files
+from data_quality.offline_docs import (
+    ASSETS,
+    ASSETS_DIR,
+    COMPILED_TEMPLATES,
+    LOGO_URL,
+    OfflinePageView,
+    vendored_files,
+)
 from tests.cdp import Page
 
 GX_TEMPLATES = Path(gx.__file__).parent / "render" / "view" / "templates"
@@ -64,6 +71,42 @@ def test_vendored_files_are_those_of_the_lock_and_of_gx_integrity_hashes():
     for url, digest in declared:
         data = (ASSETS_DIR / by_url[url].local).read_bytes()
         assert base64.b64encode(hashlib.sha384(data).digest()).decode() == digest, url
+
+
+def test_views_share_compiled_templates_and_render_the_same_pages():
+    """A view compiles GX's templates once per process; the pages are those of a view
+    that compiles every template itself."""
+    from great_expectations.render.renderer import ExpectationSuitePageRenderer
+
+    def page(cache: bool) -> tuple[str, list[str]]:
+        suite = gx.ExpectationSuite(
+            name="orders",
+            expectations=[
+                gx.expectations.ExpectColumnValuesToNotBeNull(column="order_id"),
+                gx.expectations.ExpectColumnValuesToBeBetween(column="amount", min_value=0),
+            ],
+        )
+        view = OfflinePageView()
+        assert view.env.bytecode_cache is COMPILED_TEMPLATES
+        if not cache:
+            view.env.bytecode_cache = None
+        compiled, compile_ = [], view.env.compile
+        view.env.compile = lambda source, name=None, *a, **k: (
+            compiled.append(name) or compile_(source, name, *a, **k)
+        )
+        html = view.render(ExpectationSuitePageRenderer().render(suite))
+        # Links may carry the time of rendering, and element ids may be random.
+        html = re.sub(r"\b[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}\b", "<uuid>", html)
+        return re.sub(r"\d{8}T\d{6}\.\d+Z", "<time>", html), compiled
+
+    COMPILED_TEMPLATES.clear()
+    uncached, compiled_uncached = page(cache=False)
+    cold, compiled_cold = page(cache=True)
+    warm, compiled_warm = page(cache=True)
+    assert "order_id" in uncached and "amount" in uncached
+    assert len(compiled_uncached) >= 5 and sorted(compiled_cold) == sorted(compiled_uncached)
+    assert compiled_warm == []
+    assert cold == uncached and warm == uncached
 
 
 def test_the_asset_list_covers_every_cdn_url_of_the_pinned_gx():

@@ -4,12 +4,15 @@ A failed ``critical`` expectation fails the check with ERROR severity, and
 because the checks are blocking, nothing downstream of the checked asset runs
 in that run: the marts and the published exports stay as they were. Failed
 ``warning`` expectations give a WARN result and do not block.
+
+Great Expectations is imported by the first check that runs, not with the definitions:
+the Dagster code server, which loads the definitions and runs the sensors but no
+check, never needs it.
 """
 
 import dagster as dg
 from dagster_dbt import get_asset_key_for_model
 
-from data_quality import SUITES, validate
 from orchestration.assets.dbt import dbt_features, dbt_marts
 from orchestration.resources import WarehouseResource
 
@@ -54,6 +57,8 @@ def gx_check(asset_key: dg.AssetKey, suite: str) -> dg.AssetChecksDefinition:
         "critical expectations block everything downstream.",
     )
     def _check(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        from data_quality import SUITES, validate
+
         stage = SUITES[suite](**_run_values(suite, warehouse))
         with warehouse.connect(read_only=True) as con:
             outcome = validate(con, stage, warehouse.root, warehouse.data_docs_dir)
