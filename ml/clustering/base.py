@@ -3,10 +3,15 @@
 An algorithm that is super-linear in rows is fitted on a stratified sample of
 ``sample_size`` rows (:func:`stratified_sample`); every other row is then *assigned*,
 which is linear. Rows of the sample keep the label the algorithm gave them.
+
+How many rows a sample holds grows with the data (:func:`proportional_size`): every
+row up to :data:`SAMPLE_FLOOR`, then :data:`SAMPLE_SHARE` of the rows, never more
+than the caller's cap.
 """
 
 from __future__ import annotations
 
+import math
 import numbers
 import warnings
 from typing import Any
@@ -17,6 +22,17 @@ from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
+
+#: The sample-size rule (docs/pipeline.md): all rows up to SAMPLE_FLOOR, then a
+#: quarter of them, up to a cap. Work on the sample then grows with the data
+#: instead of jumping to the cap as soon as the data passes it.
+SAMPLE_FLOOR = 5_000
+SAMPLE_SHARE = 0.25
+
+
+def proportional_size(n_rows: int, cap: int) -> int:
+    """Rows of a sample of ``n_rows`` under the rule: ``min(n, cap, max(5000, n / 4))``."""
+    return int(min(n_rows, cap, max(SAMPLE_FLOOR, math.ceil(n_rows * SAMPLE_SHARE))))
 
 
 class DegenerateDataWarning(UserWarning):
@@ -83,6 +99,9 @@ class _SampleAssignClusterer(ClusterMixin, BaseEstimator):
     noise) and ``noise_share_``.
     """
 
+    #: True: ``sample_size`` caps :func:`proportional_size`; False: it is the sample's size.
+    _proportional_sample = False
+
     def _check_params(self) -> None:
         if not (_is_int(self.sample_size) and self.sample_size >= 3):
             raise ValueError(f"sample_size must be an int >= 3, got {self.sample_size!r}")
@@ -105,7 +124,12 @@ class _SampleAssignClusterer(ClusterMixin, BaseEstimator):
         self._check_params()
         X = validate_data(self, X, dtype=np.float64)
         rng = check_random_state(self.random_state)
-        idx = stratified_sample(X, self.sample_size, rng)
+        size = (
+            proportional_size(X.shape[0], self.sample_size)
+            if self._proportional_sample
+            else self.sample_size
+        )
+        idx = stratified_sample(X, size, rng)
         S = X[idx]
         self.sample_indices_ = idx
         self._single = _count_distinct_rows(S) < 2

@@ -46,6 +46,7 @@ class _DensityClusterer(_SampleAssignClusterer):
     """
 
     _n_query = 1
+    _proportional_sample = True
 
     def _set_components(self, S: np.ndarray, keep: np.ndarray, labels, radius) -> None:
         self.components_ = S[keep]
@@ -114,7 +115,8 @@ class SampledDBSCAN(_DensityClusterer):
     min_samples : int, default=None
         Core-point threshold; ``None`` = 2 * n_features.
     sample_size : int, default=10000
-        Rows of the stratified sample.
+        Cap on the rows of the stratified sample: every row up to 5,000, then a
+        quarter of the rows, at most ``sample_size`` (:func:`proportional_size`).
     random_state : int, RandomState instance or None, default=0
         Seed for the sample.
 
@@ -196,7 +198,8 @@ class SampledHDBSCAN(_DensityClusterer):
     min_samples : int, default=None
         ``None`` = n_features + 1.
     sample_size : int, default=10000
-        Rows of the stratified sample.
+        Cap on the rows of the stratified sample: every row up to 5,000, then a
+        quarter of the rows, at most ``sample_size`` (:func:`proportional_size`).
     random_state : int, RandomState instance or None, default=0
         Seed for the sample.
 

@@ -22,7 +22,7 @@ from sklearn.metrics import adjusted_rand_score
 from sklearn.utils import check_random_state
 from threadpoolctl import threadpool_limits
 
-from ml.clustering import K_SCORE_COLUMNS, cluster_scores, stratified_sample
+from ml.clustering import K_SCORE_COLUMNS, cluster_scores, proportional_size, stratified_sample
 from ml.features import DEFAULT_FEATURE_GROUPS
 from ml.segmentation.candidates import (
     DENSITY,
@@ -189,7 +189,9 @@ def fit_candidates(
     features, feature_groups, log_features
         The second feature set besides log-RFM (as in :class:`CustomerSegmenter`).
     eval_size, n_resamples, resample_size
-        Rows of the diagnostics sample, bootstrap resamples and their size.
+        Cap on the rows of the diagnostics sample (every customer up to 5,000, then a
+        quarter of them, at most ``eval_size``: :func:`~ml.clustering.proportional_size`),
+        bootstrap resamples and their size.
     ground_truth : Series, default=None
         Known segment per customer id, for the ``ari_vs_ground_truth`` column only.
     """
@@ -311,7 +313,8 @@ def _judge_all(grid, sets, set_args, segmenter_args, frame, eval_size, random_st
         rows.append(grid_row(frame[RFM_GRID_COLUMN], churned, revenue))
     for fs, columns in sets.items():
         Xt = CustomerSegmenter(features=columns, **set_args[fs], **segmenter_args).prepare(frame)
-        eval_idx = stratified_sample(Xt, eval_size, check_random_state(random_state))
+        size = proportional_size(len(Xt), eval_size)
+        eval_idx = stratified_sample(Xt, size, check_random_state(random_state))
         ours = [c for c in grid if c.feature_set == fs]
         for c in ours:
             clusterer = make_clusterer(c.algorithm, **{"random_state": random_state, **c.params})

@@ -79,7 +79,8 @@ class SegmentationConfig(BaseModel):
     )
     # Extra clusterer parameters per algorithm, e.g. {kmeans: {k_range: [3, 8]}}.
     params: dict[Algorithm, dict[str, Any]] = Field(default_factory=dict)
-    eval_size: int = Field(default=10_000, ge=100)  # rows of the metric sample
+    # cap on the metric sample: all customers up to 5,000, then a quarter, up to this
+    eval_size: int = Field(default=10_000, ge=100)
     n_resamples: int = Field(default=5, ge=0)  # bootstrap resamples for stability
     resample_size: int = Field(default=10_000, ge=100)
     min_stability: float = Field(default=0.75, ge=0, le=1)

@@ -7,10 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.inspection import permutation_importance
+from sklearn.metrics import roc_auc_score
 from threadpoolctl import threadpool_limits
 
 from ml.churn import ChurnModel, churn_drivers
-from ml.churn.permutation import output_blocks, pipeline_permutation_importance
+from ml.churn.permutation import _roc_auc, output_blocks, pipeline_permutation_importance
 
 
 def _customers(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
@@ -61,3 +62,10 @@ def test_other_pipelines_fall_back_to_sklearn() -> None:
     expected = permutation_importance(model, X, y, scoring="roc_auc", n_repeats=2, random_state=0)
     np.testing.assert_allclose(table.set_index("feature").loc[list(X.columns), "importance_mean"],
                                expected.importances_mean)  # fmt: skip
+
+
+def test_rank_auc_equals_scikit_learn_with_ties():
+    rng = np.random.default_rng(3)
+    y = rng.random(2_000) < 0.3
+    scores = np.round(rng.normal(size=2_000) + y, 1)  # many ties
+    assert _roc_auc(y, scores) == pytest.approx(roc_auc_score(y, scores), abs=1e-12)
