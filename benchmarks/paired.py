@@ -2,8 +2,10 @@
 
 :func:`run_child` times a child process from outside: wall clock from start to exit, and
 CPU time and peak resident memory from the kernel's account of the exited child
-(``wait4``: its own CPU plus that of the children it waited for, e.g. dbt; ``ru_maxrss``
-is the largest single process, exact rather than sampled). :func:`summarize` is the pure
+(``wait4``: its own CPU plus that of the children it waited for). Peak memory is the
+child's own high-water mark (``VmHWM`` in ``/proc/<pid>/status``, read every 20 ms until
+it exits): ``wait4``'s ``ru_maxrss`` starts from the parent's size at the fork, so it
+would count this process too. :func:`summarize` is the pure
 part: per-metric medians and the pipeline / script ratios (a ratio of medians, so one
 slow run on a shared machine moves neither side much).
 """
@@ -11,8 +13,10 @@ slow run on a shared machine moves neither side much).
 from __future__ import annotations
 
 import os
+import re
 import statistics
 import subprocess
+import threading
 import time
 
 METRICS = ("wall_s", "end_to_end_s", "cpu_s", "peak_rss_mb")
@@ -22,15 +26,38 @@ def run_child(cmd: list[str], stdout=None, stderr=None) -> dict:
     """Run ``cmd`` to its end; its wall and CPU seconds, peak MB and return code."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=stdout, stderr=stderr)
+    peak_kib = [0]
+    done = threading.Event()
+    watcher = threading.Thread(target=_watch_hwm, args=(proc.pid, peak_kib, done), daemon=True)
+    watcher.start()
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
+    done.set()
+    watcher.join()
     proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
     return {
         "wall_s": round(wall, 2),
         "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
-        "peak_rss_mb": round(usage.ru_maxrss / 1024),  # KiB on Linux
+        "peak_rss_mb": round(peak_kib[0] / 1024),
         "returncode": proc.returncode,
     }
+
+
+_HWM = re.compile(rb"VmHWM:\s+(\d+) kB")
+
+
+def _watch_hwm(pid: int, peak_kib: list[int], done: threading.Event) -> None:
+    """Keep the child's resident high-water mark (KiB) in ``peak_kib[0]`` until ``done``."""
+    path = f"/proc/{pid}/status"
+    while not done.is_set():
+        try:
+            with open(path, "rb") as f:
+                found = _HWM.search(f.read())
+        except OSError:  # exited (a zombie has no VmHWM line either)
+            found = None
+        if found:
+            peak_kib[0] = max(peak_kib[0], int(found.group(1)))
+        done.wait(0.02)
 
 
 def medians(runs: list[dict]) -> dict:

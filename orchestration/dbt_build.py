@@ -113,7 +113,9 @@ def build(
         "build",
         "--project-dir", project, "--profiles-dir", project,
         "--target-path", str(target), "--log-path", str(target),
-        "--log-level", "none",  # the console is the step's; dbt.log has it all
+        # dbt's console lines go to sys.stdout: the run's log file, or the console with
+        # `custseg run --verbose` (orchestration/cli.py), as the dbt command's output did.
+        "--no-use-colors",
         "--vars", json.dumps(dbt_vars),
         *args,
     ]  # fmt: skip

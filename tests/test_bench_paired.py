@@ -51,7 +51,9 @@ def test_run_child_measures_the_child_not_this_process():
         "import time\nb = b'x' * (200 * 2**20)\nt = time.process_time()\n"
         "while time.process_time() - t < 0.3: pass\nraise SystemExit(3)"
     )
+    ballast = b"y" * (700 * 2**20)  # this process is big: none of it is the child's
     r = paired.run_child([sys.executable, "-c", code])
+    del ballast
     assert r["returncode"] == 3
     assert 0.3 <= r["cpu_s"] <= r["wall_s"] + 0.5
     assert 200 <= r["peak_rss_mb"] < 600

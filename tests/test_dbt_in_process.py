@@ -92,3 +92,11 @@ def test_an_edited_project_is_parsed_again(tmp_path, monkeypatch):
 def test_custseg_parse_leaves_a_state_for_each_build(suffix):
     label = suffix.lstrip("_") or "production"
     assert (DBT_PROJECT_DIR / "target" / "parse" / label / "partial_parse.msgpack").is_file()
+
+
+def test_dbt_console_output_goes_to_the_run_log(published_demo):
+    # Without --verbose the run's stdout is its log file (--verbose prints it:
+    # tests/test_cli_run.py); both builds write there, each run of dbt ending in its summary.
+    text = (published_demo / "logs" / "last_run.log").read_text(encoding="utf-8")
+    assert text.count("Running with dbt=") >= 2
+    assert text.count("Completed successfully") >= 2
