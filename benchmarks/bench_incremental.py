@@ -37,7 +37,7 @@ from orchestration.demo import generate
 from orchestration.settings import Settings
 
 RESULTS = Path(__file__).parent / "results"
-TARGET = 0.25  # the incremental run must take less than this share of a full run
+TARGET = 0.15  # issue 20: the incremental run takes at most this share of a full run
 DELTA = "delta_0001.csv"
 
 
@@ -128,7 +128,7 @@ def render(report: dict) -> str:
     checks = sum(v for k, v in stages.items() if "_gx_" in k)
     top = sorted(stages.items(), key=lambda kv: kv[1], reverse=True)[:3]
     ratio = inc / full
-    verdict = "meets" if ratio < TARGET else "does NOT meet"
+    verdict = "meets" if ratio <= TARGET else "does NOT meet"
     lines = [
         f"# Incremental load: {report['new_lines']:,} new lines into "
         f"{report['transactions']:,} ({report['customers']:,} customers)",
@@ -141,7 +141,7 @@ def render(report: dict) -> str:
         f"* `incremental_scoring` (the inbox sensor's run: append one file of "
         f"{report['new_lines']:,} lines, then features, scores, marts, export, report): "
         f"**{inc:.1f} s = {100 * ratio:.0f} %** of the full run: it {verdict} the "
-        f"< {100 * TARGET:.0f} % target.",
+        f"<= {100 * TARGET:.0f} % target.",
         f"* `scoring_pipeline` (the daily job: full reload of every file, no refits): "
         f"{daily:.1f} s; the incremental run is **{100 * inc / daily:.0f} %** of it.",
         f"* After the runs raw.transactions holds {report['raw_rows_after']:,} rows = "
@@ -301,7 +301,7 @@ def main() -> int:
             "ratio_incremental_to_full": round(inc_s / full_s, 3),
             "ratio_incremental_to_scoring": round(inc_s / daily_s, 3),
             "target_ratio": TARGET,
-            "meets_target": inc_s / full_s < TARGET,
+            "meets_target": inc_s / full_s <= TARGET,
             "stages_s": {
                 n: {k: round(v, 2) for k, v in t.items()}
                 for n, t in zip(RUNS, (full, inc, daily), strict=True)
