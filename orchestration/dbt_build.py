@@ -20,7 +20,6 @@ import json
 import queue
 import threading
 from collections.abc import Iterator, Sequence
-from functools import cache
 from pathlib import Path
 
 import dagster as dg
@@ -38,12 +37,6 @@ RESULT_EVENTS = frozenset({"LogSeedResult", "LogModelResult", "LogSnapshotResult
 _DONE = object()
 
 
-@cache
-def manifest_json(path: Path = dbt_project.manifest_path) -> dict:
-    """The manifest the dbt assets were defined from (read once per process)."""
-    return json.loads(Path(path).read_text(encoding="utf-8"))
-
-
 def is_whole_step(context: dg.AssetExecutionContext, whole: dg.AssetsDefinition) -> bool:
     """Whether the step materialises every asset and check of ``whole``, its full definition
     (not a subset picked in the UI or by a job's selection)."""
@@ -58,10 +51,11 @@ def subset_selection(
     """dbt selection arguments for the assets and checks the step was asked for, or None
     when dagster-dbt would run them from a generated copy of the project."""
     from dagster_dbt.asset_utils import get_updated_cli_invocation_params_for_context
+    from dagster_dbt.dbt_manifest import validate_manifest
 
     params = get_updated_cli_invocation_params_for_context(
         context=context,
-        manifest=manifest_json(),
+        manifest=validate_manifest(dbt_project.manifest_path),  # dagster-dbt's cached read
         dagster_dbt_translator=translator,
         runtime_excludes=list(excludes),
     )
@@ -74,9 +68,9 @@ def subset_selection(
 
 
 def _run_in_thread(args: list[str], manifest, events: queue.Queue) -> None:
-    def forward(msg) -> None:
-        from dbt_common.events.functions import msg_to_dict
+    from dbt_common.events.functions import msg_to_dict
 
+    def forward(msg) -> None:
         info = msg.info
         if info.name in RESULT_EVENTS or info.level == "error":
             events.put(msg_to_dict(msg))
@@ -123,7 +117,6 @@ def build(
     _run_in_thread(command, manifest, events)
     errors: list[str] = []
     outcome = None
-    blob = manifest_json()
     while (item := events.get()) is not _DONE:
         if isinstance(item, BaseException):
             raise item
@@ -135,7 +128,7 @@ def build(
         if item["info"]["name"] in RESULT_EVENTS:
             event = DbtCoreCliEventMessage(raw_event=item, event_history_metadata={})
             yield from event.to_default_asset_events(
-                manifest=blob,
+                manifest=dbt_project.manifest_path,  # read once: dagster-dbt caches it
                 dagster_dbt_translator=translator,
                 context=context,
                 target_path=target,

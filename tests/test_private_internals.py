@@ -75,4 +75,9 @@ def test_dagster_dbt_still_derives_a_subset_selection_the_way_dbt_build_reads_it
     from dagster_dbt.core.dbt_cli_event import DbtCliEventMessage, DbtCoreCliEventMessage
 
     assert issubclass(DbtCoreCliEventMessage, DbtCliEventMessage)
+    # ... and the manifest it hands that function: dagster-dbt's cached read of the file.
+    from dagster_dbt.dbt_manifest import read_manifest_path, validate_manifest
+
+    assert _parameters(validate_manifest) == ["manifest"]
+    assert hasattr(read_manifest_path, "cache_info")
     assert _parameters(DbtCoreCliEventMessage) == ["raw_event", "event_history_metadata"]
