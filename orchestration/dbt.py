@@ -81,23 +81,25 @@ def _sources_newer_than(manifest: Path) -> bool:
     return project_mtime() > manifest.stat().st_mtime
 
 
+def parse_project(target: Path, *, write_json: bool, extra: tuple[str, ...] = ()) -> DbtOutcome:
+    """``dbt parse`` of the project in this process into ``target`` (``extra``: e.g. vars);
+    ``write_json`` writes ``manifest.json`` there (else only dbt's partial-parse state)."""
+    project = str(DBT_PROJECT_DIR)
+    return invoke_dbt(
+        [
+            "parse", "--quiet", "--write-json" if write_json else "--no-write-json",
+            "--project-dir", project, "--profiles-dir", project,
+            "--target-path", str(target), *extra,
+        ]
+    )  # fmt: skip
+
+
 def ensure_manifest(force: bool = False) -> Path:
     """Run ``dbt parse`` when the manifest is missing or older than the project files."""
     manifest = dbt_project.manifest_path
     if not force and manifest.exists() and not _sources_newer_than(manifest):
         return manifest
-    result = invoke_dbt(
-        [
-            "parse",
-            "--quiet",
-            "--project-dir",
-            str(DBT_PROJECT_DIR),
-            "--profiles-dir",
-            str(DBT_PROJECT_DIR),
-            "--target-path",
-            str(DBT_PROJECT_DIR / "target"),
-        ]
-    )
+    result = parse_project(DBT_PROJECT_DIR / "target", write_json=True)
     if not result.success or not manifest.exists():
         raise RuntimeError(f"dbt parse failed for {DBT_PROJECT_DIR}: {result.error}")
     return manifest

@@ -21,7 +21,7 @@ import json
 import shutil
 from pathlib import Path
 
-from orchestration.dbt import DBT_PROJECT_DIR, invoke_dbt, project_mtime
+from orchestration.dbt import DBT_PROJECT_DIR, parse_project, project_mtime
 
 PRODUCTION = ""  # the schema suffix of the production build
 # The cut-off builds' suffixes (orchestration/cutoffs.py names them cutoff_<name>).
@@ -46,15 +46,8 @@ def parse_vars(suffix: str, warehouse_name: str = "warehouse.duckdb") -> dict:
 
 def _parse(target: Path, suffix: str, warehouse_name: str):
     target.mkdir(parents=True, exist_ok=True)
-    project = str(DBT_PROJECT_DIR)
-    result = invoke_dbt(
-        [
-            "parse", "--quiet", "--no-write-json",
-            "--project-dir", project, "--profiles-dir", project,
-            "--target-path", str(target), "--log-path", str(target),
-            "--vars", json.dumps(parse_vars(suffix, warehouse_name)),
-        ]
-    )  # fmt: skip
+    extra = ("--log-path", str(target), "--vars", json.dumps(parse_vars(suffix, warehouse_name)))
+    result = parse_project(target, write_json=False, extra=extra)
     if not result.success:
         raise RuntimeError(f"dbt parse of {DBT_PROJECT_DIR} failed: {result.error}")
     return result.result
