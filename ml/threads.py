@@ -17,6 +17,7 @@ dot products, so they always fit under :func:`one_native_thread`. Measured on
 from __future__ import annotations
 
 import contextlib
+import os
 
 from threadpoolctl import threadpool_limits
 
@@ -33,3 +34,10 @@ def native_threads(n_rows: int) -> contextlib.AbstractContextManager:
 def one_native_thread() -> contextlib.AbstractContextManager:
     """A context with one native (OpenMP, BLAS) thread, for elementwise work of any size."""
     return threadpool_limits(limits=1)
+
+
+def cores() -> int:
+    """The cores this process may run on (its CPU affinity, else the machine's count)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1

@@ -30,7 +30,12 @@ The modules: :mod:`~ml.clustering.base` (the sample and the sample-and-assign ba
 :mod:`~ml.clustering.density` and :mod:`~ml.clustering.metrics` (scores of labelings).
 """
 
-from ml.clustering.base import DegenerateDataWarning, proportional_size, stratified_sample
+from ml.clustering.base import (
+    DegenerateDataWarning,
+    proportional_size,
+    shared_strata,
+    stratified_sample,
+)
 from ml.clustering.centroid import K_SCORE_COLUMNS, K_SELECTION_RULES, select_k
 from ml.clustering.density import SampledDBSCAN, SampledHDBSCAN, knee_index
 from ml.clustering.hierarchical import SampledWard
@@ -49,5 +54,6 @@ __all__ = [
     "knee_index",
     "select_k",
     "proportional_size",
+    "shared_strata",
     "stratified_sample",
 ]

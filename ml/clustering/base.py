@@ -11,9 +11,12 @@ than the caller's cap.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
+import threading
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -57,23 +60,103 @@ def stratified_sample(
     if size >= n:
         return np.arange(n)
     rng = check_random_state(random_state)
-    centred = X - X.mean(axis=0)
-    _, vectors = np.linalg.eigh(centred.T @ centred)
-    strata = np.zeros(n, dtype=np.int64)
-    for j in range(min(2, X.shape[1])):
-        proj = centred @ vectors[:, -1 - j]
-        edges = np.quantile(proj, np.linspace(0, 1, n_bins + 1)[1:-1])
-        strata = strata * n_bins + np.searchsorted(edges, proj, side="right")
-    counts = np.bincount(strata)
+    strata, counts, order = _STRATA.ordered(X, n_bins, rng)
     quota = counts * (size / n)
     alloc = np.floor(quota).astype(np.int64)
     short = size - alloc.sum()
     alloc[np.lexsort((np.arange(len(quota)), -(quota - alloc)))[:short]] += 1
-    order = np.lexsort((rng.random_sample(n), strata))  # random order within stratum
     starts = np.cumsum(counts) - counts
     rank = np.empty(n, dtype=np.int64)
     rank[order] = np.arange(n) - starts[strata[order]]
     return np.flatnonzero(rank < alloc[strata])
+
+
+@contextlib.contextmanager
+def shared_strata() -> Iterator[None]:
+    """Within this context, samples of the same array share their strata and order.
+
+    Every candidate of a segmentation samples the same features with a generator in
+    the same state; the strata and the random order within them (a sort of all rows)
+    are then the same, and are computed once. The arrays are held until the context
+    ends.
+    """
+    with _STRATA._lock:
+        _STRATA.users += 1
+    try:
+        yield
+    finally:
+        with _STRATA._lock:
+            _STRATA.users -= 1
+            if not _STRATA.users:
+                _STRATA._entries.clear()
+
+
+class _StrataCache:
+    """The strata of the last few arrays sampled, and their random orders.
+
+    A hit is decided on the array's values and the generator's state before the
+    draw, and leaves the generator as the draw would have: the sample is exactly
+    what it would be without the cache. Only used inside :func:`shared_strata`.
+    """
+
+    def __init__(self, size: int = 2) -> None:
+        self.size = size
+        self.users = 0
+        self._entries: list[dict] = []
+        self._lock = threading.Lock()
+
+    def ordered(self, X: np.ndarray, n_bins: int, rng: np.random.RandomState):
+        """``(strata, counts, order)`` of ``X``: ``order`` sorts by stratum, then by a
+        uniform draw of ``rng`` per row (which ``rng`` then has consumed)."""
+        state = rng.get_state(legacy=False)
+        with self._lock:
+            entry = self._find(X, n_bins)
+            hit = entry is not None and _same_state(entry["state"], state)
+        if hit:
+            rng.set_state(entry["after"])
+            return entry["strata"], entry["counts"], entry["order"]
+        strata = entry["strata"] if entry is not None else _strata(X, n_bins)
+        order = np.lexsort((rng.random_sample(X.shape[0]), strata))  # random order within stratum
+        counts = np.bincount(strata)
+        if not self.users:
+            return strata, counts, order
+        new = {"X": X.copy(), "n_bins": n_bins, "strata": strata, "counts": counts,
+               "order": order, "state": state, "after": rng.get_state()}  # fmt: skip
+        with self._lock:
+            kept = [e for e in self._entries if e is not entry]
+            self._entries = [new, *kept][: self.size]
+        return strata, counts, order
+
+    def _find(self, X: np.ndarray, n_bins: int) -> dict | None:
+        for entry in self._entries:
+            if entry["n_bins"] == n_bins and np.array_equal(entry["X"], X):
+                return entry
+        return None
+
+
+def _same_state(a: dict, b: dict) -> bool:
+    return (
+        a["bit_generator"] == b["bit_generator"]
+        and np.array_equal(a["state"]["key"], b["state"]["key"])
+        and a["state"]["pos"] == b["state"]["pos"]
+        and a["has_gauss"] == b["has_gauss"]
+        and a["gauss"] == b["gauss"]
+    )
+
+
+def _strata(X: np.ndarray, n_bins: int) -> np.ndarray:
+    """Each row's cell of the quantile grid of the first two principal components."""
+    centred = X - X.mean(axis=0)
+    _, vectors = np.linalg.eigh(centred.T @ centred)
+    strata = np.zeros(X.shape[0], dtype=np.int64)
+    for j in range(min(2, X.shape[1])):
+        proj = centred @ vectors[:, -1 - j]
+        edges = np.quantile(proj, np.linspace(0, 1, n_bins + 1)[1:-1])
+        strata = strata * n_bins + np.searchsorted(edges, proj, side="right")
+    return strata
+
+
+_STRATA = _StrataCache()
 
 
 def _count_distinct_rows(X: np.ndarray) -> int:

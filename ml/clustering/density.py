@@ -8,6 +8,7 @@ HDBSCAN), else it is noise (``-1``), as DBSCAN treats border points.
 from __future__ import annotations
 
 import numbers
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -16,9 +17,11 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.utils.validation import check_is_fitted
 
 from ml.clustering.base import _is_int, _SampleAssignClusterer
+from ml.threads import cores
 
-# Rows per block when assigning rows to density-method components.
-_ASSIGN_BLOCK_ROWS = 200_000
+# Rows per block when assigning rows to density-method components; from two blocks on,
+# the blocks are queried on one thread per core (the tree query releases the GIL).
+_ASSIGN_BLOCK_ROWS = 100_000
 
 
 def knee_index(y: ArrayLike) -> int:
@@ -61,7 +64,8 @@ class _DensityClusterer(_SampleAssignClusterer):
         if self._nn is None:
             return labels
         n_query = min(self._n_query, self.components_.shape[0])
-        for start in range(0, X.shape[0], _ASSIGN_BLOCK_ROWS):
+
+        def assign_block(start: int) -> None:
             block = X[start : start + _ASSIGN_BLOCK_ROWS]
             dist, ind = self._nn.kneighbors(block, n_neighbors=n_query)
             reach = dist <= self.component_radius_[ind]
@@ -69,6 +73,15 @@ class _DensityClusterer(_SampleAssignClusterer):
             first = reach.argmax(axis=1)
             out = labels[start : start + _ASSIGN_BLOCK_ROWS]
             out[hit] = self.component_labels_[ind[hit, first[hit]]]
+
+        starts = range(0, X.shape[0], _ASSIGN_BLOCK_ROWS)
+        workers = min(cores(), len(starts))
+        if workers < 2:
+            for start in starts:
+                assign_block(start)
+        else:  # each block writes its own slice of labels: the result does not depend on order
+            with ThreadPoolExecutor(workers, thread_name_prefix="assign") as pool:
+                list(pool.map(assign_block, starts))
         return labels
 
     def nearest_cluster(self, X: ArrayLike) -> np.ndarray:

@@ -16,6 +16,7 @@ import pandas as pd
 import sklearn
 from sklearn.utils.validation import check_is_fitted
 
+from ml.segmentation.judging import jsonable
 from ml.segmentation.segmenter import (
     ALGORITHMS,
     ID_COLUMN,
@@ -23,7 +24,6 @@ from ml.segmentation.segmenter import (
     _assignments,
     _check_frame,
 )
-from ml.segmentation.selection import _jsonable
 from ml.store import (
     METADATA_FILE,
     MODEL_FILE,
@@ -92,8 +92,8 @@ def save_model(
             (a for a, c in ALGORITHMS.items() if type(model.clusterer_) is c),
             type(model.clusterer_).__name__,
         ),
-        "clusterer_params": {k: _jsonable(v) for k, v in model.clusterer_.get_params().items()},
-        "fitted_params": {k: _jsonable(v) for k, v in model.clusterer_.fixed_params_.items()},
+        "clusterer_params": {k: jsonable(v) for k, v in model.clusterer_.get_params().items()},
+        "fitted_params": {k: jsonable(v) for k, v in model.clusterer_.fixed_params_.items()},
         "features": list(model.features_),
         "categorical_features": list(model.categorical_features_),
         "log_features": list(model.log_features_),

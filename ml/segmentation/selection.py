@@ -10,7 +10,6 @@ K-Means baseline and the reason says so.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -18,20 +17,23 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import adjusted_rand_score
-from sklearn.utils import check_random_state
-from threadpoolctl import threadpool_limits
 
-from ml.clustering import K_SCORE_COLUMNS, cluster_scores, proportional_size, stratified_sample
+from ml.clustering import (
+    K_SCORE_COLUMNS,
+    shared_strata,
+)
 from ml.features import DEFAULT_FEATURE_GROUPS
 from ml.segmentation.candidates import (
     DENSITY,
     RFM_FEATURES,
-    RFM_GRID_COLUMN,
     bootstrap_stability,
     candidate_grid,
-    grid_row,
-    judge,
+)
+from ml.segmentation.judging import (
+    ari_vs_truth,
+    judge_all,
+    truth_codes,
+    why_not_judged,
 )
 from ml.segmentation.segmenter import (
     ALGORITHMS,
@@ -41,10 +43,6 @@ from ml.segmentation.segmenter import (
     _check_frame,
     make_clusterer,
 )
-
-#: Columns of the judge frame besides the cut-off's features.
-CHURN_OUTCOME, REVENUE_OUTCOME = "churned", "spend_in_horizon"
-MIN_JUDGED_CUSTOMERS = 100
 
 
 @dataclass(frozen=True)
@@ -155,6 +153,7 @@ class SegmentationResult:
     preprocess_seconds: float
 
 
+@shared_strata()  # every candidate samples the same features
 def fit_candidates(
     features_df: pd.DataFrame,
     *,
@@ -214,7 +213,7 @@ def fit_candidates(
     grid = candidate_grid(algorithms, list(sets), (rule.min_segments, rule.max_segments), params)
 
     t0 = time.perf_counter()
-    why_not = _why_not_judged(judge_frame)
+    why_not = why_not_judged(judge_frame)
     if why_not:
         chosen = next(c for c in grid if c.baseline)
         table = pd.DataFrame([{"candidate": chosen.name, "algorithm": chosen.algorithm,
@@ -227,7 +226,7 @@ def fit_candidates(
         )
         cutoff = None
     else:
-        table, judged, cutoff = _judge_all(
+        table, judged, cutoff = judge_all(
             grid,
             sets,
             set_args,
@@ -268,8 +267,8 @@ def fit_candidates(
         **segmenter_args,
     ).fit(features_df)
     table["chosen"] = table["candidate"] == chosen.name
-    table.loc[table["chosen"], "ari_vs_ground_truth"] = _ari_vs_truth(
-        features_df[ID_COLUMN], model.labels_, ground_truth
+    table.loc[table["chosen"], "ari_vs_ground_truth"] = ari_vs_truth(
+        truth_codes(features_df[ID_COLUMN], ground_truth), model.labels_
     )
     table = table.reindex(columns=CANDIDATE_COLUMNS)
     table["eligible"] = table["eligible"].fillna(False).astype(bool)
@@ -291,47 +290,6 @@ def fit_candidates(
         rule=rule,
         preprocess_seconds=preprocess_seconds,
     )
-
-
-def _why_not_judged(frame: pd.DataFrame | None) -> str:
-    if frame is None:
-        return "no evaluation cut-off with a complete horizon"
-    if len(frame) < MIN_JUDGED_CUSTOMERS:
-        return f"{len(frame)} customers at the evaluation cut-off (< {MIN_JUDGED_CUSTOMERS})"
-    if frame[CHURN_OUTCOME].astype(bool).nunique() < 2:
-        return "every customer at the evaluation cut-off had the same churn outcome"
-    return ""
-
-
-def _judge_all(grid, sets, set_args, segmenter_args, frame, eval_size, random_state, truth):
-    """Fit and judge every candidate on the cut-off's features; figures, fits, elbow."""
-    churned = frame[CHURN_OUTCOME].astype(float).to_numpy()
-    revenue = frame[REVENUE_OUTCOME].astype(float).to_numpy()
-    cutoff = pd.Timestamp(frame["as_of_date"].max()).date() if "as_of_date" in frame else None
-    rows, judged = [], {}
-    if RFM_GRID_COLUMN in frame.columns:
-        rows.append(grid_row(frame[RFM_GRID_COLUMN], churned, revenue))
-    for fs, columns in sets.items():
-        Xt = CustomerSegmenter(features=columns, **set_args[fs], **segmenter_args).prepare(frame)
-        size = proportional_size(len(Xt), eval_size)
-        eval_idx = stratified_sample(Xt, size, check_random_state(random_state))
-        ours = [c for c in grid if c.feature_set == fs]
-        for c in ours:
-            clusterer = make_clusterer(c.algorithm, **{"random_state": random_state, **c.params})
-            j = judge(c, clusterer, Xt, churned, revenue)
-            j.row["ari_vs_ground_truth"] = _ari_vs_truth(frame[ID_COLUMN], j.labels, truth)
-            j.row["inertia"] = getattr(clusterer, "inertia_", np.nan)
-            judged[c.name] = {"judged": j, "Xt": Xt, "eval_idx": eval_idx}
-            rows.append(j.row)
-        with threadpool_limits(limits=1):  # small work, shared cores (see ml.clustering.base)
-            diagnostics = cluster_scores(
-                Xt[eval_idx], [judged[c.name]["judged"].labels[eval_idx] for c in ours]
-            )
-        for c, d in zip(ours, diagnostics, strict=True):
-            judged[c.name]["judged"].row.update(d)
-    table = pd.DataFrame(rows)
-    table["params"] = [json.dumps(_jsonable(p), sort_keys=True) for p in table["params"]]
-    return table, judged, cutoff
 
 
 def _choose(table: pd.DataFrame, rule: SelectionRule, production: str, stability) -> tuple:
@@ -414,32 +372,3 @@ def elbow_of(table: pd.DataFrame, feature_set: str) -> pd.DataFrame:
     rows = table[(table["algorithm"] == "kmeans") & (table["feature_set"] == feature_set)]
     rows = rows.drop_duplicates("k").sort_values("k")
     return rows.reindex(columns=K_SCORE_COLUMNS).reset_index(drop=True)
-
-
-def _ari_vs_truth(ids: pd.Series, labels: np.ndarray, truth: pd.Series | None) -> float:
-    if truth is None:
-        return np.nan
-    truth = truth.copy()
-    truth.index = truth.index.astype(str)
-    if truth.index.duplicated().any():
-        raise ValueError("ground_truth has duplicate customer ids")
-    known = truth.reindex(ids.astype(str).to_numpy())
-    mask = known.notna().to_numpy()
-    if not mask.any():
-        return np.nan
-    return float(adjusted_rand_score(known.to_numpy()[mask], labels[mask]))
-
-
-def _jsonable(v: Any) -> Any:
-    """``v`` as a JSON value (numpy scalars unwrapped, estimators and the like as text)."""
-    if isinstance(v, np.integer):
-        return int(v)
-    if isinstance(v, np.floating):
-        return float(v)
-    if v is None or isinstance(v, str | int | float | bool):
-        return v
-    if isinstance(v, Mapping):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, list | tuple):
-        return [_jsonable(x) for x in v]
-    return repr(v)

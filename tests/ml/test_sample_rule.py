@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import ml.segmentation.judging as judging
 import ml.segmentation.selection as selection
 from ml.clustering import SampledDBSCAN, SampledHDBSCAN, SampledKMeans, proportional_size
 
@@ -49,13 +50,13 @@ def test_diagnostics_sample_follows_the_rule(monkeypatch):
     from tests.ml.test_segmentation import judge_frame_for, make_customers
 
     sizes = []
-    real = selection.stratified_sample
+    real = judging.stratified_sample
 
     def spy(X, size, random_state=None):
         sizes.append((len(X), size))
         return real(X, size, random_state)
 
-    monkeypatch.setattr(selection, "stratified_sample", spy)
+    monkeypatch.setattr(judging, "stratified_sample", spy)
     df, truth = make_customers()
     frame = judge_frame_for(df, truth)
     selection.fit_candidates(

@@ -1,0 +1,112 @@
+"""Candidates judged on several threads give what one thread gives, and the shared
+strata of the stratified sample change no sample."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.utils import check_random_state
+
+import ml.segmentation.judging as judging
+from ml.clustering import SampledDBSCAN, shared_strata, stratified_sample
+from ml.clustering import base as clustering_base
+from ml.segmentation import fit_candidates
+from tests.ml.test_segmentation import judge_frame_for, make_customers
+
+
+def _fit(monkeypatch, parallel_rows: int, cores: int):
+    monkeypatch.setattr(judging, "PARALLEL_ROWS", parallel_rows)
+    monkeypatch.setattr(judging, "cores", lambda: cores)
+    df, truth = make_customers()
+    frame = judge_frame_for(df, truth)
+    return fit_candidates(df, judge_frame=frame, eval_size=2_000, n_resamples=2)
+
+
+def test_parallel_judging_equals_sequential(monkeypatch):
+    threads = []
+    real_judge = judging.judge
+
+    def spy(*args, **kwargs):
+        import threading
+
+        threads.append(threading.current_thread().name)
+        return real_judge(*args, **kwargs)
+
+    monkeypatch.setattr(judging, "judge", spy)
+    sequential = _fit(monkeypatch, parallel_rows=10**9, cores=2)
+    assert all(name == "MainThread" for name in threads)
+    threads.clear()
+    parallel = _fit(monkeypatch, parallel_rows=0, cores=2)
+    assert any(name.startswith("candidate") for name in threads)  # it did run in the pool
+    assert parallel.chosen == sequential.chosen
+    drop = ["fit_seconds"]
+    pd.testing.assert_frame_equal(
+        parallel.candidates.drop(columns=drop), sequential.candidates.drop(columns=drop)
+    )
+    np.testing.assert_array_equal(parallel.model.labels_, sequential.model.labels_)
+    pd.testing.assert_frame_equal(parallel.backtest, sequential.backtest)
+
+
+def _reference_sample(X, size, rng, n_bins=10):
+    """The sample as stratified_sample drew it before the strata were shared."""
+    n = len(X)
+    strata = clustering_base._strata(X, n_bins)
+    counts = np.bincount(strata)
+    quota = counts * (size / n)
+    alloc = np.floor(quota).astype(np.int64)
+    alloc[np.lexsort((np.arange(len(quota)), -(quota - alloc)))[: size - alloc.sum()]] += 1
+    order = np.lexsort((rng.random_sample(n), strata))
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n) - (np.cumsum(counts) - counts)[strata[order]]
+    return np.flatnonzero(rank < alloc[strata])
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_shared_strata_draw_the_same_samples_and_leave_the_generator_alike(shared):
+    X = np.random.default_rng(3).normal(size=(20_000, 3))
+    other = X + 1e-9  # different values: never served from the first array's entry
+    calls = [(X, 500, 0), (X, 2_000, 0), (other, 500, 0), (X, 500, 1), (X, 500, 0)]
+    with shared_strata() if shared else _nothing():
+        for data, size, seed in calls:
+            ours, theirs = check_random_state(seed), check_random_state(seed)
+            got = stratified_sample(data, size, ours)
+            np.testing.assert_array_equal(got, _reference_sample(data, size, theirs))
+            # the generator moved on exactly as the draw moves it
+            np.testing.assert_array_equal(ours.random_sample(4), theirs.random_sample(4))
+        held = len(clustering_base._STRATA._entries)
+    assert held == (2 if shared else 0)
+    assert not clustering_base._STRATA._entries  # released when the context ends
+
+
+def test_a_generator_in_another_state_is_not_served_a_stored_order():
+    X = np.random.default_rng(4).normal(size=(10_000, 2))
+    with shared_strata():
+        first = stratified_sample(X, 300, check_random_state(0))
+        rng = check_random_state(0)
+        rng.random_sample(1)  # same seed, one draw further
+        moved = stratified_sample(X, 300, rng)
+    expected = check_random_state(0)
+    expected.random_sample(1)
+    np.testing.assert_array_equal(moved, _reference_sample(X, 300, expected))
+    assert not np.array_equal(first, moved)
+
+
+def test_density_assignment_in_blocks_on_threads_equals_one_block(monkeypatch):
+    import ml.clustering.density as density
+
+    X = np.random.default_rng(5).normal(size=(30_000, 2))
+    one = SampledDBSCAN(sample_size=3_000, random_state=0).fit(X)
+    monkeypatch.setattr(density, "_ASSIGN_BLOCK_ROWS", 4_000)
+    monkeypatch.setattr(density, "cores", lambda: 3)
+    blocks = SampledDBSCAN(sample_size=3_000, random_state=0).fit(X)
+    np.testing.assert_array_equal(blocks.labels_, one.labels_)
+    assert (one.labels_ >= 0).any() and (one.labels_ < 0).any()  # noise and clusters both met
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
