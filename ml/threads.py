@@ -18,10 +18,17 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from threadpoolctl import threadpool_limits
 
 SMALL_ROWS = 50_000
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
 
 
 def native_threads(n_rows: int) -> contextlib.AbstractContextManager:
@@ -41,3 +48,25 @@ def cores() -> int:
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
+
+
+def in_parallel(
+    work: Callable[[_T], _R], items: Sequence[_T], n_rows: int, min_rows: int | None = None
+) -> list[_R]:
+    """``[work(item) for item in items]``, on one thread per core from ``min_rows`` rows
+    (default :data:`SMALL_ROWS`).
+
+    For independent numpy, scipy and scikit-learn fits, which release the GIL. In
+    parallel each thread gets one native thread and warnings are ignored: both are
+    process-wide settings, set here once so that the work's own (thread-unsafe)
+    changes of them start and end at the same values. Results keep the order of
+    ``items`` and do not depend on which finishes first.
+    """
+    min_rows = SMALL_ROWS if min_rows is None else min_rows
+    workers = min(cores(), len(items)) if n_rows >= min_rows else 1
+    if workers < 2:
+        return [work(item) for item in items]
+    with threadpool_limits(limits=1), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with ThreadPoolExecutor(workers, thread_name_prefix="fit") as pool:
+            return list(pool.map(work, items))

@@ -26,6 +26,7 @@ import pandas as pd
 from ml.btyd import BTYDConvergenceError, dropout_identification
 from ml.evaluation import evidence_rows, safe_roc_auc, spearman, top_share_captured
 from ml.spend import choose_spend_model, fit_spend_model
+from ml.threads import in_parallel
 from ml.value import (
     FAMILIES,
     ValueModels,
@@ -78,29 +79,30 @@ def choose_purchase_model(
     churned = outcomes.loc[keep, "churned"].to_numpy(bool)
     total = float(actual.sum())
     n = int(keep.sum())
-    records, models = [], {}
-    for family in FAMILIES:
+
+    def judged(family: str) -> tuple[dict, object | None]:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # the production refit reports its own
                 model = fit_purchase_model(summary, family)
         except (ValueError, BTYDConvergenceError) as exc:
-            records.append({"family": family, "identified": False, "reason": str(exc)})
-            continue
-        models[family] = model
-        verdict = dropout_identification(model, summary)
+            return {"family": family, "identified": False, "reason": str(exc)}, None
+        p_alive = model.probability_alive(summary)
+        verdict = dropout_identification(model, summary, p_alive)
         predicted = model.conditional_expected_purchases(summary, horizon_days)
-        records.append(
-            {
-                "family": family,
-                "identified": verdict.identified,
-                "reason": verdict.reason,
-                "roc_auc": safe_roc_auc(churned, 1.0 - model.probability_alive(summary)),
-                "predicted_total": float(predicted.sum()),
-                "abs_total_error": abs(predicted.sum() - total) / total if total else np.nan,
-                "mae": float(np.mean(np.abs(predicted - actual))),
-            }
-        )
+        return {
+            "family": family,
+            "identified": verdict.identified,
+            "reason": verdict.reason,
+            "roc_auc": safe_roc_auc(churned, 1.0 - p_alive),
+            "predicted_total": float(predicted.sum()),
+            "abs_total_error": abs(predicted.sum() - total) / total if total else np.nan,
+            "mae": float(np.mean(np.abs(predicted - actual))),
+        }, model
+
+    results = in_parallel(judged, list(FAMILIES), n_rows=n)
+    records = [record for record, _ in results]
+    models = {r["family"]: model for r, model in results if model is not None}
     table = pd.DataFrame(records).set_index("family")
     ok = table[table["identified"]]
     family = None

@@ -39,7 +39,7 @@ class DropoutIdentification:
     p_alive_spread: float
 
 
-def dropout_identification(model: Any, X: Any) -> DropoutIdentification:
+def dropout_identification(model: Any, X: Any, p_alive: Any = None) -> DropoutIdentification:
     """Check that a fitted BG/NBD, MBG/NBD or Pareto/NBD model identifies dropout.
 
     Parameters
@@ -48,6 +48,8 @@ def dropout_identification(model: Any, X: Any) -> DropoutIdentification:
         With ``params_`` (``a``, ``b`` or ``s``, ``beta``) and ``probability_alive``.
     X : DataFrame, mapping or array
         The summary (frequency, recency, T) the model is judged on.
+    p_alive : array, default=None
+        ``model.probability_alive(X)`` when the caller has it already.
 
     Returns
     -------
@@ -59,7 +61,7 @@ def dropout_identification(model: Any, X: Any) -> DropoutIdentification:
     params = model.params_
     name = getattr(model, "_model_name", type(model).__name__)
     _, _, T = _summary(X)
-    p_alive = model.probability_alive(X)
+    p_alive = model.probability_alive(X) if p_alive is None else np.asarray(p_alive)
     spread = float(np.subtract(*np.percentile(p_alive, [95, 5]))) if p_alive.size else 0.0
     on_bound = [k for k, v in params.items() if abs(np.log(v)) > _LOG_BOUND - _BOUND_MARGIN]
     if "a" in params:

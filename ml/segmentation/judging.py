@@ -4,9 +4,7 @@ cut-off's features, its segments scored on the horizon that followed."""
 from __future__ import annotations
 
 import json
-import warnings
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -18,7 +16,7 @@ from threadpoolctl import threadpool_limits
 from ml.clustering import cluster_scores, proportional_size, stratified_sample
 from ml.segmentation.candidates import RFM_GRID_COLUMN, grid_row, judge
 from ml.segmentation.segmenter import ID_COLUMN, CustomerSegmenter, make_clusterer
-from ml.threads import cores
+from ml.threads import in_parallel
 
 #: Columns of the judge frame besides the cut-off's features.
 CHURN_OUTCOME, REVENUE_OUTCOME = "churned", "spend_in_horizon"
@@ -41,9 +39,7 @@ def judge_all(grid, sets, set_args, segmenter_args, frame, eval_size, random_sta
     """Fit and judge every candidate on the cut-off's features; figures, fits, elbow.
 
     The candidates are independent fits: from :data:`PARALLEL_ROWS` customers on they
-    run on one thread per core, each with one native thread (the fits are numpy,
-    scipy and scikit-learn code that releases the GIL); the figures do not depend on
-    the order in which they finish.
+    run on one thread per core (:func:`ml.threads.in_parallel`).
     """
     churned = frame[CHURN_OUTCOME].astype(float).to_numpy()
     revenue = frame[REVENUE_OUTCOME].astype(float).to_numpy()
@@ -62,16 +58,7 @@ def judge_all(grid, sets, set_args, segmenter_args, frame, eval_size, random_sta
 
     ours = [c for fs in sets for c in grid if c.feature_set == fs]
     codes = truth_codes(frame[ID_COLUMN], truth)
-    workers = min(cores(), len(ours)) if len(frame) >= PARALLEL_ROWS else 1
-    if workers > 1:
-        # One native thread each, set here once: the fits' own limits then change nothing
-        # that another thread relies on, and so do their (ignoring) warning filters.
-        with threadpool_limits(limits=1), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with ThreadPoolExecutor(workers, thread_name_prefix="candidate") as pool:
-                fitted = list(pool.map(fit, ours))
-    else:
-        fitted = [fit(c) for c in ours]
+    fitted = in_parallel(fit, ours, n_rows=len(frame), min_rows=PARALLEL_ROWS)
     for c, j in zip(ours, fitted, strict=True):
         Xt, eval_idx = prepared[c.feature_set]
         j.row["ari_vs_ground_truth"] = ari_vs_truth(codes, j.labels)

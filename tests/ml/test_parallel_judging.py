@@ -9,6 +9,7 @@ import pytest
 from sklearn.utils import check_random_state
 
 import ml.segmentation.judging as judging
+import ml.threads as threads
 from ml.clustering import SampledDBSCAN, shared_strata, stratified_sample
 from ml.clustering import base as clustering_base
 from ml.segmentation import fit_candidates
@@ -17,28 +18,28 @@ from tests.ml.test_segmentation import judge_frame_for, make_customers
 
 def _fit(monkeypatch, parallel_rows: int, cores: int):
     monkeypatch.setattr(judging, "PARALLEL_ROWS", parallel_rows)
-    monkeypatch.setattr(judging, "cores", lambda: cores)
+    monkeypatch.setattr(threads, "cores", lambda: cores)
     df, truth = make_customers()
     frame = judge_frame_for(df, truth)
     return fit_candidates(df, judge_frame=frame, eval_size=2_000, n_resamples=2)
 
 
 def test_parallel_judging_equals_sequential(monkeypatch):
-    threads = []
+    names = []
     real_judge = judging.judge
 
     def spy(*args, **kwargs):
         import threading
 
-        threads.append(threading.current_thread().name)
+        names.append(threading.current_thread().name)
         return real_judge(*args, **kwargs)
 
     monkeypatch.setattr(judging, "judge", spy)
     sequential = _fit(monkeypatch, parallel_rows=10**9, cores=2)
-    assert all(name == "MainThread" for name in threads)
-    threads.clear()
+    assert all(name == "MainThread" for name in names)
+    names.clear()
     parallel = _fit(monkeypatch, parallel_rows=0, cores=2)
-    assert any(name.startswith("candidate") for name in threads)  # it did run in the pool
+    assert any(name.startswith("fit") for name in names)  # it did run in the pool
     assert parallel.chosen == sequential.chosen
     drop = ["fit_seconds"]
     pd.testing.assert_frame_equal(
@@ -110,3 +111,57 @@ class _nothing:
 
     def __exit__(self, *exc):
         return False
+
+
+def _purchase_histories(n: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Customers who buy at their own rate until they stop (BG/NBD-like), and what
+    they did in the next 90 days."""
+    rng = np.random.default_rng(seed)
+    T = rng.uniform(60, 400, n)
+    rate = rng.gamma(0.5, 1 / 20, n)
+    life = rng.exponential(rng.gamma(2.0, 150, n))
+    active = np.minimum(life, T)
+    x = rng.poisson(rate * active)
+    recency = np.where(x > 0, active * rng.beta(x + 1, 1), 0.0)
+    later = rng.poisson(rate * np.clip(life - T, 0, 90))
+    features = pd.DataFrame(
+        {"lt_frequency": x.astype(float), "lt_recency_days": np.floor(recency),
+         "lt_t_days": np.floor(T), "lt_monetary_value": rng.gamma(2, 20, n) * (x > 0),
+         "gross_sales": rng.gamma(2, 20, n) * (x + 1), "frequency": x + 1,
+         "recency_days": np.floor(T) - np.floor(recency)}
+    )  # fmt: skip
+    outcomes = pd.DataFrame({"purchase_days_in_horizon": later, "churned": later == 0})
+    return features, outcomes
+
+
+def test_purchase_families_judged_in_parallel_equal_one_thread(monkeypatch):
+    """choose_purchase_model's families on threads: the same table, choice and fits."""
+    import threading
+
+    import ml.value_evaluation as value_evaluation
+    from ml.value_evaluation import choose_purchase_model
+
+    features, outcomes = _purchase_histories(3_000, seed=7)
+    names = set()
+    real_fit = value_evaluation.fit_purchase_model
+
+    def spy(*args, **kwargs):
+        names.add(threading.current_thread().name)
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(value_evaluation, "fit_purchase_model", spy)
+    monkeypatch.setattr(threads, "cores", lambda: 3)
+
+    def choose(min_rows: int):
+        monkeypatch.setattr(threads, "SMALL_ROWS", min_rows)
+        return choose_purchase_model(features, outcomes, horizon_days=90, cutoff=None)
+
+    one = choose(10**9)
+    assert names == {"MainThread"}
+    many = choose(0)
+    assert any(name.startswith("fit") for name in names)
+    pd.testing.assert_frame_equal(many.table, one.table)
+    assert many.family == one.family and many.forecast_family == one.forecast_family
+    assert len(one.models) >= 2  # at least two families fitted and compared
+    for family, model in one.models.items():
+        assert many.models[family].params_ == model.params_

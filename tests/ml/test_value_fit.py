@@ -133,11 +133,17 @@ def test_non_converging_data_get_a_penalised_fit_and_a_warning():
     def make(pen):
         return GammaGammaModel(penalizer=pen, fallback_optimizer=pen > 0)  # as fit_value_models
 
-    # premise: the unpenalised fit fails on these data, on all rows and on the sample
-    for rows in (X, X.sample(PROBE, random_state=0)):
-        with pytest.raises(BTYDConvergenceError), warnings.catch_warnings():
-            warnings.simplefilter("ignore", BTYDConvergenceWarning)
-            make(0.0).fit(rows)
+    # premise: the unpenalised fit has no answer on these data: on the sample it fails;
+    # on all rows it fails too, or (by the CPU's last bits: seen on AVX-512) L-BFGS-B
+    # stops with p on the search bound exp(20), which is no estimate either
+    with pytest.raises(BTYDConvergenceError), warnings.catch_warnings():
+        warnings.simplefilter("ignore", BTYDConvergenceWarning)
+        make(0.0).fit(X.sample(PROBE, random_state=0))
+    try:
+        with pytest.warns(BTYDConvergenceWarning, match="ended on the search bound"):
+            make(0.0).fit(X)
+    except BTYDConvergenceError:
+        pass
     with pytest.warns(BTYDConvergenceWarning, match="did not converge without a penalty"):
         model = fit_with_fallback(make, X, probe_rows=PROBE)
     assert model.penalizer in FALLBACK_PENALIZERS[1:]
