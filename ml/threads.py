@@ -17,12 +17,12 @@ dot products, so they always fit under :func:`one_native_thread`. Measured on
 from __future__ import annotations
 
 import contextlib
-import os
 import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
+import joblib
 from threadpoolctl import threadpool_limits
 
 SMALL_ROWS = 50_000
@@ -44,10 +44,8 @@ def one_native_thread() -> contextlib.AbstractContextManager:
 
 
 def cores() -> int:
-    """The cores this process may run on (its CPU affinity, else the machine's count)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
+    """The cores this process may use (joblib's count: CPU affinity and cgroup quotas)."""
+    return joblib.cpu_count()
 
 
 def in_parallel(

@@ -80,15 +80,11 @@ def shared_strata() -> Iterator[None]:
     are then the same, and are computed once. The arrays are held until the context
     ends.
     """
-    with _STRATA._lock:
-        _STRATA.users += 1
+    _STRATA.enter()
     try:
         yield
     finally:
-        with _STRATA._lock:
-            _STRATA.users -= 1
-            if not _STRATA.users:
-                _STRATA._entries.clear()
+        _STRATA.leave()
 
 
 class _StrataCache:
@@ -105,10 +101,20 @@ class _StrataCache:
         self._entries: list[dict] = []
         self._lock = threading.Lock()
 
+    def enter(self) -> None:
+        with self._lock:
+            self.users += 1
+
+    def leave(self) -> None:
+        with self._lock:
+            self.users -= 1
+            if not self.users:
+                self._entries.clear()
+
     def ordered(self, X: np.ndarray, n_bins: int, rng: np.random.RandomState):
         """``(strata, counts, order)`` of ``X``: ``order`` sorts by stratum, then by a
         uniform draw of ``rng`` per row (which ``rng`` then has consumed)."""
-        state = rng.get_state(legacy=False)
+        state = rng.get_state()
         with self._lock:
             entry = self._find(X, n_bins)
             hit = entry is not None and _same_state(entry["state"], state)
@@ -134,14 +140,9 @@ class _StrataCache:
         return None
 
 
-def _same_state(a: dict, b: dict) -> bool:
-    return (
-        a["bit_generator"] == b["bit_generator"]
-        and np.array_equal(a["state"]["key"], b["state"]["key"])
-        and a["state"]["pos"] == b["state"]["pos"]
-        and a["has_gauss"] == b["has_gauss"]
-        and a["gauss"] == b["gauss"]
-    )
+def _same_state(a: tuple, b: tuple) -> bool:
+    """Equal ``RandomState.get_state()`` tuples: (name, key array, pos, has_gauss, gauss)."""
+    return a[0] == b[0] and np.array_equal(a[1], b[1]) and a[2:] == b[2:]
 
 
 def _strata(X: np.ndarray, n_bins: int) -> np.ndarray:

@@ -8,7 +8,6 @@ HDBSCAN), else it is noise (``-1``), as DBSCAN treats border points.
 from __future__ import annotations
 
 import numbers
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -17,7 +16,7 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.utils.validation import check_is_fitted
 
 from ml.clustering.base import _is_int, _SampleAssignClusterer
-from ml.threads import cores
+from ml.threads import in_parallel
 
 # Rows per block when assigning rows to density-method components; from two blocks on,
 # the blocks are queried on one thread per core (the tree query releases the GIL).
@@ -74,14 +73,8 @@ class _DensityClusterer(_SampleAssignClusterer):
             out = labels[start : start + _ASSIGN_BLOCK_ROWS]
             out[hit] = self.component_labels_[ind[hit, first[hit]]]
 
-        starts = range(0, X.shape[0], _ASSIGN_BLOCK_ROWS)
-        workers = min(cores(), len(starts))
-        if workers < 2:
-            for start in starts:
-                assign_block(start)
-        else:  # each block writes its own slice of labels: the result does not depend on order
-            with ThreadPoolExecutor(workers, thread_name_prefix="assign") as pool:
-                list(pool.map(assign_block, starts))
+        # each block writes its own slice of labels: the result does not depend on order
+        in_parallel(assign_block, range(0, X.shape[0], _ASSIGN_BLOCK_ROWS), X.shape[0], 0)
         return labels
 
     def nearest_cluster(self, X: ArrayLike) -> np.ndarray:

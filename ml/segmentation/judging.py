@@ -4,19 +4,17 @@ cut-off's features, its segments scored on the horizon that followed."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.metrics import adjusted_rand_score
 from sklearn.utils import check_random_state
-from threadpoolctl import threadpool_limits
 
 from ml.clustering import cluster_scores, proportional_size, stratified_sample
 from ml.segmentation.candidates import RFM_GRID_COLUMN, grid_row, judge
 from ml.segmentation.segmenter import ID_COLUMN, CustomerSegmenter, make_clusterer
-from ml.threads import in_parallel
+from ml.store import jsonable
+from ml.threads import in_parallel, one_native_thread
 
 #: Columns of the judge frame besides the cut-off's features.
 CHURN_OUTCOME, REVENUE_OUTCOME = "churned", "spend_in_horizon"
@@ -67,7 +65,7 @@ def judge_all(grid, sets, set_args, segmenter_args, frame, eval_size, random_sta
         rows.append(j.row)
     for fs, (Xt, eval_idx) in prepared.items():
         in_set = [c for c in ours if c.feature_set == fs]
-        with threadpool_limits(limits=1):  # small work, shared cores (see ml.clustering.base)
+        with one_native_thread():  # small work, shared cores (see ml.clustering.base)
             diagnostics = cluster_scores(
                 Xt[eval_idx], [judged[c.name]["judged"].labels[eval_idx] for c in in_set]
             )
@@ -102,18 +100,3 @@ def ari_vs_truth(codes: np.ndarray | None, labels: np.ndarray) -> float:
     if not mask.any():
         return np.nan
     return float(adjusted_rand_score(codes[mask], labels[mask]))
-
-
-def jsonable(v: Any) -> Any:
-    """``v`` as a JSON value (numpy scalars unwrapped, estimators and the like as text)."""
-    if isinstance(v, np.integer):
-        return int(v)
-    if isinstance(v, np.floating):
-        return float(v)
-    if v is None or isinstance(v, str | int | float | bool):
-        return v
-    if isinstance(v, Mapping):
-        return {str(k): jsonable(x) for k, x in v.items()}
-    if isinstance(v, list | tuple):
-        return [jsonable(x) for x in v]
-    return repr(v)

@@ -16,7 +16,6 @@ import pandas as pd
 import sklearn
 from sklearn.utils.validation import check_is_fitted
 
-from ml.segmentation.judging import jsonable
 from ml.segmentation.segmenter import (
     ALGORITHMS,
     ID_COLUMN,
@@ -28,6 +27,7 @@ from ml.store import (
     METADATA_FILE,
     MODEL_FILE,
     atomic_write,
+    jsonable,
     new_version_dir,
     point_latest,
     version_dir,

@@ -18,10 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ml.clustering import (
-    K_SCORE_COLUMNS,
-    shared_strata,
-)
+from ml.clustering import K_SCORE_COLUMNS, shared_strata
 from ml.features import DEFAULT_FEATURE_GROUPS
 from ml.segmentation.candidates import (
     DENSITY,

@@ -3,6 +3,8 @@ strata of the stratified sample change no sample."""
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -68,7 +70,7 @@ def test_shared_strata_draw_the_same_samples_and_leave_the_generator_alike(share
     X = np.random.default_rng(3).normal(size=(20_000, 3))
     other = X + 1e-9  # different values: never served from the first array's entry
     calls = [(X, 500, 0), (X, 2_000, 0), (other, 500, 0), (X, 500, 1), (X, 500, 0)]
-    with shared_strata() if shared else _nothing():
+    with shared_strata() if shared else contextlib.nullcontext():
         for data, size, seed in calls:
             ours, theirs = check_random_state(seed), check_random_state(seed)
             got = stratified_sample(data, size, ours)
@@ -99,18 +101,10 @@ def test_density_assignment_in_blocks_on_threads_equals_one_block(monkeypatch):
     X = np.random.default_rng(5).normal(size=(30_000, 2))
     one = SampledDBSCAN(sample_size=3_000, random_state=0).fit(X)
     monkeypatch.setattr(density, "_ASSIGN_BLOCK_ROWS", 4_000)
-    monkeypatch.setattr(density, "cores", lambda: 3)
+    monkeypatch.setattr(threads, "cores", lambda: 3)
     blocks = SampledDBSCAN(sample_size=3_000, random_state=0).fit(X)
     np.testing.assert_array_equal(blocks.labels_, one.labels_)
     assert (one.labels_ >= 0).any() and (one.labels_ < 0).any()  # noise and clusters both met
-
-
-class _nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def _purchase_histories(n: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
