@@ -1,7 +1,8 @@
 """What a refit of the value and churn models records besides the models.
 
 The calibration plot (SVG), the ROC AUC against known churn labels (ground truth) and
-the ml.model_runs rows; used by ``orchestration/assets/scores.py``.
+the ml.model_runs rows; used by ``orchestration/assets/scores.py``. The ground-truth AUC
+is computed from the published scores (customer_scores) and added to the refit's row.
 """
 
 import json
@@ -10,6 +11,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
+from orchestration.io.tables import table_exists
 from orchestration.resources import WarehouseResource
 
 
@@ -105,3 +107,27 @@ def model_runs(run_id, value_models, churn, as_of, train_cutoff, eval_cutoff, h,
             "trained_at": at,
         }
     )
+
+
+def record_ground_truth(con, run_id: str, truth: dict) -> bool:
+    """Write ``truth`` (:func:`ground_truth_auc`) into the churn classifier's ml.model_runs
+    row of refit ``run_id``, once: the first scoring with the refit's models fills it in,
+    so the refit does not score every customer a second time for it. Returns whether a
+    row was updated."""
+    if not truth or not table_exists(con, "ml.model_runs"):
+        return False
+    found = con.execute(
+        "select metrics from ml.model_runs where run_id = ? and model = 'churn_classifier'",
+        [run_id],
+    ).fetchall()
+    if len(found) != 1:
+        return False
+    metrics = json.loads(found[0][0])
+    if metrics.get("ground_truth_roc_auc"):
+        return False
+    metrics["ground_truth_roc_auc"] = truth
+    con.execute(
+        "update ml.model_runs set metrics = ? where run_id = ? and model = 'churn_classifier'",
+        [json.dumps(metrics, default=float, sort_keys=True), run_id],
+    )
+    return True

@@ -34,7 +34,12 @@ from orchestration.assets.common import (
     read_features,
     read_judge_frame,
 )
-from orchestration.assets.refit_records import calibration_svg, ground_truth_auc, model_runs
+from orchestration.assets.refit_records import (
+    calibration_svg,
+    ground_truth_auc,
+    model_runs,
+    record_ground_truth,
+)
 from orchestration.cutoffs import build_features_as_of, cutoff_dates, cutoff_schema_suffix
 from orchestration.io.tables import replace_tables, table_exists
 from orchestration.resources import WarehouseResource
@@ -233,10 +238,6 @@ def value_models(context: dg.AssetExecutionContext, warehouse: WarehouseResource
             min_customers=cfg.min_training_customers,
             random_state=cfg.random_state,
         )
-        # Production scores here only to evaluate against ground truth; customer_scores
-        # writes them.
-        gt = run.config.ground_truth
-        scores = _score(features, models, churn, cfg) if gt and gt.churn_column else None
     notes = sorted({str(w.message) for w in caught if issubclass(w.category, UserWarning)})
     for note in notes:
         context.log.warning(note)
@@ -246,9 +247,9 @@ def value_models(context: dg.AssetExecutionContext, warehouse: WarehouseResource
         context.log.warning(f"P(alive) withheld: {models.p_alive_note}")
 
     trained_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    truth = ground_truth_auc(warehouse, scores) if scores is not None else {}
+    # the ground-truth AUC comes from the scores: customer_scores adds it to these rows
     runs = model_runs(
-        context.run_id, models, churn, as_of, train_cutoff, eval_cutoff, h, truth, trained_at
+        context.run_id, models, churn, as_of, train_cutoff, eval_cutoff, h, {}, trained_at
     )
     runs["n_customers"] = [len(features), len(features), len(train_y)]
     path = save_value_models(
@@ -327,7 +328,6 @@ def value_models(context: dg.AssetExecutionContext, warehouse: WarehouseResource
             **({"calibration_plot": dg.MetadataValue.path(str(plot))} if plot else {}),
             "churn_fallback": churn.fallback or "",
             "churn_production": churn.production,
-            "ground_truth_roc_auc": dg.MetadataValue.json(truth),
             "train_cutoff": train_cutoff.isoformat(),
             "eval_cutoff": eval_cutoff.isoformat(),
             "warnings": dg.MetadataValue.json(notes),
@@ -383,7 +383,9 @@ def customer_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResou
         scores = _score(features, models, churn, cfg)
     scores["value_model_version"] = meta["version"]
     scores["scored_at"] = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    truth = ground_truth_auc(warehouse, scores)
     with warehouse.connect() as con:
+        record_ground_truth(con, meta.get("run_id", ""), truth)
         replace_tables(
             con,
             {"ml.customer_scores": scores},
@@ -411,7 +413,7 @@ def customer_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResou
                 float(scores["churn_probability"].mean())
             ),
             "risk_bands": dg.MetadataValue.json({k: int(v) for k, v in bands.items()}),
-            "ground_truth_roc_auc": dg.MetadataValue.json(ground_truth_auc(warehouse, scores)),
+            "ground_truth_roc_auc": dg.MetadataValue.json(truth),
         },
     )
 
