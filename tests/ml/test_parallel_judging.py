@@ -159,3 +159,25 @@ def test_purchase_families_judged_in_parallel_equal_one_thread(monkeypatch):
     assert len(one.models) >= 2  # at least two families fitted and compared
     for family, model in one.models.items():
         assert many.models[family].params_ == model.params_
+
+
+def test_hdbscan_assignment_shortcut_gives_the_full_query_labels():
+    """_assign settles a row from its two nearest components when the nearest is strictly
+    nearest and in reach; the labels equal those of the rule as stated (first component
+    in reach among the n_query nearest), ties and noise included."""
+    from ml.clustering import SampledHDBSCAN
+
+    rng = np.random.default_rng(1)
+    X = np.vstack([rng.normal(c, 0.6, size=(4_000, 3)) for c in (0, 3, 6)])
+    X[:3_000] = np.round(X[:3_000])  # a lattice of repeated points: ties at every distance
+    model = SampledHDBSCAN(sample_size=2_000, random_state=0).fit(X)
+    got = model.predict(X)
+    k = min(model._n_query, len(model.components_))
+    dist, ind = model._nn.kneighbors(X, n_neighbors=k)
+    reach = dist <= model.component_radius_[ind]
+    want = np.where(
+        reach.any(axis=1), model.component_labels_[ind[np.arange(len(X)), reach.argmax(axis=1)]], -1
+    )
+    assert k == 10
+    assert (want == -1).any() and (want >= 0).any()
+    np.testing.assert_array_equal(got, want)
