@@ -64,18 +64,17 @@ class _DensityClusterer(_SampleAssignClusterer):
             return labels
         n_query = min(self._n_query, self.components_.shape[0])
 
-        def nearest_in_reach(block: np.ndarray, out: np.ndarray, k: int) -> None:
+        def nearest_in_reach(block: np.ndarray, k: int) -> np.ndarray:
             dist, ind = self._nn.kneighbors(block, n_neighbors=k)
             reach = dist <= self.component_radius_[ind]
-            hit = reach.any(axis=1)
-            first = reach.argmax(axis=1)
-            out[hit] = self.component_labels_[ind[hit, first[hit]]]
+            first = ind[np.arange(len(block)), reach.argmax(axis=1)]
+            return np.where(reach.any(axis=1), self.component_labels_[first], -1)
 
         def assign_block(start: int) -> None:
             block = X[start : start + _ASSIGN_BLOCK_ROWS]
             out = labels[start : start + _ASSIGN_BLOCK_ROWS]
             if n_query < 3:
-                nearest_in_reach(block, out, n_query)
+                out[:] = nearest_in_reach(block, n_query)
                 return
             # Most rows lie in reach of their nearest component: when it is strictly the
             # nearest (no tie), it is also first of the n_query nearest, so two
@@ -85,9 +84,7 @@ class _DensityClusterer(_SampleAssignClusterer):
             out[settled] = self.component_labels_[ind[settled, 0]]
             rest = np.flatnonzero(~settled)
             if rest.size:
-                part = out[rest]
-                nearest_in_reach(block[rest], part, n_query)
-                out[rest] = part
+                out[rest] = nearest_in_reach(block[rest], n_query)
 
         # each block writes its own slice of labels: the result does not depend on order
         in_parallel(assign_block, range(0, X.shape[0], _ASSIGN_BLOCK_ROWS), X.shape[0], 0)

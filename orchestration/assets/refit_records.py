@@ -62,8 +62,9 @@ def ground_truth_auc(warehouse: WarehouseResource, scores: pd.DataFrame) -> dict
     }
 
 
-def model_runs(run_id, value_models, churn, as_of, train_cutoff, eval_cutoff, h, truth, at):
-    """One row per model fitted in this run."""
+def model_runs(run_id, value_models, churn, as_of, train_cutoff, eval_cutoff, h, at):
+    """One row per model fitted in this run; the churn classifier's ground-truth AUC
+    stays empty until :func:`record_ground_truth` fills it in."""
 
     def fitted(model) -> dict:
         return {
@@ -90,7 +91,7 @@ def model_runs(run_id, value_models, churn, as_of, train_cutoff, eval_cutoff, h,
             {"estimator": "HistGradientBoosting, isotonic calibration", "horizon_days": h}
             if churn.fallback is None
             else {"fallback": churn.fallback, "production": churn.production},
-            {"out_of_time": churn_metrics, "ground_truth_roc_auc": truth},
+            {"out_of_time": churn_metrics, "ground_truth_roc_auc": {}},
             train_cutoff,
             eval_cutoff,
         ),

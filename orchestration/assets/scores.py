@@ -247,9 +247,8 @@ def value_models(context: dg.AssetExecutionContext, warehouse: WarehouseResource
         context.log.warning(f"P(alive) withheld: {models.p_alive_note}")
 
     trained_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    # the ground-truth AUC comes from the scores: customer_scores adds it to these rows
     runs = model_runs(
-        context.run_id, models, churn, as_of, train_cutoff, eval_cutoff, h, {}, trained_at
+        context.run_id, models, churn, as_of, train_cutoff, eval_cutoff, h, trained_at
     )
     runs["n_customers"] = [len(features), len(features), len(train_y)]
     path = save_value_models(
