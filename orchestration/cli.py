@@ -93,9 +93,10 @@ def run_pipeline(
     Everything the run writes in the workdir is readable by its owner only
     (orchestration/io/permissions.py).
     """
+    from orchestration.gc_pace import run_pace
     from orchestration.io.permissions import private_umask
 
-    with private_umask():
+    with private_umask(), run_pace():
         return _run_pipeline(settings, stream, verbose, timings, job_name, run_config, run_id)
 
 
@@ -433,5 +434,14 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+def console() -> int:
+    """The ``custseg`` command: :func:`main`, without the interpreter's last collection."""
+    code = main()
+    from orchestration.gc_pace import skip_final_collection
+
+    skip_final_collection()
+    return code
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(console())

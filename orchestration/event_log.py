@@ -16,10 +16,14 @@ used ``MAX_OPEN`` databases (a webserver reads many runs). ``synchronous=NORMAL`
 WAL mode (Dagster's mode for these files) cannot corrupt a database; a power cut may
 lose the last events written, a crash of the process loses nothing.
 
+Dagster's ``has_table``, which it asks before storing an asset event's tags or an asset
+check result, also opens a connection to the index each time: a table once found is
+remembered (tables are only dropped by ``wipe``, which forgets them).
+
 An adapter over Dagster internals (the class lives in ``dagster._core``), kept small:
 it overrides only ``run_connection`` and ``index_connection``, the two connection
-methods of Dagster's ``SqlEventLogStorage`` interface, and lets Dagster's own code
-create and migrate each database the first time it is used.
+methods of Dagster's ``SqlEventLogStorage`` interface, and ``has_table``, and lets
+Dagster's own code create and migrate each database the first time it is used.
 ``tests/test_private_internals.py`` fails when Dagster's version or these methods
 change.
 
@@ -75,6 +79,7 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         # Set before Dagster's __init__, which already reads the index.
         self._engines: OrderedDict[str, Engine] = OrderedDict()
         self._ready: set[str] = set()  # databases Dagster has created or migrated
+        self._tables: set[str] = set()  # index tables found (a missing one may be migrated in)
         self._pool_lock = threading.Lock()
         if not os.path.isabs(base_dir):
             home = os.environ.get("DAGSTER_HOME")
@@ -95,6 +100,13 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
 
     def index_connection(self):
         return self._pooled(INDEX_SHARD_NAME)
+
+    def has_table(self, table_name: str) -> bool:
+        # Dagster's own check, which takes no pooled connection (so no lock is held),
+        # asked again only while the table is missing.
+        if table_name not in self._tables and super().has_table(table_name):
+            self._tables.add(table_name)
+        return table_name in self._tables
 
     @contextmanager
     def _pooled(self, shard: str) -> Iterator[Connection]:
@@ -142,6 +154,7 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     def wipe(self) -> None:
         self._dispose_engines()  # before the files are unlinked
         self._ready.clear()
+        self._tables.clear()
         super().wipe()
 
     def dispose(self) -> None:

@@ -37,8 +37,8 @@ def test_events_written_pooled_are_read_by_dagsters_storage(tmp_path, monkeypatc
     assert not pooled._engines
 
 
-def _connections_opened_storing(storage, events: int) -> int:
-    """How many SQLite connections ``storage`` opens to store ``events`` more events."""
+def _connections_opened(work) -> int:
+    """How many SQLite connections ``work()`` opens."""
     opened: list[object] = []
 
     def count(dbapi_connection, _record) -> None:
@@ -46,11 +46,20 @@ def _connections_opened_storing(storage, events: int) -> int:
 
     event.listen(Pool, "connect", count)
     try:
-        for i in range(events):
-            storage.store_event(_entry("r", f"m{i}"))
+        work()
     finally:
         event.remove(Pool, "connect", count)
     return len(opened)
+
+
+def _connections_opened_storing(storage, events: int) -> int:
+    """How many SQLite connections ``storage`` opens to store ``events`` more events."""
+
+    def store() -> None:
+        for i in range(events):
+            storage.store_event(_entry("r", f"m{i}"))
+
+    return _connections_opened(store)
 
 
 def test_the_connections_stay_open_between_events(tmp_path):
@@ -63,6 +72,27 @@ def test_the_connections_stay_open_between_events(tmp_path):
     try:
         assert _connections_opened_storing(pooled, 20) == 0
         assert _connections_opened_storing(stock, 20) >= 20
+    finally:
+        pooled.dispose()
+        stock.dispose()
+
+
+def test_a_table_found_is_not_looked_up_again(tmp_path):
+    """Dagster asks ``has_table`` before storing asset event tags and check results."""
+    pooled = PooledSqliteEventLogStorage(str(tmp_path / "pooled"))
+    stock = SqliteEventLogStorage(str(tmp_path / "stock"))
+    try:
+        for storage in (pooled, stock):
+            assert storage.has_table("asset_event_tags")
+            assert not storage.has_table("no_such_table")
+
+        def ask(storage, table: str):
+            return lambda: [storage.has_table(table) for _ in range(10)]
+
+        assert _connections_opened(ask(pooled, "asset_event_tags")) == 0
+        assert _connections_opened(ask(stock, "asset_event_tags")) >= 10
+        # A missing table is asked again each time: a migration may create it.
+        assert _connections_opened(ask(pooled, "no_such_table")) >= 10
     finally:
         pooled.dispose()
         stock.dispose()
