@@ -32,8 +32,15 @@ def _customers(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
     return X, y
 
 
-@pytest.mark.parametrize("estimator", ["hgb", "logit"])
-def test_equals_sklearn_permutation_importance(estimator: str) -> None:
+@pytest.mark.parametrize(
+    ("estimator", "batch_rows"),
+    [("hgb", 250_000), ("logit", 250_000), ("hgb", 1), ("hgb", 4_000)],
+    ids=["hgb", "logit", "hgb-one-matrix-per-call", "hgb-batches-and-a-remainder"],
+)
+def test_equals_sklearn_permutation_importance(estimator: str, batch_rows: int, monkeypatch):
+    """Every permuted matrix is scored, alone or in batches: 12 matrices of 800 rows (4
+    columns kept x 3 repeats), by 4,000 rows 5 + 5 + 2."""
+    monkeypatch.setattr("ml.churn.permutation.BATCH_ROWS", batch_rows)
     X, y = _customers(1500, seed=0)
     X_test, y_test = _customers(800, seed=1)
     with threadpool_limits(limits=1), pytest.warns(UserWarning, match="never_known"):
