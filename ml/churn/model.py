@@ -26,6 +26,9 @@ from sklearn.utils.validation import check_is_fitted
 
 __all__ = ["ChurnModel"]
 
+#: Input cells (rows x columns) per block of :meth:`ChurnModel.predict_proba`.
+PREDICT_BLOCK_CELLS = 2**21
+
 
 def _categorical_columns(X: pd.DataFrame, given: Sequence[Hashable] | None) -> list[Hashable]:
     if given is not None:
@@ -39,6 +42,10 @@ def _categorical_columns(X: pd.DataFrame, given: Sequence[Hashable] | None) -> l
         for c in X.columns
         if not pd.api.types.is_numeric_dtype(X[c]) or pd.api.types.is_bool_dtype(X[c])
     ]
+
+
+def _rows(X, start: int, stop: int):
+    return X.iloc[start:stop] if isinstance(X, pd.DataFrame) else X[start:stop]
 
 
 class ChurnModel(ClassifierMixin, BaseEstimator):
@@ -200,7 +207,19 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
             Column 1 is the churn probability.
         """
         check_is_fitted(self, "calibrated_")
-        return self.calibrated_.predict_proba(X)
+        # In blocks of rows: each row is scored on its own, so the result is the same, and
+        # a block's arrays (the preprocessed matrix of each calibration fold) stay small
+        # enough for the allocator to reuse, where the whole input's would be fresh
+        # memory from the operating system three times over.
+        rows = max(1_000, PREDICT_BLOCK_CELLS // max(1, X.shape[1]))
+        if X.shape[0] <= rows:
+            return self.calibrated_.predict_proba(X)
+        return np.concatenate(
+            [
+                self.calibrated_.predict_proba(_rows(X, start, start + rows))
+                for start in range(0, X.shape[0], rows)
+            ]
+        )
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """Most probable class (churn when its probability is >= 0.5).

@@ -117,6 +117,25 @@ def test_calibrated_probabilities_match_observed_rates() -> None:
     assert abs(p.mean() - y_test.mean()) < 0.02
 
 
+def test_large_inputs_are_scored_in_blocks_with_the_same_result(monkeypatch) -> None:
+    X, y = _planted(1500, seed=6)
+    X_new, _ = _planted(2500, seed=7)
+    with threadpool_limits(**ONE_THREAD):
+        model = ChurnModel(random_state=0).fit(X, y)
+        whole = model.calibrated_.predict_proba(X_new)
+        monkeypatch.setattr("ml.churn.model.PREDICT_BLOCK_CELLS", 1)  # blocks of 1,000 rows
+        blocks: list[int] = []
+        scorer = model.calibrated_.predict_proba
+        monkeypatch.setattr(
+            model.calibrated_,
+            "predict_proba",
+            lambda part: blocks.append(len(part)) or scorer(part),
+        )
+        blocked = model.predict_proba(X_new)
+    assert blocks == [1000, 1000, 500]
+    np.testing.assert_array_equal(blocked, whole)
+
+
 def test_unknown_categories_and_sklearn_conventions() -> None:
     X, y = _planted(500, seed=5)
     model = ChurnModel(estimator="logit", calibration="sigmoid")
