@@ -4,8 +4,9 @@ A run holds hundreds of thousands of long-lived objects (Dagster's, dbt's and
 scikit-learn's modules, the dbt manifest, the definitions) and creates many more. With
 Python's default threshold (a young collection every 700 net allocations, a full one
 every 100 young ones) the full collections, each walking every object, come seconds
-apart. A threshold of ``GEN0_THRESHOLD`` for the run makes them rare; cyclic garbage
-waits a few thousand allocations longer, which is kilobytes. At exit of the console
+apart. A threshold of ``GEN0_THRESHOLD`` for the run (set by ``custseg run`` and by the
+warehouse resource, which every run sets up, also from the UI) makes them rare; cyclic
+garbage waits a few thousand allocations longer, which is kilobytes. At exit of the console
 command the interpreter's last collection walks everything once more only to free memory
 the process is about to return: freezing the heap first skips it.
 """

@@ -5,10 +5,12 @@ from __future__ import annotations
 import gc
 import importlib.metadata
 
+import dagster as dg
 import pytest
 
 from orchestration import cli
 from orchestration.gc_pace import GEN0_THRESHOLD, run_pace
+from orchestration.resources import WarehouseResource
 
 
 @pytest.fixture
@@ -53,3 +55,20 @@ def test_the_console_command_freezes_the_heap_before_exit(tmp_path, monkeypatch,
         gc.unfreeze()
     assert code == cli.main(["report", "--workdir", str(tmp_path)]) != 0
     assert "report" in capsys.readouterr().err
+
+
+def test_a_run_launched_outside_custseg_run_collects_at_the_same_pace(default_threshold, tmp_path):
+    """Runs from the UI or the daemon do not pass through run_pipeline: the warehouse
+    resource, which every run sets up, paces them."""
+    seen = []
+
+    @dg.asset
+    def probe(warehouse: WarehouseResource) -> None:
+        seen.append(gc.get_threshold())
+
+    result = dg.materialize(
+        [probe], resources={"warehouse": WarehouseResource(workdir=str(tmp_path))}
+    )
+    assert result.success
+    assert seen == [(GEN0_THRESHOLD, 10, 10)]
+    assert gc.get_threshold() == (700, 10, 10)
