@@ -63,6 +63,7 @@ class _DensityClusterer(_SampleAssignClusterer):
         if self._nn is None:
             return labels
         n_query = min(self._n_query, self.components_.shape[0])
+        max_radius = self.component_radius_.max()
 
         def nearest_in_reach(block: np.ndarray, k: int) -> np.ndarray:
             dist, ind = self._nn.kneighbors(block, n_neighbors=k)
@@ -78,11 +79,14 @@ class _DensityClusterer(_SampleAssignClusterer):
                 return
             # Most rows lie in reach of their nearest component: when it is strictly the
             # nearest (no tie), it is also first of the n_query nearest, so two
-            # neighbours settle the row; the others take the full query.
+            # neighbours settle the row. A row not settled so whose second neighbour is
+            # beyond the largest radius is noise: its nearest is out of reach (or tied
+            # with the second) and every other component is at least that far. The
+            # others take the full query.
             dist, ind = self._nn.kneighbors(block, n_neighbors=2)
             settled = (dist[:, 0] < dist[:, 1]) & (dist[:, 0] <= self.component_radius_[ind[:, 0]])
             out[settled] = self.component_labels_[ind[settled, 0]]
-            rest = np.flatnonzero(~settled)
+            rest = np.flatnonzero(~settled & (dist[:, 1] <= max_radius))
             if rest.size:
                 out[rest] = nearest_in_reach(block[rest], n_query)
 

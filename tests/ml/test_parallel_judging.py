@@ -171,6 +171,12 @@ def test_hdbscan_assignment_shortcut_gives_the_full_query_labels():
     X = np.vstack([rng.normal(c, 0.6, size=(4_000, 3)) for c in (0, 3, 6)])
     X[:3_000] = np.round(X[:3_000])  # a lattice of repeated points: ties at every distance
     model = SampledHDBSCAN(sample_size=2_000, random_state=0).fit(X)
+    # rows far from every component (some tied with their neighbour): noise without the
+    # full query once the second neighbour is beyond the largest radius
+    far = np.round(rng.uniform(-30, 36, size=(2_000, 3)))
+    X = np.vstack([X, far])
+    d2 = model._nn.kneighbors(far, n_neighbors=2)[0][:, 1]
+    assert (d2 > model.component_radius_.max()).sum() > 100
     got = model.predict(X)
     k = min(model._n_query, len(model.components_))
     dist, ind = model._nn.kneighbors(X, n_neighbors=k)
