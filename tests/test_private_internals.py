@@ -53,6 +53,9 @@ def test_dagster_reaches_every_event_log_database_through_the_two_overridden_met
     assert source.count("self._connect(") == 2
     for name in ("path_for_shard", "conn_string_for_shard", "wipe", "dispose"):
         assert callable(getattr(SqliteEventLogStorage, name))
+    # ... and the table check the adapter remembers, asked through self before storing.
+    assert _parameters(SqliteEventLogStorage.has_table) == ["self", "table_name"]
+    assert "self.has_table(" in inspect.getsource(SqlEventLogStorage)
 
 
 def test_dagster_dbt_still_asks_the_two_overridden_members_before_each_command():
