@@ -20,11 +20,18 @@ from contextlib import contextmanager
 GEN0_THRESHOLD = 10_000
 
 
+def set_run_pace() -> tuple[int, int, int]:
+    """Set the collector to ``GEN0_THRESHOLD`` (a higher setting is kept); returns the
+    thresholds to restore with ``gc.set_threshold(*previous)``."""
+    before = gc.get_threshold()
+    gc.set_threshold(max(GEN0_THRESHOLD, before[0]), *before[1:])
+    return before
+
+
 @contextmanager
 def run_pace() -> Iterator[None]:
     """The collector at ``GEN0_THRESHOLD`` inside, as it was afterwards."""
-    before = gc.get_threshold()
-    gc.set_threshold(max(GEN0_THRESHOLD, before[0]), *before[1:])
+    before = set_run_pace()
     try:
         yield
     finally:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
+import gc
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,7 +14,7 @@ import duckdb
 import pandas as pd
 from pydantic import PrivateAttr
 
-from orchestration.gc_pace import run_pace
+from orchestration.gc_pace import set_run_pace
 from orchestration.io.config import ProjectConfig
 from orchestration.io.lock import WorkdirLock
 from orchestration.io.permissions import (
@@ -54,7 +54,7 @@ class WarehouseResource(dg.ConfigurableResource):
     _lock: WorkdirLock | None = PrivateAttr(default=None)
     _umask: int | None = PrivateAttr(default=None)
     _context: RunContext | None = PrivateAttr(default=None)
-    _pace: contextlib.ExitStack | None = PrivateAttr(default=None)
+    _gc_threshold: tuple[int, int, int] | None = PrivateAttr(default=None)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WarehouseResource:
@@ -92,8 +92,7 @@ class WarehouseResource(dg.ConfigurableResource):
         self._lock = lock
         # Runs launched from the UI or by the daemon collect garbage at the pace of
         # `custseg run` too (orchestration/gc_pace.py).
-        self._pace = contextlib.ExitStack()
-        self._pace.enter_context(run_pace())
+        self._gc_threshold = set_run_pace()
         # Once the workdir is this run's (another run may still be writing before that).
         try:
             make_private_workdir(
@@ -113,9 +112,9 @@ class WarehouseResource(dg.ConfigurableResource):
         if self._lock is not None:
             self._lock.release()
             self._lock = None
-        if self._pace is not None:
-            self._pace.close()
-            self._pace = None
+        if self._gc_threshold is not None:
+            gc.set_threshold(*self._gc_threshold)
+            self._gc_threshold = None
         self._restore_umask()
 
     def _restore_umask(self) -> None:

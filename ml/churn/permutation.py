@@ -114,7 +114,13 @@ def pipeline_permutation_importance(
     permuted = np.full((len(blocks), n_repeats), baseline)  # a dropped column changes nothing
     per_batch = max(1, BATCH_ROWS // Xt.shape[0])
     batch: list[np.ndarray] = []
-    cells: list[tuple[int, int]] = []
+    cells: list[tuple[int, int]] = []  # (column, repeat) of each matrix in the batch
+
+    def flush() -> None:
+        permuted[tuple(zip(*cells, strict=True))] = scores(batch)
+        batch.clear()
+        cells.clear()
+
     for j, block in enumerate(blocks):
         if not block.size:
             continue
@@ -127,10 +133,9 @@ def pipeline_permutation_importance(
             batch.append(work.copy())
             cells.append((j, r))
             if len(batch) == per_batch:
-                permuted[tuple(zip(*cells, strict=True))] = scores(batch)
-                batch, cells = [], []
+                flush()
     if batch:
-        permuted[tuple(zip(*cells, strict=True))] = scores(batch)
+        flush()
     importances = baseline - permuted
     return Bunch(
         importances_mean=importances.mean(axis=1),
