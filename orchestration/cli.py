@@ -65,7 +65,7 @@ def _check_as_of_first(run, job: str) -> None:
     if s.config_path is None and not (s.demo_data_dir / "transactions.csv").is_file():
         return
     try:
-        span = delivery_range(run.config, s.data_root, s.duckdb_memory_limit)
+        span = delivery_range(run.config, s.data_root, s.duckdb_memory_limit, s.duckdb_threads)
     except (IngestError, OSError):
         return  # the run's ingest reports it, with its log
     if span is not None:
@@ -310,7 +310,11 @@ def _data_options(p: argparse.ArgumentParser, env: Settings) -> None:
         help="as-of date YYYY-MM-DD: after the first transaction and at most the day after "
         "the last; without it, the day after the last transaction",
     )
-    p.set_defaults(env=env.env, duckdb_memory_limit=env.duckdb_memory_limit)
+    p.set_defaults(
+        env=env.env,
+        duckdb_memory_limit=env.duckdb_memory_limit,
+        duckdb_threads=env.duckdb_threads,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

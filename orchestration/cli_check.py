@@ -51,7 +51,12 @@ def cmd_check(args: argparse.Namespace) -> int:
     print(f"Data root: {run.config.resolve_root(s.data_root)}")
     try:
         report = check_sources(
-            run.config, s.data_root, run.as_of_date, s.duckdb_memory_limit, args.rows
+            run.config,
+            s.data_root,
+            run.as_of_date,
+            s.duckdb_memory_limit,
+            args.rows,
+            threads=s.duckdb_threads,
         )
     except IngestError as exc:
         _stop([str(exc)], s.config_path is None and not s.demo_data_dir.is_dir())

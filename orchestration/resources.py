@@ -24,7 +24,7 @@ from orchestration.io.permissions import (
     make_private_workdir,
 )
 from orchestration.run_context import RunContext
-from orchestration.settings import DEFAULT_MEMORY_LIMIT, Settings
+from orchestration.settings import DEFAULT_MEMORY_LIMIT, Settings, default_duckdb_threads
 
 DEMO_CUSTOMERS = 20_000
 DEMO_SEED = 42
@@ -51,6 +51,8 @@ class WarehouseResource(dg.ConfigurableResource):
     # DuckDB's memory_limit for every connection of the run (settings.py); dbt gets it
     # through the var duckdb_memory_limit (profiles.yml).
     duckdb_memory_limit: str = DEFAULT_MEMORY_LIMIT
+    # DuckDB's threads, likewise (var duckdb_threads).
+    duckdb_threads: int = default_duckdb_threads()
     _lock: WorkdirLock | None = PrivateAttr(default=None)
     _umask: int | None = PrivateAttr(default=None)
     _context: RunContext | None = PrivateAttr(default=None)
@@ -189,7 +191,7 @@ class WarehouseResource(dg.ConfigurableResource):
         con = duckdb.connect(
             str(self.warehouse_path),
             read_only=read_only,
-            config={"memory_limit": self.duckdb_memory_limit},
+            config={"memory_limit": self.duckdb_memory_limit, "threads": self.duckdb_threads},
         )
         try:
             yield con

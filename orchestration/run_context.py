@@ -57,6 +57,7 @@ class RunContext:
             "warehouse_path": str(self.settings.warehouse_path),
             # DuckDB's memory_limit for dbt's connection too (profiles.yml).
             "duckdb_memory_limit": self.settings.duckdb_memory_limit,
+            "duckdb_threads": self.settings.duckdb_threads,
             "drop_exact_duplicates": self.config.transactions.drop_exact_duplicates,
             # One churn horizon for the scores (Python), the cut-off outcomes and the
             # observed churn of the marts.

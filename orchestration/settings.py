@@ -17,6 +17,8 @@ from it). Variables (``.env.example`` lists them with examples):
                          dbt, ML reads, export): ``3GB`` by default; DuckDB spills to
                          ``WORKDIR/warehouse.duckdb.tmp`` beyond it (DuckDB's own default,
                          80 % of RAM, let a 10M-line ingest reach 6.5 GB)
+``CUSTSEG_DUCKDB_THREADS`` DuckDB's threads in every connection of a run: the cores plus
+                         two by default (:func:`default_duckdb_threads`)
 
 Power BI service refresh (optional; all five or none, see docs/powerbi.md):
 ``CUSTSEG_POWERBI_TENANT_ID``, ``CUSTSEG_POWERBI_CLIENT_ID``, ``CUSTSEG_POWERBI_CLIENT_SECRET``
@@ -37,7 +39,7 @@ import datetime as dt
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 DEFAULT_WORKDIR = ".custseg"
@@ -45,6 +47,18 @@ DEFAULT_MEMORY_LIMIT = "3GB"
 # What DuckDB's memory_limit accepts: a size with a unit, or a share of the RAM.
 _MEMORY_LIMIT = re.compile(r"\s*\d+(\.\d+)?\s*([KMGT]i?B|B|%)\s*", re.IGNORECASE)
 ENVIRONMENTS = ("dev", "prod")
+
+
+def default_duckdb_threads() -> int:
+    """The cores this process may use, plus two: DuckDB's own default is the cores, but its
+    threads also wait for memory pages and the disk, and two more keep the cores busy
+    meanwhile (the dbt transaction models run faster on 2 cores with 4 threads; the
+    figures are in benchmarks/README.md)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return cores + 2
 
 
 class SettingsError(ValueError):
@@ -74,6 +88,7 @@ class Settings:
     export_dir: str | None = None
     env: str = "dev"
     duckdb_memory_limit: str = DEFAULT_MEMORY_LIMIT
+    duckdb_threads: int = field(default_factory=default_duckdb_threads)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -99,6 +114,11 @@ class Settings:
                 "CUSTSEG_DUCKDB_MEMORY_LIMIT must be a size such as 3GB, 512MB or 25%, "
                 f"got {memory_limit!r}"
             )
+        threads = (e.get("CUSTSEG_DUCKDB_THREADS") or "").strip()
+        if threads and not (threads.isdigit() and int(threads) > 0):
+            raise SettingsError(
+                f"CUSTSEG_DUCKDB_THREADS must be a whole number of threads, got {threads!r}"
+            )
         as_of = parse_as_of(e.get("CUSTSEG_AS_OF_DATE"))
         return cls(
             workdir=e.get("CUSTSEG_WORKDIR") or DEFAULT_WORKDIR,
@@ -109,6 +129,7 @@ class Settings:
             export_dir=e.get("CUSTSEG_EXPORT_DIR") or None,
             env=env,
             duckdb_memory_limit=memory_limit.strip(),
+            duckdb_threads=int(threads) if threads else default_duckdb_threads(),
         )
 
     def resolved(self) -> Settings:

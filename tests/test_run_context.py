@@ -44,7 +44,8 @@ def test_every_dbt_var_of_a_run_is_declared_once_under_one_name(tmp_path):
     )
     variables = RunContext.resolve(settings).dbt_vars()
     declared = _dbt_project_vars()
-    assert set(variables) <= set(declared) | {"warehouse_path", "duckdb_memory_limit"}
+    profile_only = {"warehouse_path", "duckdb_memory_limit", "duckdb_threads"}
+    assert set(variables) <= set(declared) | profile_only
     assert variables["churn_horizon_days"] == 60 and variables["as_of_date"] == "2024-05-01"
     # The churn horizon reaches dbt under one name (it used to be outcome_horizon_days too).
     assert [v for v in declared if "horizon" in v] == ["churn_horizon_days"]
@@ -71,6 +72,7 @@ def test_settings_reach_the_resource_and_the_cli_under_their_own_names(tmp_path)
         lock_timeout=5.0,
         export_dir="out",
         duckdb_memory_limit="1GB",
+        duckdb_threads=3,
     )
     assert WarehouseResource.from_settings(s).settings() == s
     names = {f.name for f in fields(Settings)}

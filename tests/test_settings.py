@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 
 import dagster as dg
@@ -47,6 +48,11 @@ def test_bad_values_are_named():
         Settings.from_env({"CUSTSEG_LOCK_TIMEOUT": "soon"})
     with pytest.raises(SettingsError, match="CUSTSEG_DUCKDB_MEMORY_LIMIT must be a size"):
         Settings.from_env({"CUSTSEG_DUCKDB_MEMORY_LIMIT": "lots"})
+    for threads in ("0", "-2", "2.5", "many"):
+        with pytest.raises(
+            SettingsError, match=f"CUSTSEG_DUCKDB_THREADS must be a whole .*'{threads}'"
+        ):
+            Settings.from_env({"CUSTSEG_DUCKDB_THREADS": threads})
 
 
 def test_duckdb_memory_limit_reaches_every_connection(tmp_path):
@@ -86,3 +92,50 @@ def test_export_dir_publishes_the_export_elsewhere(published_demo, tmp_path):
     assert result.success
     assert (share / "powerbi" / "manifest.json").is_file()
     assert (share / "powerbi" / "dim_customer.parquet").is_file()
+
+
+def test_duckdb_threads_reach_every_connection(tmp_path):
+    """DuckDB's threads (default: the cores this process may use, plus two) are set on the
+    run's connections, on the ingest's staging connection, and handed to dbt's profile."""
+    import duckdb
+
+    from orchestration.ingest.load import staged
+    from orchestration.resources import WarehouseResource
+    from orchestration.run_context import RunContext
+
+    cores = len(os.sched_getaffinity(0))
+    assert Settings.from_env({}).duckdb_threads == cores + 2 == Settings().duckdb_threads
+    assert WarehouseResource(workdir=str(tmp_path)).duckdb_threads == cores + 2
+    s = Settings.from_env({"CUSTSEG_DUCKDB_THREADS": " 3 "})
+    assert s.duckdb_threads == 3
+    resource = WarehouseResource(workdir=str(tmp_path), duckdb_threads=s.duckdb_threads)
+    with resource.connect() as con:
+        assert con.execute("select current_setting('threads')").fetchone() == (3,)
+    assert resource.run_context().dbt_vars()["duckdb_threads"] == 3
+    run = RunContext.resolve(s)
+    with staged(run.config, None, "1GB", [], threads=5) as (con, _):
+        assert con.execute("select current_setting('threads')").fetchone() == (5,)
+    with duckdb.connect() as con:  # DuckDB's own default, which the setting replaces
+        assert con.execute("select current_setting('threads')").fetchone() == (cores,)
+
+
+def test_dbt_connects_with_the_runs_duckdb_settings(tmp_path):
+    """dbt's connection gets the run's threads and memory limit from the vars (profiles.yml)."""
+    import json
+
+    from orchestration.dbt import DBT_PROJECT_DIR, invoke_dbt
+
+    dbt_vars = {
+        "warehouse_path": str(tmp_path / "w.duckdb"),
+        "duckdb_threads": 3,
+        "duckdb_memory_limit": "512MB",
+    }
+    sql = "select current_setting('threads') as t, current_setting('memory_limit') as m"
+    res = invoke_dbt(
+        ["show", "--inline", sql, "--project-dir", str(DBT_PROJECT_DIR),
+         "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(tmp_path / "target"),
+         "--log-path", str(tmp_path), "--quiet", "--no-version-check",
+         "--vars", json.dumps(dbt_vars)]
+    )  # fmt: skip
+    assert res.success, res.error
+    assert [tuple(r) for r in res.result.results[0].agate_table.rows] == [(3, "488.2 MiB")]

@@ -79,6 +79,7 @@ def check_sources(
     memory_limit: str | None = None,
     sample_rows: int = 3,
     today: dt.date | None = None,
+    threads: int | None = None,
 ) -> CheckReport:
     """Read every configured source as a full load would and report on it.
 
@@ -86,7 +87,7 @@ def check_sources(
     problems found in data that does read (dates, customers) are in ``problems``.
     """
     report = CheckReport(as_of=as_of)
-    with staged(config, data_root, memory_limit, today=today) as (con, result):
+    with staged(config, data_root, memory_limit, today=today, threads=threads) as (con, result):
         for source, cfg in config.sources().items():
             if cfg is None:
                 continue

@@ -114,7 +114,10 @@ def ingest(
 
 
 def delivery_range(
-    config: ProjectConfig, data_root: str | None = None, memory_limit: str | None = None
+    config: ProjectConfig,
+    data_root: str | None = None,
+    memory_limit: str | None = None,
+    threads: int | None = None,
 ) -> tuple[dt.date, dt.date] | None:
     """(first, last) date of the transactions a full load would accept now, or None.
 
@@ -123,7 +126,7 @@ def delivery_range(
     will check; this costs one more read of them. ``custseg run --as-of`` calls it to
     refuse a date outside the data before the run starts (orchestration/cli.py).
     """
-    with staged(config, data_root, memory_limit, ["transactions"]) as (con, _result):
+    with staged(config, data_root, memory_limit, ["transactions"], threads=threads) as (con, _):
         return transaction_range(con, "_ok_transactions")
 
 
@@ -134,13 +137,16 @@ def staged(
     memory_limit: str | None = None,
     sources: Sequence[str] | None = None,
     today: dt.date | None = None,
+    threads: int | None = None,
 ) -> Iterator[tuple[duckdb.DuckDBPyConnection, IngestResult]]:
     """``sources`` (default: all configured) read through the ingest's rules into a
     throwaway in-memory DuckDB: yields it, with the staging tables ``_ok_<source>`` (the
     rows a load would publish) and ``_bad_<source>`` (those it would quarantine, with the
     reason), and the :class:`IngestResult`. Nothing outside it changes; raises
     :class:`IngestError` as a load would. ``custseg check`` reports on it."""
-    settings = {"memory_limit": memory_limit} if memory_limit else {}
+    settings: dict = {"memory_limit": memory_limit} if memory_limit else {}
+    if threads:
+        settings["threads"] = threads
     with (
         tempfile.TemporaryDirectory(prefix="custseg-stage-") as tmp,
         duckdb.connect(config={**settings, "temp_directory": tmp}) as con,
