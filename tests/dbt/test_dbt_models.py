@@ -277,6 +277,20 @@ def test_rfm_inputs_by_hand(warehouse: Path) -> None:
     assert min(r["recency_days"] for r in f.values()) >= 1
 
 
+def test_purchase_days_by_window_by_hand(warehouse: Path, warehouse_as_of: Path) -> None:
+    """Distinct days with a purchase (non-return) order in the last 30/90/180/365 days."""
+    windows = ("purchase_days_30d", "purchase_days_90d", "purchase_days_180d", "purchase_days_365d")
+    f = _features(warehouse)  # as of 03-06: the 30-day window starts 02-05
+    # A: 01-01, 01-11 (two orders, one day), 02-20; the return order of 01-20 is no purchase.
+    assert [f["00001"][w] for w in windows] == [1, 3, 3, 3]
+    assert [f["00002"][w] for w in windows] == [2, 2, 2, 2]  # 02-10 and the mixed 02-29
+    assert [f["00003"][w] for w in windows] == [0, 0, 0, 0]  # returns only
+    assert [f["00004"][w] for w in windows] == [1, 1, 1, 1]
+    f = _features(warehouse_as_of)  # as of 02-20: the 30-day window starts 01-21
+    assert [f["00001"][w] for w in windows] == [0, 2, 2, 2]
+    assert [f["00002"][w] for w in windows] == [1, 1, 1, 1]
+
+
 def test_lifetimes_columns_by_hand(warehouse: Path) -> None:
     f = _features(warehouse)
     lt = ("lt_frequency", "lt_recency_days", "lt_t_days", "lt_monetary_value")

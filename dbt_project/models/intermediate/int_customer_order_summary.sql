@@ -79,22 +79,37 @@ spend_windows as (
 
 ),
 
-{# Distinct purchase (non-return) days in each of the last N days before the as-of date. #}
-purchase_windows as (
+{#
+    Distinct purchase (non-return) days in each of the last N days before the as-of date:
+    the customer's purchase days in the longest window once, then counted per window (one
+    distinct, where a count(distinct ...) per window built four hash sets per customer).
+#}
+purchase_days as (
 
-    select
+    select distinct
         orders.customer_id,
-        {%- for days in purchase_windows %}
-        count(distinct case
-            when orders.order_date >= {{ add_days(-days, 'as_of.as_of_date') }} then orders.order_date
-        end) as purchase_days_{{ days }}d{{ "," if not loop.last }}
-        {%- endfor %}
+        orders.order_date,
+        as_of.as_of_date
 
     from orders
     cross join as_of
     where not orders.is_return_order
         and orders.order_date >= {{ add_days(-(purchase_windows | max), 'as_of.as_of_date') }}
-    group by orders.customer_id
+
+),
+
+purchase_windows as (
+
+    select
+        customer_id,
+        {%- for days in purchase_windows %}
+        sum(case
+            when order_date >= {{ add_days(-days, 'as_of_date') }} then 1 else 0
+        end) as purchase_days_{{ days }}d{{ "," if not loop.last }}
+        {%- endfor %}
+
+    from purchase_days
+    group by customer_id
 
 ),
 
