@@ -6,7 +6,7 @@ import numpy as np
 from scipy import special
 
 from ml.btyd.base import _TransactionModel
-from ml.btyd.inputs import _finite
+from ml.btyd.inputs import _compress, _finite
 
 # Gauss-Legendre nodes of the P(no purchase | alive) integral (a smooth, bounded integrand).
 _QUADRATURE_NODES = 48
@@ -15,6 +15,10 @@ _QUADRATURE_NODES = 48
 # Gauss-Legendre nodes of log A0 (integrand smooth in u, see below): 64 agree with an
 # adaptive quadrature to 1e-8 for up to 400 repeat purchases.
 _A0_NODES, _A0_WEIGHTS = np.polynomial.legendre.leggauss(64)
+# Customers per block of the quadrature: its (customers x nodes) arrays then stay small
+# enough for the allocator to reuse them (fresh memory is slow on some machines). Every
+# row is computed on its own, so the result does not depend on the block size.
+_A0_BLOCK_ROWS = 16_384
 
 
 def _log_a0_gauss(r, alpha, s, beta, x, tx, T, gradient: bool = False):
@@ -107,15 +111,16 @@ class ParetoNBDModel(_TransactionModel):
         """log A0 of Fader & Hardie's note (the integral over the dropout time in (t_x, T));
         -inf where tx == T. With ``gradient`` also its derivatives (0 where tx == T)."""
         out = np.full(np.shape(x), -np.inf)
-        inside = tx < T
-        got = _log_a0_gauss(r, alpha, s, beta, x[inside], tx[inside], T[inside], gradient)
-        if not gradient:
-            out[inside] = got
-            return out
-        out[inside] = got[0]
-        d = np.zeros((np.size(x), 4))
-        d[inside] = got[1]
-        return out, d
+        d = np.zeros((np.size(x), 4)) if gradient else None
+        inside = np.flatnonzero(tx < T)
+        for start in range(0, len(inside), _A0_BLOCK_ROWS):
+            rows = inside[start : start + _A0_BLOCK_ROWS]
+            got = _log_a0_gauss(r, alpha, s, beta, x[rows], tx[rows], T[rows], gradient)
+            if gradient:
+                out[rows], d[rows] = got
+            else:
+                out[rows] = got
+        return (out, d) if gradient else out
 
     def _loglik(self, params, data, gradient):
         r, alpha, s, beta = params
@@ -153,15 +158,19 @@ class ParetoNBDModel(_TransactionModel):
         return ll, np.array([d_r, d_alpha, d_s, d_beta])
 
     def _log_odds_dead(self, x, tx, T):
+        # Customers with the same (x, tx, T) have the same odds: each history once.
+        shape = np.shape(x)
+        (x, tx, T), _, inverse = _compress([np.ravel(x), np.ravel(tx), np.ravel(T)], None)
         r, alpha, s, beta = self._p()
         log_a0 = self._log_a0(r, alpha, s, beta, x, tx, T)
-        return (
+        odds = (
             np.log(s)
             - np.log(r + s + x)
             + (r + x) * np.log(alpha + T)
             + s * np.log(beta + T)
             + log_a0
         )
+        return odds[inverse].reshape(shape)
 
     def _conditional_expected(self, x, tx, T, t):
         r, alpha, s, beta = self._p()

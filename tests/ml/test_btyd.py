@@ -277,6 +277,31 @@ def test_pareto_nbd_expectations_by_hand() -> None:
     assert 0 < p_alive < 1
 
 
+def test_pareto_nbd_results_do_not_depend_on_blocks_or_repeated_histories(monkeypatch) -> None:
+    """log A0 runs in blocks of customers and P(alive) once per distinct history: every
+    row equals the row computed alone, in the likelihood's gradient too."""
+    from ml.btyd import pareto_nbd
+
+    rng = np.random.default_rng(3)
+    T = rng.choice([30.0, 90.0, 365.0], 700)
+    x = rng.integers(0, 6, 700)
+    tx = np.where(x > 0, np.floor(rng.uniform(0, 1, 700) * 10) * T / 10, 0.0)  # many repeats
+    rows = np.column_stack([x, tx, T])
+    assert len(np.unique(rows, axis=0)) < len(rows) / 2
+    model = ParetoNBDModel.from_params(PAPER_PARETO)
+    monkeypatch.setattr(pareto_nbd, "_A0_BLOCK_ROWS", 64)  # 11 blocks, the last partial
+    alone = [model.probability_alive(row[None, :])[0] for row in rows]
+    np.testing.assert_array_equal(model.probability_alive(rows), alone)
+    expected = [model.conditional_expected_purchases(row[None, :], 30.0)[0] for row in rows]
+    np.testing.assert_array_equal(model.conditional_expected_purchases(rows, 30.0), expected)
+    data = model._prepare(rows, None)
+    params = np.array([PAPER_PARETO[k] for k in ("r", "alpha", "s", "beta")])
+    ll, grad = model._loglik(params, data, gradient=True)
+    monkeypatch.setattr(pareto_nbd, "_A0_BLOCK_ROWS", len(rows))
+    np.testing.assert_array_equal(ll, model._loglik(params, data, gradient=True)[0])
+    np.testing.assert_array_equal(grad, model._loglik(params, data, gradient=True)[1])
+
+
 def test_gamma_gamma_by_hand() -> None:
     model = GammaGammaModel.from_params({"p": 6.0, "q": 4.0, "gamma": 15.0})
     X = pd.DataFrame({"frequency": [2, 0, 3, 1], "monetary_value": [50.0, 0.0, -10.0, 0.0]})
