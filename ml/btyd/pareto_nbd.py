@@ -15,9 +15,10 @@ _QUADRATURE_NODES = 48
 # Gauss-Legendre nodes of log A0 (integrand smooth in u, see below): 64 agree with an
 # adaptive quadrature to 1e-8 for up to 400 repeat purchases.
 _A0_NODES, _A0_WEIGHTS = np.polynomial.legendre.leggauss(64)
-# Customers per block of the quadrature: its (customers x nodes) arrays then stay small
-# enough for the allocator to reuse them (fresh memory is slow on some machines). Every
-# row is computed on its own, so the result does not depend on the block size.
+# Customers per block of the quadratures (log A0, P(no purchase | alive)): their
+# (customers x nodes) arrays then stay small enough for the allocator to reuse them
+# (fresh memory is slow on some machines). Every row is computed on its own, so the
+# result does not depend on the block size.
 _A0_BLOCK_ROWS = 16_384
 
 
@@ -188,13 +189,19 @@ class ParetoNBDModel(_TransactionModel):
         # Substituting u = 1 - ((alpha+T)/(alpha+T+v))^(r+x) leaves the bounded,
         # monotone factor ((beta+T)/(beta+T+v))^s to integrate over u, which
         # Gauss-Legendre handles to near machine precision.
+        # Each distinct (x, T, t) once, in blocks of customers as log A0.
         r, alpha, s, beta = self._p()
         x, T, t = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (x, T, t)))
-        k, a_T, b_T = r + x, alpha + T, beta + T
-        u_max = -np.expm1(-k * np.log1p(t / a_T))
+        shape = x.shape
+        (x, T, t), _, inverse = _compress([x.ravel(), T.ravel(), t.ravel()], None)
         nodes, weights = np.polynomial.legendre.leggauss(_QUADRATURE_NODES)
-        u = 0.5 * u_max[..., None] * (nodes + 1.0)
-        v = a_T[..., None] * np.expm1(-np.log1p(-u) / k[..., None])
-        g = np.exp(-s * np.log1p(v / b_T[..., None]))
-        bought = 0.5 * u_max * (g @ weights)
-        return _finite(1.0 - bought, "probability of no purchase")
+        bought = np.empty(len(x))
+        for start in range(0, len(x), _A0_BLOCK_ROWS):
+            b = slice(start, start + _A0_BLOCK_ROWS)
+            k, a_T, b_T = r + x[b], alpha + T[b], beta + T[b]
+            u_max = -np.expm1(-k * np.log1p(t[b] / a_T))
+            u = 0.5 * u_max[:, None] * (nodes + 1.0)
+            v = a_T[:, None] * np.expm1(-np.log1p(-u) / k[:, None])
+            g = np.exp(-s * np.log1p(v / b_T[:, None]))
+            bought[b] = 0.5 * u_max * (g * weights).sum(axis=1)  # per row, whatever the block
+        return _finite(1.0 - bought[inverse].reshape(shape), "probability of no purchase")

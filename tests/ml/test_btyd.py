@@ -278,8 +278,8 @@ def test_pareto_nbd_expectations_by_hand() -> None:
 
 
 def test_pareto_nbd_results_do_not_depend_on_blocks_or_repeated_histories(monkeypatch) -> None:
-    """log A0 runs in blocks of customers and P(alive) once per distinct history: every
-    row equals the row computed alone, in the likelihood's gradient too."""
+    """The quadratures run in blocks of customers, once per distinct history: every row
+    equals the row computed alone, in the likelihood's gradient too."""
     from ml.btyd import pareto_nbd
 
     rng = np.random.default_rng(3)
@@ -294,6 +294,8 @@ def test_pareto_nbd_results_do_not_depend_on_blocks_or_repeated_histories(monkey
     np.testing.assert_array_equal(model.probability_alive(rows), alone)
     expected = [model.conditional_expected_purchases(row[None, :], 30.0)[0] for row in rows]
     np.testing.assert_array_equal(model.conditional_expected_purchases(rows, 30.0), expected)
+    none = [model.probability_no_purchase(row[None, :], 30.0)[0] for row in rows]
+    np.testing.assert_array_equal(model.probability_no_purchase(rows, 30.0), none)
     data = model._prepare(rows, None)
     params = np.array([PAPER_PARETO[k] for k in ("r", "alpha", "s", "beta")])
     ll, grad = model._loglik(params, data, gradient=True)
