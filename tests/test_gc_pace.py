@@ -8,9 +8,10 @@ import importlib.metadata
 import dagster as dg
 import pytest
 
-from orchestration import cli
+from orchestration import cli, pipeline_run
 from orchestration.gc_pace import GEN0_THRESHOLD, run_pace
 from orchestration.resources import WarehouseResource
+from orchestration.settings import Settings
 
 
 @pytest.fixture
@@ -35,8 +36,8 @@ def test_a_run_collects_less_often_and_restores_the_threshold(default_threshold)
 
 def test_run_pipeline_runs_at_that_pace(default_threshold, monkeypatch):
     seen = []
-    monkeypatch.setattr(cli, "_run_pipeline", lambda *a: seen.append(gc.get_threshold()))
-    cli.run_pipeline(cli.Settings())
+    monkeypatch.setattr(pipeline_run, "_run_pipeline", lambda *a: seen.append(gc.get_threshold()))
+    pipeline_run.run_pipeline(Settings())
     assert seen == [(GEN0_THRESHOLD, 10, 10)]
     assert gc.get_threshold() == (700, 10, 10)
 
