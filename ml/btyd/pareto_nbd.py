@@ -19,7 +19,12 @@ _A0_NODES, _A0_WEIGHTS = np.polynomial.legendre.leggauss(64)
 # (customers x nodes) arrays then stay small enough for the allocator to reuse them
 # (fresh memory is slow on some machines). Every row is computed on its own, so the
 # result does not depend on the block size.
-_A0_BLOCK_ROWS = 16_384
+_BLOCK_ROWS = 16_384
+
+
+def _blocks(n: int):
+    """Slices of ``_BLOCK_ROWS`` consecutive rows covering ``range(n)``."""
+    return (slice(start, start + _BLOCK_ROWS) for start in range(0, n, _BLOCK_ROWS))
 
 
 def _log_a0_gauss(r, alpha, s, beta, x, tx, T, gradient: bool = False):
@@ -114,8 +119,8 @@ class ParetoNBDModel(_TransactionModel):
         out = np.full(np.shape(x), -np.inf)
         d = np.zeros((np.size(x), 4)) if gradient else None
         inside = np.flatnonzero(tx < T)
-        for start in range(0, len(inside), _A0_BLOCK_ROWS):
-            rows = inside[start : start + _A0_BLOCK_ROWS]
+        for b in _blocks(len(inside)):
+            rows = inside[b]
             got = _log_a0_gauss(r, alpha, s, beta, x[rows], tx[rows], T[rows], gradient)
             if gradient:
                 out[rows], d[rows] = got
@@ -196,8 +201,7 @@ class ParetoNBDModel(_TransactionModel):
         (x, T, t), _, inverse = _compress([x.ravel(), T.ravel(), t.ravel()], None)
         nodes, weights = np.polynomial.legendre.leggauss(_QUADRATURE_NODES)
         bought = np.empty(len(x))
-        for start in range(0, len(x), _A0_BLOCK_ROWS):
-            b = slice(start, start + _A0_BLOCK_ROWS)
+        for b in _blocks(len(x)):
             k, a_T, b_T = r + x[b], alpha + T[b], beta + T[b]
             u_max = -np.expm1(-k * np.log1p(t[b] / a_T))
             u = 0.5 * u_max[:, None] * (nodes + 1.0)

@@ -289,7 +289,7 @@ def test_pareto_nbd_results_do_not_depend_on_blocks_or_repeated_histories(monkey
     rows = np.column_stack([x, tx, T])
     assert len(np.unique(rows, axis=0)) < len(rows) / 2
     model = ParetoNBDModel.from_params(PAPER_PARETO)
-    monkeypatch.setattr(pareto_nbd, "_A0_BLOCK_ROWS", 64)  # 11 blocks, the last partial
+    monkeypatch.setattr(pareto_nbd, "_BLOCK_ROWS", 64)  # 11 blocks, the last partial
     alone = [model.probability_alive(row[None, :])[0] for row in rows]
     np.testing.assert_array_equal(model.probability_alive(rows), alone)
     expected = [model.conditional_expected_purchases(row[None, :], 30.0)[0] for row in rows]
@@ -299,7 +299,7 @@ def test_pareto_nbd_results_do_not_depend_on_blocks_or_repeated_histories(monkey
     data = model._prepare(rows, None)
     params = np.array([PAPER_PARETO[k] for k in ("r", "alpha", "s", "beta")])
     ll, grad = model._loglik(params, data, gradient=True)
-    monkeypatch.setattr(pareto_nbd, "_A0_BLOCK_ROWS", len(rows))
+    monkeypatch.setattr(pareto_nbd, "_BLOCK_ROWS", len(rows))
     np.testing.assert_array_equal(ll, model._loglik(params, data, gradient=True)[0])
     np.testing.assert_array_equal(grad, model._loglik(params, data, gradient=True)[1])
 
