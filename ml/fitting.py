@@ -6,6 +6,7 @@ Pure library (pandas, :mod:`ml.btyd`).
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
 
 import pandas as pd
 
@@ -23,39 +24,43 @@ FALLBACK_PENALIZERS: tuple[float, ...] = (0.0, 1e-6, 1e-4, 1e-2)
 def fit_with_fallback(make, summary: pd.DataFrame, probe_rows: int = 20_000):
     """Fit ``make(penalizer)`` with the first penalizer of the ladder that converges.
 
-    A failed fit is slow: the optimiser walks off towards infinity, and then
-    Nelder-Mead spends its whole budget, each step a pass over every distinct
-    customer. So on more than twice ``probe_rows`` customers the ladder is walked on
-    a seeded sample of ``probe_rows``: the first penalizer that converges there is
-    fitted ONCE on all rows, by L-BFGS-B only, started from the sample's optimum.
-    Only if that fit fails does the walk continue down the ladder; Nelder-Mead runs
-    over all rows only when L-BFGS-B failed at every rung, with a warning saying so.
-    Up to twice ``probe_rows`` the sample would cost about as much as the data, so
-    the ladder is walked on all rows.
+    The ladder is walked by L-BFGS-B alone first; Nelder-Mead (the model's fallback,
+    where it has one) is tried only when L-BFGS-B failed at every penalizer. A failed
+    fit is slow: when the likelihood has no finite optimum the optimiser walks off
+    towards infinity, and Nelder-Mead then spends its whole budget, each step a pass
+    over every distinct customer, to fail as well; the next penalizer usually
+    converges at once.
+
+    On more than twice ``probe_rows`` customers the ladder is walked on a seeded sample
+    of ``probe_rows``: the first penalizer that converges there is fitted ONCE on all
+    rows, by L-BFGS-B only, started from the sample's optimum. Only if that fit fails
+    does the walk continue down the ladder; Nelder-Mead runs over all rows only when
+    L-BFGS-B failed at every rung, with a warning saying so. Up to twice ``probe_rows``
+    the sample would cost about as much as the data, so the ladder is walked on all
+    rows.
     """
     if len(summary) <= 2 * probe_rows:
-        return _walk_ladder(make, summary)
+        return _walk_ladder(make, summary, _rungs(make))
     sample = summary.sample(probe_rows, random_state=0)
     starts: dict[float, dict] = {}
     last: Exception | None = None
-    for penalizer in FALLBACK_PENALIZERS:
+    for penalizer, lbfgs_only in _rungs(make):
+        if penalizer in starts:  # converged on the sample, failed on all rows
+            continue
         try:
             with warnings.catch_warnings():
                 # about the sample, not the answer: the full fit warns for itself
                 warnings.simplefilter("ignore", BTYDConvergenceWarning)
-                starts[penalizer] = make(penalizer).fit(sample).params_
+                start = _model(make, penalizer, lbfgs_only).fit(sample).params_
         except BTYDConvergenceError as exc:
             last = exc
             continue
         except ValueError:
             # the sample cannot identify the model (e.g. too few repeat buyers in it)
-            return _walk_ladder(make, summary)
+            return _walk_ladder(make, summary, _rungs(make))
+        starts[penalizer] = start
         try:
-            model = (
-                make(penalizer)
-                .set_params(init_params=starts[penalizer], fallback_optimizer=False)
-                .fit(summary)
-            )
+            model = _model(make, penalizer, True, start).fit(summary)
         except BTYDConvergenceError as exc:
             last = exc
             continue
@@ -67,15 +72,30 @@ def fit_with_fallback(make, summary: pd.DataFrame, probe_rows: int = 20_000):
         BTYDConvergenceWarning,
         stacklevel=3,
     )
-    return _walk_ladder(make, summary, starts, last)
+    return _walk_ladder(make, summary, _rungs(make, lbfgs=False), starts, last)
 
 
-def _walk_ladder(make, summary: pd.DataFrame, starts=None, last: Exception | None = None):
-    """Fit each rung of the ladder on all of ``summary`` until one converges."""
-    for penalizer in FALLBACK_PENALIZERS:
-        model = make(penalizer)
-        if starts and penalizer in starts:
-            model.set_params(init_params=starts[penalizer])
+def _rungs(make, lbfgs: bool = True) -> Iterator[tuple[float, bool]]:
+    """(penalizer, L-BFGS-B only) in the order tried: with ``lbfgs``, every penalizer by
+    L-BFGS-B alone; then every penalizer whose model has a Nelder-Mead fallback, with it."""
+    if lbfgs:
+        yield from ((p, True) for p in FALLBACK_PENALIZERS)
+    yield from ((p, False) for p in FALLBACK_PENALIZERS if make(p).fallback_optimizer)
+
+
+def _model(make, penalizer: float, lbfgs_only: bool, start: dict | None = None):
+    model = make(penalizer)
+    if lbfgs_only:
+        model.set_params(fallback_optimizer=False)
+    if start is not None:
+        model.set_params(init_params=start)
+    return model
+
+
+def _walk_ladder(make, summary: pd.DataFrame, rungs, starts=None, last: Exception | None = None):
+    """Fit each rung on all of ``summary`` until one converges."""
+    for penalizer, lbfgs_only in rungs:
+        model = _model(make, penalizer, lbfgs_only, (starts or {}).get(penalizer))
         try:
             model.fit(summary)
         except BTYDConvergenceError as exc:

@@ -1,5 +1,6 @@
-"""ml/fitting.py::fit_with_fallback: the penalizer ladder is walked on a sample and all
-rows are fitted once, warm-started, by L-BFGS-B only (no Nelder-Mead over all rows)."""
+"""ml/fitting.py::fit_with_fallback: the penalizer ladder is walked by L-BFGS-B before any
+Nelder-Mead, on a sample when the data are large, and all rows are fitted once,
+warm-started, by L-BFGS-B only (no Nelder-Mead over all rows)."""
 
 from __future__ import annotations
 
@@ -37,10 +38,11 @@ def _bgnbd(n: int, seed: int) -> pd.DataFrame:
     )
 
 
-def _counting(base, fits: list, fail_below: float = 0.0):
+def _counting(base, fits: list, fail_below: float = 0.0, lbfgs_fails: bool = False):
     """``make(penalizer)`` for a subclass of ``base`` that records every fit and raises
     BTYDConvergenceError below the penalizer ``fail_below`` (a stand-in for data whose
-    likelihood runs off to infinity)."""
+    likelihood runs off to infinity) and, with ``lbfgs_fails``, whenever it may not fall
+    back to Nelder-Mead (a stand-in for a likelihood L-BFGS-B cannot climb)."""
 
     class Counting(base):
         def fit(self, X, y=None, sample_weight=None):
@@ -54,6 +56,8 @@ def _counting(base, fits: list, fail_below: float = 0.0):
             )
             if self.penalizer < fail_below:
                 raise BTYDConvergenceError("forced: no finite optimum")
+            if lbfgs_fails and not self.fallback_optimizer:
+                raise BTYDConvergenceError("forced: L-BFGS-B failed")
             return super().fit(X, y, sample_weight)
 
     return lambda pen: Counting(penalizer=pen)
@@ -94,6 +98,32 @@ def test_small_data_are_fitted_directly(n):
     model = fit_with_fallback(_counting(BetaGeoModel, fits), X, probe_rows=PROBE)
     assert [(f["rows"], f["init_params"]) for f in fits] == [(len(X), None)]
     assert model.params_ == BetaGeoModel().fit(X).params_
+
+
+def test_the_ladder_is_walked_by_lbfgs_before_any_nelder_mead():
+    # no Nelder-Mead at penalizer 0 when a penalised L-BFGS-B fit converges: on data
+    # with no finite optimum it spends its whole budget and fails too
+    X = _bgnbd(1_500, seed=4)
+    fits: list = []
+    with pytest.warns(BTYDConvergenceWarning, match="fitted with penalizer=1e-06"):
+        model = fit_with_fallback(_counting(BetaGeoModel, fits, 1e-6), X, probe_rows=PROBE)
+    assert [(f["penalizer"], f["fallback_optimizer"]) for f in fits] == [
+        (0.0, False),
+        (1e-6, False),
+    ]
+    assert model.penalizer == 1e-6 and model.optimizer_ == "L-BFGS-B"
+
+
+@pytest.mark.parametrize("n", [1_500, 4_000])  # all rows, and a sample then all rows
+def test_nelder_mead_runs_only_when_lbfgs_failed_at_every_penalizer(n):
+    X = _bgnbd(n, seed=5)
+    fits: list = []
+    model = fit_with_fallback(_counting(BetaGeoModel, fits, lbfgs_fails=True), X, probe_rows=PROBE)
+    tried = [(f["penalizer"], f["fallback_optimizer"]) for f in fits]
+    lbfgs = [(p, False) for p in FALLBACK_PENALIZERS]
+    assert tried[: len(FALLBACK_PENALIZERS)] == lbfgs
+    assert tried[len(FALLBACK_PENALIZERS)] == (0.0, True)
+    assert model.penalizer == 0.0  # the unpenalised fit, by the fallback
 
 
 @pytest.mark.parametrize(
