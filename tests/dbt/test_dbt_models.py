@@ -113,6 +113,7 @@ EVENTS = [
     ("00001", "2023-10-01 10:00:00", "view", "/data/events.csv", 3),  # before the window
     ("00001", "2024-03-06 09:00:00", "view", "/data/events.csv", 4),  # on the as-of date
     ("00099", "2024-03-01 10:00:00", "view", "/data/events.csv", 5),  # not a customer
+    ("00001", "2023-10-02 10:00:00", "search", "/data/events.csv", 6),  # a type only before it
 ]
 CLUSTERS = [
     ("00001", 0, "High value"),

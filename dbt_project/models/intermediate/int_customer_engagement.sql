@@ -24,20 +24,36 @@ as_of as (
 
 ),
 
-per_customer as (
+per_type as (
 
+    -- One row per customer and event type first: counting the types in the window is
+    -- then a plain count, where count(distinct ...) per customer hashes every event.
     select
         events.customer_id,
         as_of.as_of_date,
+        events.event_type,
         count(case when events.event_date >= as_of.window_start then 1 end) as events_in_window,
-        count(distinct case when events.event_date >= as_of.window_start then events.event_type end)
-            as event_types_in_window,
         max(events.event_date) as last_event_date
 
     from events
     cross join as_of
     where events.event_date < as_of.as_of_date
-    group by events.customer_id, as_of.as_of_date
+    group by events.customer_id, as_of.as_of_date, events.event_type
+
+),
+
+per_customer as (
+
+    select
+        customer_id,
+        as_of_date,
+        sum(events_in_window) as events_in_window,
+        count(case when events_in_window > 0 and event_type is not null then 1 end)
+            as event_types_in_window,
+        max(last_event_date) as last_event_date
+
+    from per_type
+    group by customer_id, as_of_date
 
 ),
 
