@@ -67,12 +67,15 @@ def lift_top_decile(y_true: ArrayLike, score: ArrayLike) -> float:
     """
     y = np.asarray(y_true, dtype=np.float64)
     s = _churn_scores(score)
-    base = y.mean()
+    order = np.argsort(-s, kind="stable")
+    return _lift_sorted(y[order], s[order], y.mean())
+
+
+def _lift_sorted(y_sorted: np.ndarray, s_sorted: np.ndarray, base: float) -> float:
+    """:func:`lift_top_decile` of labels and scores sorted by descending score."""
     if base == 0:
         raise ValueError("no positive labels: lift is undefined")
-    k = 0.1 * y.shape[0]
-    order = np.argsort(-s, kind="stable")
-    s_sorted, y_sorted = s[order], y[order]
+    k = 0.1 * y_sorted.shape[0]
     cut = s_sorted[int(np.ceil(k)) - 1]
     above = s_sorted > cut
     tied = s_sorted == cut
@@ -80,6 +83,20 @@ def lift_top_decile(y_true: ArrayLike, score: ArrayLike) -> float:
     share = (k - n_above) / tied.sum()  # fraction of the tied group inside the decile
     positives = y_sorted[above].sum() + share * y_sorted[tied].sum()
     return float(positives / k / base)
+
+
+def _roc_and_average_precision(y_sorted: np.ndarray, s_sorted: np.ndarray) -> tuple[float, float]:
+    """ROC AUC and average precision of 0/1 labels sorted by descending score, both from
+    the one curve of true and false positives at each distinct score (scikit-learn's
+    ``_binary_clf_curve``), as ``roc_auc_score`` and ``average_precision_score`` give them."""
+    last = np.r_[np.flatnonzero(np.diff(s_sorted)), s_sorted.size - 1]
+    tps = np.cumsum(y_sorted)[last]
+    fps = last + 1 - tps
+    tpr = np.r_[0.0, tps / tps[-1]]
+    fpr = np.r_[0.0, fps / fps[-1]]
+    roc_auc = float(np.trapezoid(tpr, fpr))
+    average_precision = float(np.sum(np.diff(tpr) * (tps / (tps + fps))))
+    return roc_auc, average_precision
 
 
 def evaluate_churn(y_true: ArrayLike, proba: ArrayLike) -> dict[str, float]:
@@ -101,12 +118,22 @@ def evaluate_churn(y_true: ArrayLike, proba: ArrayLike) -> dict[str, float]:
     """
     y = np.asarray(y_true).astype(np.float64)
     p = _churn_scores(proba)
+    if y.shape == p.shape and y.size and np.isin(y, (0.0, 1.0)).all() and 0 < y.sum() < y.size:
+        # one sort for ROC AUC, average precision and lift (scikit-learn sorts for each)
+        order = np.argsort(-p, kind="stable")
+        y_sorted, p_sorted = y[order], p[order]
+        roc_auc, pr_auc = _roc_and_average_precision(y_sorted, p_sorted)
+        lift = _lift_sorted(y_sorted, p_sorted, y.mean())
+    else:  # scikit-learn's checks say what is wrong, or answer for other labels
+        roc_auc = float(roc_auc_score(y, p))
+        pr_auc = float(average_precision_score(y, p))
+        lift = lift_top_decile(y, p)
     return {
-        "roc_auc": float(roc_auc_score(y, p)),
-        "pr_auc": float(average_precision_score(y, p)),
+        "roc_auc": roc_auc,
+        "pr_auc": pr_auc,
         "brier": float(brier_score_loss(y, p)),
         "ece": expected_calibration_error(y, p),
-        "lift_top_decile": lift_top_decile(y, p),
+        "lift_top_decile": lift,
         "churn_rate": float(y.mean()),
         "n": int(y.shape[0]),
     }

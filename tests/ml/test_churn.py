@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.base import clone
+from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 from threadpoolctl import threadpool_limits
 
@@ -58,6 +59,28 @@ def test_lift_shares_ties_at_the_decile_boundary() -> None:
     # top 2 rows = the 0.9 row (churner) + 1/19 of the tied group (3 churners of 19)
     expected = (1 + 3 / 19) / 2 / y.mean()
     assert lift_top_decile(y, score) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("decimals", [None, 1, 2])  # continuous scores, then many ties
+def test_evaluate_churn_equals_scikit_learn(decimals) -> None:
+    # evaluate_churn sorts once for ROC AUC, average precision and lift; the answers are
+    # scikit-learn's and lift_top_decile's, ties included
+    rng = np.random.default_rng(7)
+    for n in (7, 500, 20_000):
+        y = (rng.random(n) < 0.3).astype(int)
+        y[:2] = [0, 1]  # both classes
+        p = rng.random(n) if decimals is None else np.round(rng.random(n), decimals)
+        m = evaluate_churn(y, p)
+        assert m["roc_auc"] == pytest.approx(roc_auc_score(y, p), rel=1e-12, abs=1e-15)
+        assert m["pr_auc"] == pytest.approx(average_precision_score(y, p), rel=1e-12)
+        assert m["lift_top_decile"] == pytest.approx(lift_top_decile(y, p), rel=1e-12)
+
+
+def test_evaluate_churn_with_one_class_says_why() -> None:
+    with pytest.raises(ValueError, match="no positive labels"), pytest.warns(match="ROC AUC"):
+        evaluate_churn([0, 0, 0], [0.1, 0.5, 0.9])
+    everyone = evaluate_churn([1, 1, 1], [0.1, 0.5, 0.9])  # scikit-learn's answer: undefined
+    assert np.isnan(everyone["roc_auc"]) and everyone["lift_top_decile"] == pytest.approx(1.0)
 
 
 def test_non_finite_scores_are_rejected() -> None:
