@@ -4,8 +4,11 @@
 the wall time of each finished step in a ``timings`` dict. :class:`StageMeter`
 is that stream: on each start/end line it reads the CPU time of the process
 (plus reaped children, e.g. the dbt subprocess), and a sampling thread keeps the
-peak resident memory of the process tree (every 50 ms) per running step. Steps
-run one after another (in-process executor), so a sample belongs to one step.
+peak resident memory of the process tree (every 50 ms) per running step. Most steps
+run alone; the model fits that overlap (orchestration/executor.py) share the process,
+so the CPU time and peak of each include the other's while both run, and the time
+outside any step (Dagster's start-up and between steps) is the run's time minus the
+union of the step spans.
 
 Steps are then grouped into the issue's stage names (:data:`GROUPS`).
 """
@@ -50,7 +53,7 @@ def stage_of(step: str) -> str:
     return "validation" if "_gx_" in step else GROUPS.get(step, "other")
 
 
-def _cpu_seconds() -> float:
+def cpu_seconds() -> float:
     t = os.times()  # children_* = reaped children (the dbt subprocess once it ended)
     return t.user + t.system + t.children_user + t.children_system
 
@@ -71,16 +74,17 @@ class StageMeter:
     ``peak`` the peak of the whole run, ``lines`` the progress lines.
     """
 
-    def __init__(self, timings: dict[str, float], interval: float = 0.05) -> None:
+    def __init__(self, timings: dict[str, float], interval: float = 0.05, clock=time.perf_counter):
         self.timings = timings
         self.interval = interval
+        self.clock = clock
         self.cpu_s: dict[str, float] = {}
         self.peak_rss: dict[str, int] = {}
+        self.spans: list[tuple[float, float]] = []
         self.peak = 0
         self.lines: list[str] = []
-        self._current: str | None = None
-        self._cpu_start = 0.0
-        self._step_peak = 0
+        self._open: dict[str, list] = {}  # step name -> [start, CPU at start, peak bytes]
+        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
@@ -96,16 +100,31 @@ class StageMeter:
 
     def _event(self, line: str) -> None:
         self.lines.append(line)
-        if line.startswith("▶"):
-            self._current = line
-            self._cpu_start = _cpu_seconds()
-            self._step_peak = _tree_rss(psutil.Process())
-        elif line.startswith(("✓", "✗")) and self._current is not None:
-            # the progress logger stores the step's time just before printing this line
-            step = next(reversed(self.timings)) if line.startswith("✓") else line
-            self.cpu_s[step] = _cpu_seconds() - self._cpu_start
-            self.peak_rss[step] = self._step_peak
-            self._current = None
+        now = self.clock()
+        with self._lock:
+            if line.startswith("▶"):
+                name = line[2:].removesuffix(" ...")
+                self._open[name] = [now, cpu_seconds(), _tree_rss(psutil.Process())]
+            elif line.startswith(("✓", "✗")):
+                done = line.startswith("✓")  # "✓ name (1.2 s)" or "✗ name failed after 1.2 s"
+                name = line[2:].rsplit(" (" if done else " failed after ", 1)[0]
+                opened = self._open.pop(name, None)
+                if opened is None:
+                    return
+                # the progress logger stores the step's time just before printing this line
+                step = next(reversed(self.timings)) if done else line
+                self.cpu_s[step] = cpu_seconds() - opened[1]
+                self.peak_rss[step] = opened[2]
+                self.spans.append((opened[0], now))
+
+    def busy_s(self) -> float:
+        """Seconds during which at least one step ran (the union of the step spans)."""
+        total, end = 0.0, float("-inf")
+        for start, stop in sorted(self.spans):
+            if stop > end:
+                total += stop - max(start, end)
+                end = stop
+        return total
 
     # -- sampling -------------------------------------------------------- #
     def _sample(self) -> None:
@@ -113,8 +132,9 @@ class StageMeter:
         while not self._stop.is_set():
             rss = _tree_rss(me)
             self.peak = max(self.peak, rss)
-            if self._current is not None:
-                self._step_peak = max(self._step_peak, rss)
+            with self._lock:
+                for opened in self._open.values():
+                    opened[2] = max(opened[2], rss)
             time.sleep(self.interval)
 
     def __enter__(self) -> StageMeter:
@@ -126,8 +146,11 @@ class StageMeter:
         self._thread.join()
 
 
-def stage_table(timings: dict, cpu_s: dict, peak_rss: dict, total_s: float) -> list[dict]:
-    """Rows (stage, wall_s, cpu_s, peak_rss_mb, steps) in STAGE_ORDER, plus the overhead row."""
+def stage_table(
+    timings: dict, cpu_s: dict, peak_rss: dict, total_s: float, busy_s: float | None = None
+) -> list[dict]:
+    """Rows (stage, wall_s, cpu_s, peak_rss_mb, steps) in STAGE_ORDER, plus the overhead row:
+    ``total_s`` minus ``busy_s``, the time some step ran (default: the sum of the steps)."""
     rows = []
     for stage in STAGE_ORDER:
         steps = [s for s in timings if stage_of(s) == stage]
@@ -145,7 +168,7 @@ def stage_table(timings: dict, cpu_s: dict, peak_rss: dict, total_s: float) -> l
     rows.append(
         {
             "stage": OVERHEAD,
-            "wall_s": round(total_s - sum(timings.values()), 2),
+            "wall_s": round(total_s - (sum(timings.values()) if busy_s is None else busy_s), 2),
             "cpu_s": None,
             "peak_rss_mb": None,
             "steps": [],

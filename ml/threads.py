@@ -27,6 +27,10 @@ from threadpoolctl import threadpool_limits
 
 SMALL_ROWS = 50_000
 
+# Pipeline steps of this process running at once (share_cores): the executor runs
+# small model fits side by side (orchestration/executor.py).
+_steps_at_once = 1
+
 _T = TypeVar("_T")
 _R = TypeVar("_R")
 
@@ -38,14 +42,35 @@ def native_threads(n_rows: int) -> contextlib.AbstractContextManager:
     return contextlib.nullcontext()
 
 
+def threads_for_call(n_rows: int) -> contextlib.AbstractContextManager:
+    """A context for one native call on ``n_rows`` rows, such as a prediction on many
+    stacked matrices: its share of the cores (:func:`cores`) from ``SMALL_ROWS`` rows,
+    else one.
+
+    Unlike :func:`native_threads` it also raises the count inside a one-thread fit: a
+    fit on a few thousand customers may score a million rows at once (permutation
+    importance), which is one long call that every core shares without waiting.
+    Not for work that already runs on one thread per core (:func:`in_parallel`).
+    """
+    return threadpool_limits(limits=cores() if n_rows >= SMALL_ROWS else 1)
+
+
 def one_native_thread() -> contextlib.AbstractContextManager:
     """A context with one native (OpenMP, BLAS) thread, for elementwise work of any size."""
     return threadpool_limits(limits=1)
 
 
+def share_cores(steps: int) -> None:
+    """Tell the fits how many pipeline steps of this process run at once (the executor
+    does, orchestration/executor.py): each then takes its share of the cores."""
+    global _steps_at_once
+    _steps_at_once = max(1, steps)
+
+
 def cores() -> int:
-    """The cores this process may use (joblib's count: CPU affinity and cgroup quotas)."""
-    return joblib.cpu_count()
+    """The cores a fit may use: this process's (joblib's count: CPU affinity and cgroup
+    quotas), shared among the steps running at once (:func:`share_cores`)."""
+    return max(1, joblib.cpu_count() // _steps_at_once)
 
 
 def in_parallel(

@@ -46,6 +46,7 @@ def _run_pipeline(settings, stream, verbose, timings, job_name, run_config, run_
 
     from orchestration.dbt import ensure_manifest
     from orchestration.event_log import instance_overrides
+    from orchestration.executor import execute_in_process
     from orchestration.io.workdir import check_writable, run_log
 
     s = settings.resolved()
@@ -81,9 +82,10 @@ def _run_pipeline(settings, stream, verbose, timings, job_name, run_config, run_
         # Without --verbose only the progress logger: Dagster's console logger prints every
         # event at DEBUG.
         config = run_config if run_config is not None else (job.run_config or {})
-        return job.execute_in_process(
+        # On the job's executor: the model fits may overlap (orchestration/executor.py).
+        return execute_in_process(
+            job,
             instance=instance,
-            raise_on_error=False,
             run_id=run_id,
             run_config={**config, "loggers": {name: {} for name in loggers}},
         )

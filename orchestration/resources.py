@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import fields
@@ -29,12 +30,18 @@ from orchestration.settings import DEFAULT_MEMORY_LIMIT, Settings, default_duckd
 DEMO_CUSTOMERS = 20_000
 DEMO_SEED = 42
 
+# One thread at a time holds a warehouse connection: steps that overlap
+# (orchestration/executor.py) may open it read-only and read-write, which DuckDB does
+# not allow at once in one process. Re-entrant: a step may nest its own connections.
+_CONNECTION_LOCK = threading.RLock()
+
 
 class WarehouseResource(dg.ConfigurableResource):
     """The project's workdir: DuckDB warehouse, exports, reports, and the project config.
 
-    DuckDB allows one writer at a time; the job runs its steps in one process,
-    one after another, and every asset opens the file through this resource. A run
+    DuckDB allows one writer at a time; the job runs its steps in one process, the
+    model fits two at a time (orchestration/executor.py), and every asset opens the
+    file through this resource, one thread at a time (:meth:`connect`). A run
     holds the workdir's lock (``orchestration/io/lock.py``) from the moment this
     resource is set up until the run ends: a second run on the same workdir waits up
     to ``lock_timeout`` seconds, then fails naming the run that holds it. From the same
@@ -188,15 +195,16 @@ class WarehouseResource(dg.ConfigurableResource):
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         self.root.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(
-            str(self.warehouse_path),
-            read_only=read_only,
-            config={"memory_limit": self.duckdb_memory_limit, "threads": self.duckdb_threads},
-        )
-        try:
-            yield con
-        finally:
-            con.close()
+        with _CONNECTION_LOCK:
+            con = duckdb.connect(
+                str(self.warehouse_path),
+                read_only=read_only,
+                config={"memory_limit": self.duckdb_memory_limit, "threads": self.duckdb_threads},
+            )
+            try:
+                yield con
+            finally:
+                con.close()
 
 
 # The settings the resource carries as its Dagster config (all but `env`).

@@ -102,3 +102,27 @@ def test_markdown_verdicts_follow_the_issue_targets():
     assert "of the script" not in demo
     retail = report.e2e_markdown(_result("online_retail", 50.0))
     assert "Targets" not in retail and "## Runs (1" in retail
+
+
+def test_the_stage_meter_times_overlapping_steps_and_the_time_outside_all_steps():
+    from benchmarks import stages
+
+    timings: dict[str, float] = {}
+    clock = iter([0.0, 1.0, 3.0, 4.0, 6.0, 7.0])  # ▶ seg, ▶ val, ✓ seg, ✓ val, ▶ mart, ✓ mart
+    meter = stages.StageMeter(timings, clock=lambda: next(clock))
+    meter.write("▶ segmentation refit ...\n")
+    meter.write("▶ CLV and churn model refit ...\n")
+    timings["segmentation_model"] = 3.0
+    meter.write("✓ segmentation refit (3.0 s)\n")
+    timings["value_models"] = 3.0
+    meter.write("✓ CLV and churn model refit (3.0 s)\n")
+    meter.write("▶ dbt marts (with tests) ...\n")
+    meter.write("✗ dbt marts (with tests) failed after 1.0 s\n")
+    assert set(meter.cpu_s) == {
+        "segmentation_model",
+        "value_models",
+        "✗ dbt marts (with tests) failed after 1.0 s",
+    }
+    assert meter.busy_s() == pytest.approx(5.0)  # 0-4 and 6-7, not 3 + 3 + 1
+    rows = stages.stage_table(timings, meter.cpu_s, meter.peak_rss, 10.0, meter.busy_s())
+    assert rows[-1]["stage"] == stages.OVERHEAD and rows[-1]["wall_s"] == pytest.approx(5.0)

@@ -7,6 +7,8 @@
 * ``orchestration/dbt_build.py`` asks dagster-dbt's ``asset_utils`` for the dbt selection
   of a step's subset (``get_updated_cli_invocation_params_for_context``) and builds
   ``DbtCoreCliEventMessage`` objects (not exported at the top level) from dbt's events.
+* ``orchestration/executor.py`` runs Dagster's in-process step loop with the steps on
+  threads, and calls ``core_execute_in_process`` as ``execute_in_process`` does.
 
 They save seconds per run that no public setting saves (the commit messages give the
 numbers). A new release of either library fails these tests first: read the internals
@@ -25,10 +27,12 @@ from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventL
 from dagster_dbt import DbtCliResource
 from packaging.specifiers import SpecifierSet
 
-from orchestration import dbt_build, dbt_resource, event_log
+from orchestration import dbt_build, dbt_resource, event_log, executor
 
 
-@pytest.mark.parametrize("adapter", [event_log, dbt_resource, dbt_build], ids=lambda m: m.__name__)
+@pytest.mark.parametrize(
+    "adapter", [event_log, dbt_resource, dbt_build, executor], ids=lambda m: m.__name__
+)
 def test_the_installed_release_is_the_one_the_adapter_was_read_against(adapter):
     for package, checked in adapter.CHECKED_WITH.items():
         installed = importlib.metadata.version(package)
@@ -84,3 +88,37 @@ def test_dagster_dbt_still_derives_a_subset_selection_the_way_dbt_build_reads_it
     assert _parameters(validate_manifest) == ["manifest"]
     assert hasattr(read_manifest_path, "cache_info")
     assert _parameters(DbtCoreCliEventMessage) == ["raw_event", "event_history_metadata"]
+
+
+def test_dagsters_in_process_loop_still_makes_the_calls_the_overlapping_loop_makes():
+    from dagster._core.execution.plan.execute_plan import inner_plan_execution_iterator
+
+    loop = inspect.getsource(inner_plan_execution_iterator)
+    for call in (
+        "execution_plan.start(",
+        "active_execution.concurrency_event_iterator(job_context)",
+        "job_context.for_step(step, active_execution.get_known_state())",
+        "dagster_event_sequence_for_step(step_context)",
+        "active_execution.handle_event(dagster_event)",
+        "active_execution.verify_complete(job_context, step.key)",
+        "active_execution.plan_events_iterator(job_context)",
+        "_trigger_hook(step_context, step_event_list)",
+        "compute_log_manager.capture_logs(log_key)",
+    ):
+        assert call in loop, call
+
+
+def test_dagsters_execute_in_process_still_wraps_the_ephemeral_job_as_the_adapter_does():
+    from dagster import JobDefinition
+    from dagster._core.execution.execute_in_process import core_execute_in_process
+
+    source = inspect.getsource(JobDefinition.execute_in_process)
+    for call in ("self.as_ephemeral_job(", "InMemoryJob(job_def=ephemeral_job)", "merge_run_tags("):
+        assert call in source, call
+    assert _parameters(JobDefinition.as_ephemeral_job)[:3] == [
+        "self",
+        "resource_defs",
+        "input_values",
+    ]
+    assert {"job", "run_config", "instance", "output_capturing_enabled", "raise_on_error",
+            "run_tags", "run_id", "asset_selection"} <= set(_parameters(core_execute_in_process))  # fmt: skip

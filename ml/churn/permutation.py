@@ -12,6 +12,8 @@ the importances are the same. The permuted matrices are scored together, up to
 permuted matrix's ROC AUC is the rank-sum (Mann-Whitney) form, equal to
 ``roc_auc_score``'s to rounding without its checks.
 
+The one call per batch uses every core (:func:`ml.threads.threads_for_call`).
+
 Pure library (numpy, pandas, scikit-learn).
 """
 
@@ -27,6 +29,8 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.utils import Bunch, check_random_state
+
+from ml.threads import threads_for_call
 
 __all__ = ["output_blocks", "pipeline_permutation_importance"]
 
@@ -105,7 +109,9 @@ def pipeline_permutation_importance(
     def scores(matrices: list[np.ndarray]) -> list[float]:
         # the roc_auc scorer of a pipeline ranks by its decision_function; one call for
         # many matrices: on a few thousand rows its cost is its loop over the trees
-        values = classifier.decision_function(np.concatenate(matrices))
+        stacked = np.concatenate(matrices)
+        with threads_for_call(stacked.shape[0]):
+            values = classifier.decision_function(stacked)
         return [_roc_auc(positive, v) for v in np.split(values, len(matrices))]
 
     (baseline,) = scores([Xt])

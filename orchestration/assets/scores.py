@@ -41,6 +41,7 @@ from orchestration.assets.refit_records import (
     record_ground_truth,
 )
 from orchestration.cutoffs import build_features_as_of, cutoff_dates, cutoff_schema_suffix
+from orchestration.executor import OVERLAP
 from orchestration.io.tables import replace_tables, table_exists
 from orchestration.resources import WarehouseResource
 
@@ -204,6 +205,7 @@ def _score(features: pd.DataFrame, value_models, churn, cfg) -> pd.DataFrame:
         ),
     ],
     can_subset=False,
+    op_tags=OVERLAP,
 )
 def value_models(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     run = warehouse.run_context()
@@ -356,6 +358,7 @@ def value_models(context: dg.AssetExecutionContext, warehouse: WarehouseResource
     "over the churn and the CLV horizon, expected spend per purchase, clv (discounted) and "
     "revenue at risk = clv x churn probability; the horizons in churn_horizon_days and "
     "clv_horizon_days (config scoring).",
+    op_tags=OVERLAP,
 )
 def customer_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     run = warehouse.run_context()

@@ -38,6 +38,7 @@ from orchestration.assets.common import (
     read_features,
     read_judge_frame,
 )
+from orchestration.executor import OVERLAP
 from orchestration.io.tables import replace_tables, table_exists
 from orchestration.resources import WarehouseResource
 
@@ -70,6 +71,7 @@ MODEL_DIR = "segmentation"
         ),
     ],
     can_subset=False,
+    op_tags=OVERLAP,
 )
 def segmentation_model(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     cfg = warehouse.project_config().segmentation
@@ -210,6 +212,7 @@ def segmentation_model(context: dg.AssetExecutionContext, warehouse: WarehouseRe
         ),
     ],
     can_subset=False,
+    op_tags=OVERLAP,
 )
 def customer_clusters(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     store = warehouse.models_dir / MODEL_DIR

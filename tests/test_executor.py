@@ -1,0 +1,358 @@
+"""The executor that lets the model fits overlap (orchestration/executor.py).
+
+Small Dagster jobs run on it through ``execute_in_process`` with a real instance; the
+assets meet at barriers, so a test fails (times out) when steps that should overlap run
+one after another, and records who ran beside whom when they must not.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+import warnings
+
+import dagster as dg
+import duckdb
+from threadpoolctl import threadpool_info
+
+from ml import threads
+from orchestration.definitions import fits_on_one_core
+from orchestration.executor import OVERLAP, execute_in_process, overlapping_executor, pick
+from orchestration.resources import WarehouseResource
+
+
+def _run(*assets, checks=(), run_config=None, dagsters=False, overlap_if=None):
+    """Run the assets as one job on our executor (``dagsters``: on Dagster's own serial
+    in-process executor, for comparison); the result and its events."""
+    defs = dg.Definitions(
+        assets=list(assets),
+        asset_checks=list(checks),
+        jobs=[dg.define_asset_job("job")],
+        executor=overlapping_executor(overlap_if) if overlap_if else None,
+    )
+    job = defs.resolve_job_def("job")
+    with dg.DagsterInstance.ephemeral() as instance:
+        if dagsters:
+            result = job.execute_in_process(instance=instance, raise_on_error=False)
+        else:
+            result = execute_in_process(
+                job, run_config=run_config or {}, instance=instance, run_id=str(uuid.uuid4())
+            )
+        events = list(result.all_events)
+    return result, events
+
+
+def _outcome(events) -> dict[str, str]:
+    """Each step's last step event (success, failure, skip, ...)."""
+    return {e.step_key: e.event_type_value for e in events if e.is_step_event and e.step_key}
+
+
+class _Log:
+    """Which steps were running when each step started."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.running: set[str] = set()
+        self.seen: dict[str, set[str]] = {}
+
+    def step(self, name: str, seconds: float = 0.0, barrier: threading.Barrier | None = None):
+        with self.lock:
+            self.seen[name] = set(self.running)
+            self.running.add(name)
+        try:
+            if barrier is not None:
+                barrier.wait(timeout=20)  # BrokenBarrierError when the other never comes
+            time.sleep(seconds)
+        finally:
+            with self.lock:
+                self.running.discard(name)
+
+
+def test_steps_tagged_to_overlap_run_at_once_and_the_others_alone():
+    log, meet = _Log(), threading.Barrier(2)
+
+    @dg.asset
+    def features():
+        log.step("features", 0.2)
+
+    @dg.asset(deps=[features], op_tags=OVERLAP)
+    def segments():
+        log.step("segments", 0.1, meet)
+
+    @dg.asset(deps=[features], op_tags=OVERLAP)
+    def scores():
+        log.step("scores", 0.1, meet)
+
+    @dg.asset(deps=[features])
+    def cutoffs():  # not tagged: ready beside the two, it runs with nothing else
+        log.step("cutoffs", 0.2)
+
+    @dg.asset(deps=[segments, scores, cutoffs])
+    def marts():
+        log.step("marts")
+
+    result, _ = _run(features, segments, scores, cutoffs, marts)
+    assert result.success
+    assert log.seen["cutoffs"] == set() and log.seen["marts"] == set()
+    assert {frozenset(log.seen["segments"]), frozenset(log.seen["scores"])} == {
+        frozenset(),
+        frozenset({"segments"}) if log.seen["scores"] else frozenset({"scores"}),
+    }
+    assert log.running == set()
+
+
+def test_max_concurrent_1_runs_every_step_on_the_run_thread_one_after_another():
+    threads_seen = {}
+
+    def body(name):
+        threads_seen[name] = threading.current_thread() is threading.main_thread()
+
+    @dg.asset(op_tags=OVERLAP)
+    def a():
+        body("a")
+
+    @dg.asset(op_tags=OVERLAP)
+    def b():
+        body("b")
+
+    config = {"execution": {"config": {"max_concurrent": 1}}}
+    result, _ = _run(a, b, run_config=config)
+    assert result.success
+    assert threads_seen == {"a": True, "b": True}
+
+
+def _failing_pair(meet: threading.Barrier) -> list:
+    @dg.asset(op_tags=OVERLAP)
+    def broken():
+        meet.wait(timeout=20)
+        raise RuntimeError("the fit diverged")
+
+    @dg.asset(op_tags=OVERLAP)
+    def fine():
+        meet.wait(timeout=20)
+        time.sleep(0.2)
+        return 1
+
+    @dg.asset(deps=[broken])
+    def after_broken():
+        return 2
+
+    @dg.asset(deps=[fine])
+    def after_fine():
+        return 3
+
+    return [broken, fine, after_broken, after_fine]
+
+
+def test_steps_run_one_after_another_on_the_run_thread_unless_the_run_allows_overlap():
+    asked = []
+
+    def small():
+        asked.append(1)
+        return False
+
+    def cannot_tell():
+        raise duckdb.CatalogException("features.customer_features does not exist")
+
+    on_run_thread = {}
+
+    @dg.asset
+    def features():
+        pass
+
+    @dg.asset(deps=[features], op_tags=OVERLAP)
+    def a():
+        on_run_thread["a"] = threading.current_thread() is threading.main_thread()
+
+    @dg.asset(deps=[features], op_tags=OVERLAP)
+    def b():
+        on_run_thread["b"] = threading.current_thread() is threading.main_thread()
+
+    for condition in (small, cannot_tell):
+        on_run_thread.clear()
+        result, _ = _run(features, a, b, overlap_if=condition)
+        assert result.success
+        assert on_run_thread == {"a": True, "b": True}
+    assert asked == [1]  # once per run, when the first step that may overlap is ready
+
+
+def test_fits_overlap_below_the_customers_at_which_a_fit_takes_every_core(tmp_path):
+    warehouse = WarehouseResource(workdir=str(tmp_path))
+    with warehouse.connect() as con:
+        con.execute("create schema features")
+        con.execute(
+            f"create table features.customer_features as "
+            f"select range as customer_id from range({threads.SMALL_ROWS - 1})"
+        )
+    assert fits_on_one_core(warehouse)
+    with warehouse.connect() as con:
+        con.execute("insert into features.customer_features values (-1)")
+    assert not fits_on_one_core(warehouse)
+
+
+def test_a_failed_overlapping_step_stops_its_downstream_and_the_other_finishes():
+    result, events = _run(*_failing_pair(threading.Barrier(2)))
+    assert not result.success
+    status = _outcome(events)
+    assert status["broken"] == "STEP_FAILURE"
+    assert status["fine"] == "STEP_SUCCESS"
+    assert status["after_fine"] == "STEP_SUCCESS"
+    assert "after_broken" not in status  # never started
+    failure = next(e for e in events if e.is_step_failure)
+    assert "the fit diverged" in failure.step_failure_data.error.to_string()
+    # Dagster's own serial executor ends the same way (its steps meet nobody)
+    _, reference = _run(*_failing_pair(threading.Barrier(1)), dagsters=True)
+    assert _outcome(reference) == status
+
+
+def test_a_failed_blocking_check_skips_downstream_as_the_in_process_executor_does():
+    @dg.asset(op_tags=OVERLAP)
+    def scored():
+        return 1
+
+    @dg.asset_check(asset=scored, blocking=True)
+    def scores_are_sane():
+        return dg.AssetCheckResult(passed=False)
+
+    @dg.asset(deps=[scored])
+    def published():
+        raise AssertionError("must not run after a failed blocking check")
+
+    result, events = _run(scored, published, checks=[scores_are_sane])
+    assert not result.success
+    status = _outcome(events)
+    assert "published" not in status or status["published"] != "STEP_SUCCESS"
+    _, reference = _run(scored, published, checks=[scores_are_sane], dagsters=True)
+    assert _outcome(reference) == status
+
+
+def test_an_overlapping_step_is_retried_by_its_retry_policy():
+    calls = []
+
+    @dg.asset(op_tags=OVERLAP, retry_policy=dg.RetryPolicy(max_retries=1, delay=0.1))
+    def flaky():
+        calls.append(1)
+        if len(calls) == 1:
+            raise ConnectionError("the source hung up")
+
+    @dg.asset(op_tags=OVERLAP)
+    def steady():
+        return 1
+
+    config = {"execution": {"config": {"retries": {"enabled": {}}}}}
+    result, events = _run(flaky, steady, run_config=config)
+    assert result.success
+    assert len(calls) == 2
+    assert any(e.event_type_value == "STEP_UP_FOR_RETRY" for e in events)
+
+
+def test_warning_filters_and_native_thread_limits_are_put_back_after_overlapping_steps():
+    # Two overlapping fits that each change a process-wide setting and restore it in an
+    # order that leaves the other's value behind, as interleaved `with` blocks do.
+    meet = threading.Barrier(2)
+    before_filters = list(warnings.filters)
+    before_threads = [lib["num_threads"] for lib in threadpool_info()]
+
+    @dg.asset(op_tags=OVERLAP)
+    def left():
+        meet.wait(timeout=20)
+        warnings.simplefilter("error")
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=1)  # never restored
+        meet.wait(timeout=20)
+
+    @dg.asset(op_tags=OVERLAP)
+    def right():
+        meet.wait(timeout=20)
+        warnings.simplefilter("ignore")
+        meet.wait(timeout=20)
+
+    result, _ = _run(left, right)
+    assert result.success
+    assert warnings.filters == before_filters
+    assert [lib["num_threads"] for lib in threadpool_info()] == before_threads
+
+
+def test_fits_take_their_share_of_the_cores_while_steps_overlap():
+    # joblib's count of this machine's cores, which the fits use alone
+    alone = threads.cores()
+    shares = {}
+    meet = threading.Barrier(2)
+
+    @dg.asset(op_tags=OVERLAP)
+    def one():
+        meet.wait(timeout=20)
+        shares["one"] = threads.cores()
+        meet.wait(timeout=20)
+
+    @dg.asset(op_tags=OVERLAP)
+    def two():
+        meet.wait(timeout=20)
+        meet.wait(timeout=20)
+
+    @dg.asset(deps=[one, two])
+    def after():
+        shares["after"] = threads.cores()
+
+    result, _ = _run(one, two, after)
+    assert result.success
+    assert shares == {"one": max(1, alone // 2), "after": alone}
+
+
+def test_pick_starts_a_step_that_does_not_opt_in_alone_and_first():
+    class Step:
+        def __init__(self, key, overlap):
+            self.key = key
+            self.tags = OVERLAP if overlap else {}
+
+        def __repr__(self):
+            return self.key
+
+    seg, val, dbt, chk = (
+        Step("seg", True),
+        Step("val", True),
+        Step("dbt", False),
+        Step("chk", False),
+    )
+    ready = [seg, dbt, val]
+    assert pick(ready, [], 2) == [dbt] and ready == [seg, val]
+    assert pick(ready, [dbt], 2) == [] and ready == [seg, val]
+    assert pick(ready, [], 2) == [seg, val] and ready == []
+    ready = [chk, val]
+    assert pick(ready, [seg], 2) == [val] and ready == [chk]
+    assert pick(ready, [seg, val], 3) == []
+    assert pick([seg, val], [], 1) == [seg]
+
+
+def test_the_warehouse_lets_one_thread_at_a_time_hold_a_connection(tmp_path):
+    # A read-only and a read-write connection to one file cannot coexist in a process:
+    # without the lock the writer below fails with DuckDB's "different configuration".
+    warehouse = WarehouseResource(workdir=str(tmp_path))
+    with warehouse.connect() as con:
+        con.execute("create table t as select 1 as x")
+    reading, errors = threading.Event(), []
+
+    def reader():
+        with warehouse.connect(read_only=True) as con:
+            reading.set()
+            time.sleep(0.3)
+            con.execute("select * from t").fetchall()
+
+    def writer():
+        reading.wait(timeout=10)
+        try:
+            with warehouse.connect() as con:
+                con.execute("insert into t values (2)")
+        except duckdb.Error as exc:  # pragma: no cover - the failure this test guards
+            errors.append(exc)
+
+    workers = [threading.Thread(target=reader), threading.Thread(target=writer)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(timeout=20)
+    assert errors == []
+    with warehouse.connect(read_only=True) as con:
+        assert con.execute("select count(*) from t").fetchone() == (2,)
