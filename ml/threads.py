@@ -28,7 +28,10 @@ from threadpoolctl import threadpool_limits
 SMALL_ROWS = 50_000
 
 # Pipeline steps of this process running at once (share_cores): the executor runs
-# small model fits side by side (orchestration/executor.py).
+# model fits side by side (orchestration/executor.py). Each then takes its share of
+# the cores: libgomp keeps a thread pool per calling thread, and with more pool
+# threads than cores it stops spinning between parallel regions, which made a
+# gradient boosting fit beside another thread's 2-thread pool 8x slower.
 _steps_at_once = 1
 
 _T = TypeVar("_T")
@@ -36,9 +39,13 @@ _R = TypeVar("_R")
 
 
 def native_threads(n_rows: int) -> contextlib.AbstractContextManager:
-    """A context in which fits on ``n_rows`` rows use a sensible number of native threads."""
+    """A context in which fits on ``n_rows`` rows use a sensible number of native threads:
+    one below ``SMALL_ROWS``; above, the default, or the fit's share of the cores while
+    other steps of the process run (:func:`share_cores`)."""
     if n_rows < SMALL_ROWS:
         return threadpool_limits(limits=1)
+    if _steps_at_once > 1:
+        return threadpool_limits(limits=cores())
     return contextlib.nullcontext()
 
 

@@ -9,11 +9,8 @@ else: no dbt run, no database.
 
 from __future__ import annotations
 
-from functools import partial
-
 import dagster as dg
 
-from ml.threads import SMALL_ROWS
 from orchestration.assets.checks import GX_CHECKS
 from orchestration.assets.dbt import dbt_features, dbt_marts
 from orchestration.assets.export import powerbi_export
@@ -143,16 +140,6 @@ weekly_refit = dg.ScheduleDefinition(
 SCHEDULES = [daily_scoring, weekly_refit]
 
 
-def fits_on_one_core(warehouse: WarehouseResource) -> bool:
-    """Whether the model fits of this run are small enough to run side by side: fewer
-    customers than ``ml.threads.SMALL_ROWS``, below which each fit takes one core. A
-    larger fit uses every core itself, and OpenMP teams started from two threads at once
-    slow each other down many times over (libgomp stops spinning between regions)."""
-    with warehouse.connect(read_only=True) as con:
-        (customers,) = con.execute("select count(*) from features.customer_features").fetchone()
-    return customers < SMALL_ROWS
-
-
 def build_definitions(settings: Settings, loggers: dict | None = None) -> dg.Definitions:
     warehouse = WarehouseResource.from_settings(settings.resolved())
     resources = {
@@ -177,7 +164,7 @@ def build_definitions(settings: Settings, loggers: dict | None = None) -> dg.Def
         resources=resources,
         # One process (DuckDB takes one writer at a time); the model fits tagged
         # custseg/overlap may run two at a time (orchestration/executor.py).
-        executor=overlapping_executor(overlap_if=partial(fits_on_one_core, warehouse)),
+        executor=overlapping_executor,
         loggers=loggers,
     )
 

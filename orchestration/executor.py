@@ -7,9 +7,9 @@ Python model fits that are ready together, the segmentation refit and the CLV an
 refit (and the two scoring steps), only read the features and write their own tables;
 on two cores they can share the time. A step opts in with the op tag
 :data:`OVERLAP_TAG` (:data:`OVERLAP`); any other step runs with nothing beside it, on
-the run's own thread as in Dagster's in-process executor. Whether a run overlaps at all
-is the job's condition (``overlap_if``): the pipeline's is that each fit takes one core
-(``orchestration/definitions.py``); larger fits use every core themselves.
+the run's own thread as in Dagster's in-process executor. While two steps run, each
+fit takes its share of the cores (``ml.threads.share_cores``): OpenMP teams started
+from two threads at once slow each other down many times over.
 
 What overlapping steps share, and how it stays consistent:
 
@@ -35,7 +35,7 @@ import os
 import queue
 import threading
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack
 from functools import partial
 
@@ -109,13 +109,6 @@ class _SharedSettings:
         warnings._showwarnmsg_impl = self._showwarnmsg  # noqa: SLF001
 
 
-def _ask(overlap_if: Callable[[], bool]) -> bool:
-    try:
-        return bool(overlap_if())
-    except Exception:  # noqa: BLE001 - cannot tell: one step at a time, as Dagster's own
-        return False
-
-
 def _run_step(step_context, out: queue.Queue) -> None:
     key = step_context.step.key
     try:
@@ -133,10 +126,8 @@ def threaded_plan_iterator(
     instance_concurrency_context=None,
     *,
     limit: int,
-    overlap_if: Callable[[], bool],
 ) -> Iterator[DagsterEvent]:
-    """``inner_plan_execution_iterator`` with up to ``limit`` overlapping steps at once,
-    if ``overlap_if()``, asked when the first step that may overlap is ready."""
+    """``inner_plan_execution_iterator`` with up to ``limit`` overlapping steps at once."""
     compute_log_manager = job_context.instance.compute_log_manager
     step_keys = [step.key for step in execution_plan.get_steps_to_execute_in_topo_order()]
     with ExitStack() as stack:
@@ -168,18 +159,14 @@ def threaded_plan_iterator(
         ready: list = []
         running: dict[str, tuple] = {}  # key -> (step, step context, its events)
         shared: _SharedSettings | None = None
-        overlap: bool | None = None if limit > 1 else False
         while not active.is_complete or running:
             ready += active.get_steps_to_execute()
             yield from active.concurrency_event_iterator(job_context)
-            if overlap is None and any(may_overlap(s) for s in ready):
-                overlap = _ask(overlap_if)
-            now = limit if overlap else 1
-            started = pick(ready, [s for s, _, _ in running.values()], now)
+            started = pick(ready, [s for s, _, _ in running.values()], limit)
             for step in started:
                 step_context = job_context.for_step(step, active.get_known_state())
                 step_events: list = []
-                if now == 1 or not may_overlap(step):  # alone: on this thread, as Dagster's
+                if limit == 1 or not may_overlap(step):  # alone: on this thread, as Dagster's
                     for event in dagster_event_sequence_for_step(step_context):
                         step_events.append(event)
                         yield event
@@ -215,15 +202,9 @@ def threaded_plan_iterator(
 
 
 class OverlappingExecutor(Executor):
-    def __init__(
-        self,
-        retries: RetryMode,
-        max_concurrent: int = MAX_CONCURRENT,
-        overlap_if: Callable[[], bool] = lambda: True,
-    ):
+    def __init__(self, retries: RetryMode, max_concurrent: int = MAX_CONCURRENT):
         self._retries = retries
         self._max_concurrent = max_concurrent
-        self._overlap_if = overlap_if
 
     @property
     def retries(self) -> RetryMode:
@@ -240,11 +221,7 @@ class OverlappingExecutor(Executor):
         yield from iter(
             ExecuteRunWithPlanIterable(
                 execution_plan=plan_context.execution_plan,
-                iterator=partial(
-                    threaded_plan_iterator,
-                    limit=self._max_concurrent,
-                    overlap_if=self._overlap_if,
-                ),
+                iterator=partial(threaded_plan_iterator, limit=self._max_concurrent),
                 execution_context_manager=PlanExecutionContextManager(
                     job=plan_context.job,
                     retry_mode=plan_context.retry_mode,
@@ -264,47 +241,36 @@ class OverlappingExecutor(Executor):
         )
 
 
-def overlapping_executor(overlap_if: Callable[[], bool] = lambda: True) -> dg.ExecutorDefinition:
-    """In-process execution where steps tagged ``custseg/overlap`` may run two at a time,
-    in runs where ``overlap_if()`` (asked once, when the first such step is ready)."""
-
-    @dg.executor(
-        name="overlapping_in_process",
-        config_schema={
-            "retries": get_retries_config(),
-            "max_concurrent": dg.Field(
-                int,
-                default_value=MAX_CONCURRENT,
-                description="Steps tagged custseg/overlap run this many at a time (1: one "
-                "after another, as Dagster's in_process executor).",
-            ),
-        },
+@dg.executor(
+    name="overlapping_in_process",
+    config_schema={
+        "retries": get_retries_config(),
+        "max_concurrent": dg.Field(
+            int,
+            default_value=MAX_CONCURRENT,
+            description="Steps tagged custseg/overlap run this many at a time (1: one "
+            "after another, as Dagster's in_process executor).",
+        ),
+    },
+)
+def overlapping_executor(init_context) -> OverlappingExecutor:
+    """In-process execution; steps tagged ``custseg/overlap`` may run two at a time."""
+    config = init_context.executor_config
+    return OverlappingExecutor(
+        retries=RetryMode.from_config(config["retries"]), max_concurrent=config["max_concurrent"]
     )
-    def _executor(init_context) -> OverlappingExecutor:
-        config = init_context.executor_config
-        return OverlappingExecutor(
-            retries=RetryMode.from_config(config["retries"]),
-            max_concurrent=config["max_concurrent"],
-            overlap_if=overlap_if,
-        )
-
-    return _executor
 
 
 def execute_in_process(job: dg.JobDefinition, *, run_config: dict, instance, run_id: str):
-    """``job.execute_in_process(...)`` (no selection, ``raise_on_error=False``) on the
-    job's own executor (:func:`overlapping_executor`; a job with another executor gets
-    one with no condition): Dagster's own ``execute_in_process`` always swaps it for
-    its serial in-process one."""
+    """``job.execute_in_process(...)`` (no selection, ``raise_on_error=False``) on
+    :func:`overlapping_executor`: Dagster's own ``execute_in_process`` always swaps the
+    job's executor for its serial in-process one."""
     from dagster._core.definitions.job_base import InMemoryJob
     from dagster._core.execution.execute_in_process import core_execute_in_process, merge_run_tags
 
-    executor = job.executor_def
-    if executor.name != "overlapping_in_process":
-        executor = overlapping_executor()
     ephemeral = job.as_ephemeral_job(resource_defs={}, input_values={})
     return core_execute_in_process(
-        job=InMemoryJob(job_def=ephemeral.with_executor_def(executor)),
+        job=InMemoryJob(job_def=ephemeral.with_executor_def(overlapping_executor)),
         run_config=run_config,
         instance=instance,
         output_capturing_enabled=True,

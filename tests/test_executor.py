@@ -17,19 +17,17 @@ import duckdb
 from threadpoolctl import threadpool_info
 
 from ml import threads
-from orchestration.definitions import fits_on_one_core
-from orchestration.executor import OVERLAP, execute_in_process, overlapping_executor, pick
+from orchestration.executor import OVERLAP, execute_in_process, pick
 from orchestration.resources import WarehouseResource
 
 
-def _run(*assets, checks=(), run_config=None, dagsters=False, overlap_if=None):
+def _run(*assets, checks=(), run_config=None, dagsters=False):
     """Run the assets as one job on our executor (``dagsters``: on Dagster's own serial
     in-process executor, for comparison); the result and its events."""
     defs = dg.Definitions(
         assets=list(assets),
         asset_checks=list(checks),
         jobs=[dg.define_asset_job("job")],
-        executor=overlapping_executor(overlap_if) if overlap_if else None,
     )
     job = defs.resolve_job_def("job")
     with dg.DagsterInstance.ephemeral() as instance:
@@ -145,52 +143,6 @@ def _failing_pair(meet: threading.Barrier) -> list:
     return [broken, fine, after_broken, after_fine]
 
 
-def test_steps_run_one_after_another_on_the_run_thread_unless_the_run_allows_overlap():
-    asked = []
-
-    def small():
-        asked.append(1)
-        return False
-
-    def cannot_tell():
-        raise duckdb.CatalogException("features.customer_features does not exist")
-
-    on_run_thread = {}
-
-    @dg.asset
-    def features():
-        pass
-
-    @dg.asset(deps=[features], op_tags=OVERLAP)
-    def a():
-        on_run_thread["a"] = threading.current_thread() is threading.main_thread()
-
-    @dg.asset(deps=[features], op_tags=OVERLAP)
-    def b():
-        on_run_thread["b"] = threading.current_thread() is threading.main_thread()
-
-    for condition in (small, cannot_tell):
-        on_run_thread.clear()
-        result, _ = _run(features, a, b, overlap_if=condition)
-        assert result.success
-        assert on_run_thread == {"a": True, "b": True}
-    assert asked == [1]  # once per run, when the first step that may overlap is ready
-
-
-def test_fits_overlap_below_the_customers_at_which_a_fit_takes_every_core(tmp_path):
-    warehouse = WarehouseResource(workdir=str(tmp_path))
-    with warehouse.connect() as con:
-        con.execute("create schema features")
-        con.execute(
-            f"create table features.customer_features as "
-            f"select range as customer_id from range({threads.SMALL_ROWS - 1})"
-        )
-    assert fits_on_one_core(warehouse)
-    with warehouse.connect() as con:
-        con.execute("insert into features.customer_features values (-1)")
-    assert not fits_on_one_core(warehouse)
-
-
 def test_a_failed_overlapping_step_stops_its_downstream_and_the_other_finishes():
     result, events = _run(*_failing_pair(threading.Barrier(2)))
     assert not result.success
@@ -281,10 +233,15 @@ def test_fits_take_their_share_of_the_cores_while_steps_overlap():
     shares = {}
     meet = threading.Barrier(2)
 
+    def most_native_threads() -> int:  # OpenMP's, whose per-thread pools must not pile up
+        return max(lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "openmp")
+
     @dg.asset(op_tags=OVERLAP)
     def one():
         meet.wait(timeout=20)
         shares["one"] = threads.cores()
+        with threads.native_threads(threads.SMALL_ROWS):  # a large fit: its share
+            shares["one: large fit"] = most_native_threads()
         meet.wait(timeout=20)
 
     @dg.asset(op_tags=OVERLAP)
@@ -295,10 +252,18 @@ def test_fits_take_their_share_of_the_cores_while_steps_overlap():
     @dg.asset(deps=[one, two])
     def after():
         shares["after"] = threads.cores()
+        with threads.native_threads(threads.SMALL_ROWS):  # alone: the process's default
+            shares["after: large fit"] = most_native_threads()
 
+    default = most_native_threads()
     result, _ = _run(one, two, after)
     assert result.success
-    assert shares == {"one": max(1, alone // 2), "after": alone}
+    assert shares == {
+        "one": max(1, alone // 2),
+        "one: large fit": max(1, alone // 2),
+        "after": alone,
+        "after: large fit": default,
+    }
 
 
 def test_pick_starts_a_step_that_does_not_opt_in_alone_and_first():
