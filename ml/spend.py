@@ -133,11 +133,13 @@ def _observed_mean_spend(summary: pd.DataFrame) -> float:
 
 def fit_gamma_gamma(summary: pd.DataFrame) -> tuple[GammaGammaModel | None, str | None]:
     """Gamma-Gamma and ``None``, or ``None`` and why it is not trusted on ``summary``."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        # Repeat buyers whose returns exceed their purchases are left out of the
-        # spend model (and get the population mean); that is expected, not news.
-        warnings.filterwarnings("ignore", message=".*monetary_value <= 0.*")
+    with warnings.catch_warnings():
+        # What the fit would warn about is in the reason returned. (Repeat buyers whose
+        # returns exceed their purchases are left out of the spend model and get the
+        # population mean: expected, not news.) The answer never depends on a warning
+        # being seen: warning filters are process-wide, and another step's fit may
+        # change them meanwhile (orchestration/executor.py).
+        warnings.simplefilter("ignore")
         try:
             model = fit_with_fallback(
                 lambda pen: GammaGammaModel(penalizer=pen, fallback_optimizer=pen > 0), summary
@@ -146,7 +148,7 @@ def fit_gamma_gamma(summary: pd.DataFrame) -> tuple[GammaGammaModel | None, str 
             return None, f"Gamma-Gamma has no finite optimum ({exc})"
         except ValueError as exc:
             return None, str(exc)
-    if any("penalizer=" in str(w.message) for w in caught):
+    if model.penalizer > 0:
         return None, "Gamma-Gamma has no finite maximum-likelihood optimum (it needed a penalty)"
     observed = _observed_mean_spend(summary)
     try:

@@ -4,6 +4,7 @@ warm-started, by L-BFGS-B only (no Nelder-Mead over all rows)."""
 
 from __future__ import annotations
 
+import threading
 import warnings
 
 import numpy as np
@@ -186,3 +187,26 @@ def test_non_converging_data_get_a_penalised_fit_and_a_warning():
     direct = make(model.penalizer).fit(X)
     for name, value in direct.params_.items():
         assert model.params_[name] == pytest.approx(value, rel=1e-3), name
+
+
+def test_gamma_gamma_that_needed_a_penalty_is_not_trusted_whoever_changes_the_warnings():
+    from ml.spend import fit_gamma_gamma
+
+    X = _no_spend_variation(4_000, seed=0)
+    stop = threading.Event()
+
+    def meddle():  # another step's fits, entering and leaving their own warning filters
+        while not stop.is_set():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+
+    other = threading.Thread(target=meddle)
+    other.start()
+    try:
+        outcomes = {fit_gamma_gamma(X)[1] for _ in range(3)}
+    finally:
+        stop.set()
+        other.join()
+    assert outcomes == {
+        "Gamma-Gamma has no finite maximum-likelihood optimum (it needed a penalty)"
+    }
