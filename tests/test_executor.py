@@ -242,6 +242,8 @@ def test_fits_take_their_share_of_the_cores_while_steps_overlap():
         shares["one"] = threads.cores()
         with threads.native_threads(threads.SMALL_ROWS):  # a large fit: its share
             shares["one: large fit"] = most_native_threads()
+        with threads.threads_for_call(threads.SMALL_ROWS):  # a long call: its share
+            shares["one: long call"] = most_native_threads()
         meet.wait(timeout=20)
 
     @dg.asset(op_tags=OVERLAP)
@@ -254,6 +256,10 @@ def test_fits_take_their_share_of_the_cores_while_steps_overlap():
         shares["after"] = threads.cores()
         with threads.native_threads(threads.SMALL_ROWS):  # alone: the process's default
             shares["after: large fit"] = most_native_threads()
+            with threads.threads_for_call(threads.SMALL_ROWS - 1):  # a short call: one
+                shares["after: short call"] = most_native_threads()
+        with threads.threads_for_call(threads.SMALL_ROWS):  # a long call: every core
+            shares["after: long call"] = most_native_threads()
 
     default = most_native_threads()
     result, _ = _run(one, two, after)
@@ -261,8 +267,11 @@ def test_fits_take_their_share_of_the_cores_while_steps_overlap():
     assert shares == {
         "one": max(1, alone // 2),
         "one: large fit": max(1, alone // 2),
+        "one: long call": max(1, alone // 2),
         "after": alone,
         "after: large fit": default,
+        "after: short call": 1,
+        "after: long call": alone,
     }
 
 
