@@ -40,6 +40,7 @@ from contextlib import ExitStack
 from functools import partial
 
 import dagster as dg
+from dagster._core.errors import raise_execution_interrupts
 from dagster._core.events import DagsterEvent, EngineEventData
 from dagster._core.execution.api import ExecuteRunWithPlanIterable
 from dagster._core.execution.compute_logs import create_compute_log_file_key
@@ -177,14 +178,20 @@ def threaded_plan_iterator(
                     shared = _SharedSettings()
                 running[step.key] = (step, step_context, step_events)
                 share_cores(len(running))
+                # A daemon: an interrupted run ends without waiting for a fit to finish
+                # (the process then exits, as after a kill; DuckDB recovers its file).
                 threading.Thread(
-                    target=_run_step, args=(step_context, events), name=f"step-{step.key}"
+                    target=_run_step,
+                    args=(step_context, events),
+                    name=f"step-{step.key}",
+                    daemon=True,
                 ).start()
             if not running:
                 if not started:
                     active.sleep_til_ready()
                 continue
-            key, item = events.get()
+            with raise_execution_interrupts():  # Ctrl-C or a UI termination: now, not
+                key, item = events.get()  # when the running fits have ended
             step, step_context, step_events = running[key]
             if isinstance(item, BaseException):
                 raise item

@@ -30,6 +30,7 @@ from typing import Any
 
 PROJECT_PACKAGES = ("orchestration", "ml", "data_quality")
 CHECK_FAILED = "DagsterAssetCheckFailedError"  # a blocking check failed: the checks say why
+INTERRUPTED = "DagsterExecutionInterruptedError"  # Ctrl-C, or a termination from the UI
 DBT_ERRORS = "Errors parsed from dbt logs:"  # dagster-dbt's DagsterDbtCliRuntimeError
 MAX_LINES = 5
 
@@ -111,6 +112,8 @@ def explain(error: BaseException | Any, workdir: str | Path | None = None) -> st
     when the chain says so."""
     links = chain(error)
     cause = root(links)
+    if cause.name == INTERRUPTED:
+        return "interrupted (Ctrl-C, or the run was terminated) before it finished"
     line = first_line(cause)
     texts = [link.text.lower() for link in links]
     said = cause.is_project and any(marker in line.lower() for marker in ("space", "full"))

@@ -7,6 +7,8 @@ one after another, and records who ran beside whom when they must not.
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 import uuid
@@ -330,3 +332,34 @@ def test_the_warehouse_lets_one_thread_at_a_time_hold_a_connection(tmp_path):
     assert errors == []
     with warehouse.connect(read_only=True) as con:
         assert con.execute("select count(*) from t").fetchone() == (2,)
+
+
+def test_an_interrupt_ends_the_run_at_once_though_overlapping_fits_still_run():
+    # Ctrl-C (or a termination from the UI) reaches the run's thread as SIGINT; it must not
+    # wait for the fits on the worker threads, which cannot be interrupted.
+    from orchestration.failures import run_failure_lines
+
+    meet, release = threading.Barrier(2), threading.Event()
+
+    @dg.asset(op_tags=OVERLAP)
+    def long_fit():
+        meet.wait(timeout=20)
+        release.wait(timeout=60)
+
+    @dg.asset(op_tags=OVERLAP)
+    def fit_where_ctrl_c_is_pressed():
+        meet.wait(timeout=20)
+        os.kill(os.getpid(), signal.SIGINT)
+        release.wait(timeout=60)
+
+    started = time.monotonic()
+    try:
+        result, events = _run(long_fit, fit_where_ctrl_c_is_pressed)
+    finally:
+        release.set()
+    assert time.monotonic() - started < 15  # not the fits' 60 s
+    assert not result.success
+    assert any(e.is_run_failure for e in events)
+    assert run_failure_lines(result) == [
+        "interrupted (Ctrl-C, or the run was terminated) before it finished"
+    ]
