@@ -158,12 +158,12 @@ def threaded_plan_iterator(
 
         events: queue.Queue = queue.Queue()
         ready: list = []
-        running: dict[str, tuple] = {}  # key -> (step, step context, its events)
+        running: dict[str, tuple] = {}  # key -> (step context, its events so far)
         shared: _SharedSettings | None = None
         while not active.is_complete or running:
             ready += active.get_steps_to_execute()
             yield from active.concurrency_event_iterator(job_context)
-            started = pick(ready, [s for s, _, _ in running.values()], limit)
+            started = pick(ready, [c.step for c, _ in running.values()], limit)
             for step in started:
                 step_context = job_context.for_step(step, active.get_known_state())
                 step_events: list = []
@@ -176,7 +176,7 @@ def threaded_plan_iterator(
                     continue
                 if not running:
                     shared = _SharedSettings()
-                running[step.key] = (step, step_context, step_events)
+                running[step.key] = (step_context, step_events)
                 share_cores(len(running))
                 # A daemon: an interrupted run ends without waiting for a fit to finish
                 # (the process then exits, as after a kill; DuckDB recovers its file).
@@ -192,7 +192,7 @@ def threaded_plan_iterator(
                 continue
             with raise_execution_interrupts():  # Ctrl-C or a UI termination: now, not
                 key, item = events.get()  # when the running fits have ended
-            step, step_context, step_events = running[key]
+            step_context, step_events = running[key]
             if isinstance(item, BaseException):
                 raise item
             if item is not _DONE:

@@ -82,7 +82,8 @@ def _run_pipeline(settings, stream, verbose, timings, job_name, run_config, run_
         # Without --verbose only the progress logger: Dagster's console logger prints every
         # event at DEBUG.
         config = run_config if run_config is not None else (job.run_config or {})
-        # On the job's executor: the model fits may overlap (orchestration/executor.py).
+        # On the executor that lets the model fits overlap (orchestration/executor.py);
+        # Dagster's own execute_in_process would swap in its serial one.
         return execute_in_process(
             job,
             instance=instance,

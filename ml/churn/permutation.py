@@ -12,7 +12,7 @@ the importances are the same. The permuted matrices are scored together, up to
 permuted matrix's ROC AUC is the rank-sum (Mann-Whitney) form, equal to
 ``roc_auc_score``'s to rounding without its checks.
 
-The one call per batch uses every core (:func:`ml.threads.threads_for_call`).
+The one call per batch uses the step's share of the cores (:func:`ml.threads.threads_for_call`).
 
 Pure library (numpy, pandas, scikit-learn).
 """
