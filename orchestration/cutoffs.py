@@ -114,6 +114,12 @@ def build_features_as_of(
         "--log-path", str(work_dir / "logs"),
         "--no-use-colors",
         "--no-version-check",
+        # As the production builds (orchestration/assets/dbt.py): dbt.log in text at INFO,
+        # no manifest.json / run_results.json.
+        "--log-format-file", "text",
+        "--log-level-file", "info",
+        "--no-use-colors-file",
+        "--no-write-json",
     ]  # fmt: skip
     with log_path.open("w", encoding="utf-8") as log, contextlib.redirect_stdout(log):
         warehouse = Path(dbt_vars["warehouse_path"]).resolve()

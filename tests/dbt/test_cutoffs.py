@@ -31,6 +31,7 @@ from orchestration.cutoffs import (
     cutoff_dates,
     cutoff_schema_suffix,
 )
+from orchestration.dbt_parse import parsed_manifest
 from orchestration.demo import generate
 from orchestration.ingest.load import ingest
 from orchestration.io.config import ProjectConfig, demo_config
@@ -206,11 +207,13 @@ def test_production_tables_are_untouched(demo: Demo) -> None:
 def test_only_as_of_models_are_suffixed(demo: Demo) -> None:
     """The cut-off run's refs to non-as_of models (staging, int_transactions_deduped) stay production."""
     work = demo.production.parent / "dbt_cutoffs" / demo.tables.name
-    manifest = json.loads((work / "target" / "manifest.json").read_text())
+    manifest = parsed_manifest(
+        demo.production.parent, cutoff_schema_suffix(demo.tables.name), demo.production.name
+    )
     schemas = {
-        n["name"]: (n["schema"], "as_of" in n["tags"])
-        for n in manifest["nodes"].values()
-        if n["resource_type"] == "model"
+        n.name: (n.schema, "as_of" in n.tags)
+        for n in manifest.nodes.values()
+        if n.resource_type == "model"
     }
     for name, (schema, tagged) in schemas.items():
         assert schema.endswith("_cutoff_train") == tagged, name
@@ -221,6 +224,18 @@ def test_only_as_of_models_are_suffixed(demo: Demo) -> None:
     ).read_text()
     assert '"intermediate"."int_transactions_deduped"' in compiled
     assert '"intermediate_cutoff_train"."int_as_of_date"' in compiled
+
+
+def test_the_cutoff_build_logs_like_the_production_builds(demo: Demo) -> None:
+    """dbt.log in text at INFO and no manifest.json / run_results.json, as the production
+    builds (orchestration/assets/dbt.py): debug-level JSON lines cost time on every node."""
+    work = demo.production.parent / "dbt_cutoffs" / demo.tables.name
+    assert not (work / "target" / "manifest.json").exists()
+    assert not (work / "target" / "run_results.json").exists()
+    log = (work / "logs" / "dbt.log").read_text(encoding="utf-8")
+    assert "OK created sql table model" in log
+    assert not log.lstrip().startswith("{")  # text, not JSON lines
+    assert "[debug]" not in log
 
 
 def _outcomes_by_pandas(db_path: Path, cutoff: dt.date, horizon_days: int) -> pd.DataFrame:
