@@ -24,6 +24,8 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from ml.threads import threads_for_call
+
 __all__ = ["ChurnModel"]
 
 #: Input cells (rows x columns) per block of :meth:`ChurnModel.predict_proba`.
@@ -211,15 +213,18 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         # a block's arrays (the preprocessed matrix of each calibration fold) stay small
         # enough for the allocator to reuse, where the whole input's would be fresh
         # memory from the operating system three times over.
+        # Each block takes the cores that are the step's share as it starts
+        # (ml.threads.threads_for_call): one while another model fit of the run shares the
+        # cores, all of them once it has finished.
         rows = max(1_000, PREDICT_BLOCK_CELLS // max(1, X.shape[1]))
         if X.shape[0] <= rows:
             return self.calibrated_.predict_proba(X)
-        return np.concatenate(
-            [
-                self.calibrated_.predict_proba(_rows(X, start, start + rows))
-                for start in range(0, X.shape[0], rows)
-            ]
-        )
+        blocks = []
+        for start in range(0, X.shape[0], rows):
+            block = _rows(X, start, start + rows)
+            with threads_for_call(X.shape[0]):
+                blocks.append(self.calibrated_.predict_proba(block))
+        return np.concatenate(blocks)
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """Most probable class (churn when its probability is >= 0.5).

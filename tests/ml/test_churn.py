@@ -10,8 +10,9 @@ import pytest
 from sklearn.base import clone
 from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_score
-from threadpoolctl import threadpool_limits
+from threadpoolctl import threadpool_info, threadpool_limits
 
+from ml import threads
 from ml.btyd import BetaGeoModel, summary_from_customer_features
 from ml.churn import (
     ChurnModel,
@@ -157,6 +158,38 @@ def test_large_inputs_are_scored_in_blocks_with_the_same_result(monkeypatch) -> 
         blocked = model.predict_proba(X_new)
     assert blocks == [1000, 1000, 500]
     np.testing.assert_array_equal(blocked, whole)
+
+
+def test_each_block_of_a_long_prediction_takes_the_steps_share_of_the_cores(monkeypatch) -> None:
+    """A prediction on many customers takes the cores as each block starts: one share while
+    another model fit of the run overlaps (ml.threads.share_cores), every core once that
+    fit has ended, also inside a one-thread context. Few customers stay on one thread."""
+    X, y = _planted(1500, seed=8)
+    X_new, _ = _planted(threads.SMALL_ROWS, seed=9)
+    with threadpool_limits(**ONE_THREAD):
+        model = ChurnModel(estimator="logit", random_state=0).fit(X, y)
+    # four columns: blocks of SMALL_ROWS / 2 rows
+    monkeypatch.setattr("ml.churn.model.PREDICT_BLOCK_CELLS", 2 * threads.SMALL_ROWS)
+    seen: list[int] = []
+    scorer = model.calibrated_.predict_proba
+
+    def spy(part):
+        seen.append(max(i["num_threads"] for i in threadpool_info() if i["user_api"] == "openmp"))
+        threads.share_cores(1)  # the overlapping fit ends after the first block
+        return scorer(part)
+
+    monkeypatch.setattr(model.calibrated_, "predict_proba", spy)
+    alone = threads.cores()
+    try:
+        threads.share_cores(2)
+        with threadpool_limits(limits=1):
+            model.predict_proba(X_new)
+            assert seen == [max(1, alone // 2), alone]
+            seen.clear()
+            model.predict_proba(X_new.iloc[: threads.SMALL_ROWS - 1])
+            assert seen == [1, 1]
+    finally:
+        threads.share_cores(1)
 
 
 def test_unknown_categories_and_sklearn_conventions() -> None:
