@@ -12,12 +12,16 @@ Because the parse-time vars and the profile do not change between runs, dbt's ow
 partial parsing (``partial_parse.msgpack`` in the parse's target folder) serves later
 runs in the same workdir; dbt checks every project file against it and parses again
 what changed. ``custseg parse`` (``make install``) also leaves one per suffix under
-``dbt_project/target/parse/``, which a new workdir starts from.
+``dbt_project/target/parse/``, which a new workdir starts from; a workdir's parse replaces
+one that is older than the project files (an edit since ``custseg parse``), so the next new
+workdir does not parse in full again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -27,6 +31,7 @@ PRODUCTION = ""  # the schema suffix of the production build
 # The cut-off builds' suffixes (orchestration/cutoffs.py names them cutoff_<name>).
 SEEDED_SUFFIXES = (PRODUCTION, "_cutoff_train", "_cutoff_eval")
 PARSE_ONLY_FOLDER = "parse_only"  # never opened: a parse does not connect
+SEED_ROOT = DBT_PROJECT_DIR / "target" / "parse"  # the states custseg parse leaves
 _STATE_FILE = "partial_parse.msgpack"
 _CACHE: dict[tuple, object] = {}
 _MAX_CACHED = 6
@@ -65,27 +70,47 @@ def parsed_manifest(
     parsed again.
     """
     target = Path(workdir) / "dbt" / "parse" / _label(suffix)
-    key = (str(target.resolve()), suffix, warehouse_name, project_mtime())
+    changed = project_mtime()
+    key = (str(target.resolve()), suffix, warehouse_name, changed)
     if key not in _CACHE:
-        seed = DBT_PROJECT_DIR / "target" / "parse" / _label(suffix) / _STATE_FILE
-        if (
-            not (target / _STATE_FILE).exists()
-            and seed.exists()
-            and warehouse_name == "warehouse.duckdb"
-        ):
+        seed = SEED_ROOT / _label(suffix) / _STATE_FILE
+        seeded = warehouse_name == "warehouse.duckdb"  # the name custseg parse uses
+        if not (target / _STATE_FILE).exists() and seed.exists() and seeded:
             target.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(seed, target / _STATE_FILE)
         if len(_CACHE) >= _MAX_CACHED:
             _CACHE.pop(next(iter(_CACHE)))
         _CACHE[key] = _parse(target, suffix, warehouse_name)
+        if seeded:
+            _refresh_seed(target / _STATE_FILE, seed, changed)
     return _CACHE[key]
+
+
+def _refresh_seed(state: Path, seed: Path, changed: float) -> None:
+    """Replace a seed older than the project files (``changed``) by this parse's state.
+
+    dbt parses in full when the profile or ``dbt_project.yml`` changed since the seed was
+    made, and without this every new workdir would, until the next ``custseg parse``.
+    Replaced atomically (runs may parse at once); an install folder that cannot be
+    written keeps its seed.
+    """
+    partial = seed.with_name(f"{seed.name}.{os.getpid()}.tmp")
+    try:
+        if (seed.exists() and seed.stat().st_mtime >= changed) or not state.exists():
+            return
+        seed.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(state, partial)
+        os.replace(partial, seed)
+    except OSError:
+        with contextlib.suppress(OSError):
+            partial.unlink()
 
 
 def seed_parse_states() -> list[Path]:
     """Parse once per suffix into ``dbt_project/target/parse/`` (``custseg parse``)."""
     out = []
     for suffix in SEEDED_SUFFIXES:
-        target = DBT_PROJECT_DIR / "target" / "parse" / _label(suffix)
+        target = SEED_ROOT / _label(suffix)
         _parse(target, suffix, "warehouse.duckdb")
         out.append(target / _STATE_FILE)
     return out

@@ -8,11 +8,14 @@ subprocess: tests/test_incremental.py runs one.
 
 from __future__ import annotations
 
+import os
+import shutil
+
 import dagster as dg
 import pytest
 
 from orchestration.assets.dbt import dbt_features, dbt_marts
-from orchestration.dbt import DBT_PROJECT_DIR
+from orchestration.dbt import DBT_PROJECT_DIR, project_mtime
 from orchestration.dbt_parse import SEEDED_SUFFIXES, parse_vars, parsed_manifest
 from orchestration.event_log import instance_overrides
 
@@ -86,6 +89,27 @@ def test_an_edited_project_is_parsed_again(tmp_path, monkeypatch):
     monkeypatch.setattr(dbt_parse, "project_mtime", lambda: 1e12)  # a file changed since
     assert parsed_manifest(tmp_path) is not first
     assert (DBT_PROJECT_DIR / "target" / "parse" / "production" / "partial_parse.msgpack").is_file()
+
+
+def test_a_parse_replaces_a_seed_older_than_the_project(tmp_path, monkeypatch):
+    """After an edit since `custseg parse` (the profile, say, which makes dbt parse in
+    full), a workdir's parse becomes the state the next new workdir starts from."""
+    from orchestration import dbt_parse
+
+    seeds = tmp_path / "seeds"
+    stale = seeds / "production" / "partial_parse.msgpack"
+    stale.parent.mkdir(parents=True)
+    shutil.copyfile(dbt_parse.SEED_ROOT / "production" / "partial_parse.msgpack", stale)
+    os.utime(stale, (0, 0))  # made before the project's files last changed
+    monkeypatch.setattr(dbt_parse, "SEED_ROOT", seeds)
+    parsed_manifest(tmp_path / "work")
+    state = tmp_path / "work" / "dbt" / "parse" / "production" / "partial_parse.msgpack"
+    assert stale.stat().st_mtime >= project_mtime()
+    assert stale.read_bytes() == state.read_bytes()
+    assert [p.name for p in stale.parent.iterdir()] == [stale.name]  # no partial copy left
+    current = stale.stat().st_mtime_ns
+    parsed_manifest(tmp_path / "other")  # a seed as new as the project stays as it is
+    assert stale.stat().st_mtime_ns == current
 
 
 @pytest.mark.parametrize("suffix", SEEDED_SUFFIXES)
