@@ -213,9 +213,9 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         # a block's arrays (the preprocessed matrix of each calibration fold) stay small
         # enough for the allocator to reuse, where the whole input's would be fresh
         # memory from the operating system three times over.
-        # Each block takes the cores that are the step's share as it starts
-        # (ml.threads.threads_for_call): one while another model fit of the run shares the
-        # cores, all of them once it has finished.
+        # Each block asks for its cores as it starts (ml.threads.threads_for_call): the
+        # step's share while another model fit of the run overlaps it, every core once
+        # that fit has ended.
         rows = max(1_000, PREDICT_BLOCK_CELLS // max(1, X.shape[1]))
         if X.shape[0] <= rows:
             return self.calibrated_.predict_proba(X)
