@@ -31,7 +31,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestration.dbt import DBT_PROJECT_DIR, invoke_dbt
+from orchestration.dbt import DBT_PROJECT_DIR, QUIET_FILE_ARGS, invoke_dbt
 from orchestration.dbt_parse import parsed_manifest
 
 _NAME = re.compile(r"^[a-z0-9_]+$")
@@ -114,12 +114,7 @@ def build_features_as_of(
         "--log-path", str(work_dir / "logs"),
         "--no-use-colors",
         "--no-version-check",
-        # As the production builds (orchestration/assets/dbt.py): dbt.log in text at INFO,
-        # no manifest.json / run_results.json.
-        "--log-format-file", "text",
-        "--log-level-file", "info",
-        "--no-use-colors-file",
-        "--no-write-json",
+        *QUIET_FILE_ARGS,  # as the production builds
     ]  # fmt: skip
     with log_path.open("w", encoding="utf-8") as log, contextlib.redirect_stdout(log):
         warehouse = Path(dbt_vars["warehouse_path"]).resolve()

@@ -22,6 +22,16 @@ DBT_PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR)
 
+# How every dbt build and run of the pipeline logs: dbt.log (under its log path) in text
+# at INFO, no manifest.json / run_results.json (Dagster's event log has every node's
+# outcome). dbt's defaults, debug lines and JSON artifacts, cost time on every node.
+QUIET_FILE_ARGS = (
+    "--log-format-file", "text",
+    "--log-level-file", "info",
+    "--no-use-colors-file",
+    "--no-write-json",
+)  # fmt: skip
+
 
 @dataclass(frozen=True)
 class DbtOutcome:

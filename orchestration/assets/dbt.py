@@ -8,7 +8,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from orchestration import dbt_build
-from orchestration.dbt import dbt_project
+from orchestration.dbt import QUIET_FILE_ARGS, dbt_project
 from orchestration.dbt_build import is_whole_step
 from orchestration.ingest.delivery import check_delivery
 from orchestration.resources import WarehouseResource
@@ -33,13 +33,7 @@ TRANSLATOR = CustsegTranslator()
 
 
 INGEST_NODE = "ingest_sources"
-PRODUCTION_ARGS = (
-    "--exclude-resource-type", "unit_test",
-    "--log-format-file", "text",
-    "--log-level-file", "info",
-    "--no-use-colors-file",
-    "--no-write-json",
-)  # fmt: skip
+PRODUCTION_ARGS = ("--exclude-resource-type", "unit_test", *QUIET_FILE_ARGS)
 
 
 def full_refresh(run_config: Mapping[str, Any], runs_ingest: bool) -> bool:
@@ -73,8 +67,7 @@ def _build(
     target = warehouse.root / "dbt" / name
     # Unit tests check the SQL logic on fixed inputs, not the data: they run in the test
     # suite (tests/dbt), not on every materialisation (as dbt recommends for production).
-    # dbt.log (under the target path) in text at INFO; no manifest.json / run_results.json:
-    # every node's outcome is in Dagster's event log.
+    # dbt.log under the target path (QUIET_FILE_ARGS).
     dbt_vars = warehouse.run_context().dbt_vars()
     args = [*PRODUCTION_ARGS, *(["--full-refresh"] if refresh else [])]
     excludes = [a for x in exclude for a in ("--exclude", x)]
