@@ -84,16 +84,20 @@ def _compress(
     """Distinct rows of ``cols``, their summed weights, and the row -> distinct-row index.
 
     Same result as ``np.unique(np.column_stack(cols), axis=0, return_inverse=True,
-    return_counts=True)``, but each column is factorised on its own (1-D sorts), which
-    is ~6x faster on a million rows than the structured sort of ``axis=0``.
+    return_counts=True)``: distinct rows in sorted order. Each column is factorised on
+    its own with a hash table (``pd.factorize``; only the distinct values are sorted),
+    which is several times faster on a million rows than sorting them all.
     """
     n = cols[0].shape[0]
     key = np.zeros(n, dtype=np.int64)
     for col in cols:
-        values, codes = np.unique(col, return_inverse=True)
+        codes, values = pd.factorize(np.ravel(col), sort=True, use_na_sentinel=False)
         # key < n before the multiplication, so key * len(values) < n**2 fits in int64
-        _, key = np.unique(key * len(values) + codes.ravel(), return_inverse=True)
-    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+        key, _ = pd.factorize(key * len(values) + codes, sort=True)
+    inverse = key.astype(np.int64, copy=False)
+    at = np.flatnonzero(~pd.Series(inverse).duplicated().to_numpy())  # a row of each
+    first = np.empty(len(at), dtype=np.int64)
+    first[inverse[at]] = at
     if sample_weight is None:
         weights = np.bincount(inverse, minlength=len(first)).astype(np.float64)
     else:
@@ -101,7 +105,7 @@ def _compress(
         if sw.shape[0] != n or not np.all(np.isfinite(sw)) or np.any(sw < 0):
             raise ValueError("sample_weight must be finite, >= 0 and one per customer")
         weights = np.bincount(inverse, weights=sw, minlength=len(first))
-    return [col[first] for col in cols], weights, inverse.ravel()
+    return [col[first] for col in cols], weights, inverse
 
 
 def _finite(values: np.ndarray, what: str) -> np.ndarray:

@@ -351,6 +351,26 @@ def test_customer_lifetime_value_by_hand() -> None:
 # --------------------------------------------------------------------------- #
 # fitting machinery
 # --------------------------------------------------------------------------- #
+def test_compressed_rows_are_numpys_distinct_rows() -> None:
+    """_compress against numpy's own distinct rows: values, order, counts and index."""
+    from ml.btyd.inputs import _compress
+
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 6, 5_000).astype(float)
+    tx = np.round(rng.uniform(-2, 40, 5_000), 1)  # ties, negatives, floats
+    T = rng.choice([1.5, 7.0, 30.25, 365.0], 5_000)
+    rows, weights, inverse = _compress([x, tx, T], None)
+    distinct, index, counts = np.unique(
+        np.column_stack([x, tx, T]), axis=0, return_inverse=True, return_counts=True
+    )
+    np.testing.assert_array_equal(np.column_stack(rows), distinct)
+    np.testing.assert_array_equal(inverse, index.ravel())
+    np.testing.assert_array_equal(weights, counts)
+    sw = rng.uniform(0, 3, 5_000)
+    _, weighted, _ = _compress([x, tx, T], sw)
+    np.testing.assert_allclose(weighted, np.bincount(index.ravel(), weights=sw))
+
+
 def test_compression_equals_weighting_and_row_order(cdnow_summary: pd.DataFrame) -> None:
     X = cdnow_summary[["frequency", "recency", "T"]]
     shuffled = X.sample(frac=1.0, random_state=0)
