@@ -7,6 +7,7 @@ and the verdicts against issue 20's targets.
 
 from __future__ import annotations
 
+import subprocess
 import sys
 
 import pytest
@@ -126,3 +127,42 @@ def test_the_stage_meter_times_overlapping_steps_and_the_time_outside_all_steps(
     assert meter.busy_s() == pytest.approx(5.0)  # 0-4 and 6-7, not 3 + 3 + 1
     rows = stages.stage_table(timings, meter.cpu_s, meter.peak_rss, 10.0, meter.busy_s())
     assert rows[-1]["stage"] == stages.OVERHEAD and rows[-1]["wall_s"] == pytest.approx(5.0)
+
+
+def test_the_tree_memory_counts_a_child_and_lists_children_only_every_few_calls():
+    import psutil
+
+    from benchmarks import stages
+
+    child = subprocess.Popen(
+        [sys.executable, "-c", "b = bytearray(300 * 2**20); print('ready', flush=True); input()"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        rss = stages.TreeRss(relist=3)
+        assert rss() > psutil.Process().memory_info().rss + 250 * 2**20
+        listed = []
+        rss.me = _Counting(rss.me, listed)
+        for _ in range(6):
+            rss()
+        assert len(listed) == 2  # calls 4 and 7 of the meter: every third
+    finally:
+        child.kill()
+        child.wait()
+
+
+class _Counting:
+    """A psutil.Process that records each listing of its children."""
+
+    def __init__(self, process, calls: list):
+        self.process, self.calls = process, calls
+
+    def children(self, **kwargs):
+        self.calls.append(kwargs)
+        return self.process.children(**kwargs)
+
+    def memory_info(self):
+        return self.process.memory_info()
