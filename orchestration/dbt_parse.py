@@ -26,6 +26,7 @@ import shutil
 from pathlib import Path
 
 from orchestration.dbt import DBT_PROJECT_DIR, parse_project, project_mtime
+from orchestration.settings import WAREHOUSE_FILE
 
 PRODUCTION = ""  # the schema suffix of the production build
 # The cut-off builds' suffixes (orchestration/cutoffs.py names them cutoff_<name>).
@@ -41,7 +42,7 @@ def _label(suffix: str) -> str:
     return suffix.lstrip("_") or "production"
 
 
-def parse_vars(suffix: str, warehouse_name: str = "warehouse.duckdb") -> dict:
+def parse_vars(suffix: str, warehouse_name: str = WAREHOUSE_FILE) -> dict:
     """The vars a parse sees: the only two that change what dbt puts in the manifest."""
     out: dict = {"warehouse_path": f"{PARSE_ONLY_FOLDER}/{warehouse_name}"}
     if suffix:
@@ -58,9 +59,7 @@ def _parse(target: Path, suffix: str, warehouse_name: str):
     return result.result
 
 
-def parsed_manifest(
-    workdir: Path, suffix: str = PRODUCTION, warehouse_name: str = "warehouse.duckdb"
-):
+def parsed_manifest(workdir: Path, suffix: str = PRODUCTION, warehouse_name: str = WAREHOUSE_FILE):
     """The project parsed for builds with schema suffix ``suffix``, cached in this process.
 
     dbt's partial-parse state lives in ``<workdir>/dbt/parse/<label>/``; when that is
@@ -74,7 +73,7 @@ def parsed_manifest(
     key = (str(target.resolve()), suffix, warehouse_name, changed)
     if key not in _CACHE:
         seed = SEED_ROOT / _label(suffix) / _STATE_FILE
-        seeded = warehouse_name == "warehouse.duckdb"  # the name custseg parse uses
+        seeded = warehouse_name == WAREHOUSE_FILE  # the name custseg parse uses
         if not (target / _STATE_FILE).exists() and seed.exists() and seeded:
             target.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(seed, target / _STATE_FILE)
@@ -111,6 +110,6 @@ def seed_parse_states() -> list[Path]:
     out = []
     for suffix in SEEDED_SUFFIXES:
         target = SEED_ROOT / _label(suffix)
-        _parse(target, suffix, "warehouse.duckdb")
+        _parse(target, suffix, WAREHOUSE_FILE)
         out.append(target / _STATE_FILE)
     return out

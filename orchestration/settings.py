@@ -43,6 +43,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 DEFAULT_WORKDIR = ".custseg"
+WAREHOUSE_FILE = "warehouse.duckdb"  # the warehouse in the workdir
 DEFAULT_MEMORY_LIMIT = "3GB"
 # What DuckDB's memory_limit accepts: a size with a unit, or a share of the RAM.
 _MEMORY_LIMIT = re.compile(r"\s*\d+(\.\d+)?\s*([KMGT]i?B|B|%)\s*", re.IGNORECASE)
@@ -150,7 +151,7 @@ class Settings:
     # published elsewhere (CUSTSEG_EXPORT_DIR).
     @property
     def warehouse_path(self) -> Path:
-        return Path(self.workdir) / "warehouse.duckdb"
+        return Path(self.workdir) / WAREHOUSE_FILE
 
     @property
     def exports_dir(self) -> Path:
