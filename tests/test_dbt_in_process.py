@@ -84,6 +84,10 @@ def test_the_parse_sees_only_the_vars_that_shape_the_manifest(tmp_path):
 def test_an_edited_project_is_parsed_again(tmp_path, monkeypatch):
     from orchestration import dbt_parse
 
+    # A parse after the "edit" refreshes the seed (_refresh_seed): a copy's, not the install's.
+    seeds = tmp_path / "seeds"
+    shutil.copytree(dbt_parse.SEED_ROOT / "production", seeds / "production")
+    monkeypatch.setattr(dbt_parse, "SEED_ROOT", seeds)
     first = parsed_manifest(tmp_path)
     assert parsed_manifest(tmp_path) is first  # once per process
     monkeypatch.setattr(dbt_parse, "project_mtime", lambda: 1e12)  # a file changed since
